@@ -1,0 +1,1 @@
+"""Lägesbild: a shared situational picture for local safety forums."""

@@ -1,0 +1,153 @@
+"""The HTTP API: one NinjaAPI, session or bearer-token authentication, one error format.
+
+Every error is JSON `{"error": {"code": ..., "message": ..., "field": ...}}` with a 4xx status and a
+message in the request's language (Swedish unless the client asks for English).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer, django_auth
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from lagesbild.errors import DomainError, InvalidInput, UnsupportedMedia
+from lagesbild.forums.models import User
+from lagesbild.forums.services import user_for_token
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer lgb_...` for machine clients; see `lagesbild token create`."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Lägesbild API",
+    version="1",
+    description="Avvikelser, kategorier och organisationer i ett trygghetsforum. GeoJSON för kartdata.",
+    auth=[TokenAuth(), django_auth],
+    urls_namespace="api",
+    docs_url=None,  # The interactive docs load scripts from a CDN, which our CSP and offline use forbid.
+)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str, field: str | None = None
+                   ) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "field": field}}, status=status
+    )
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.field)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "unauthenticated", _("Sign in, or send a valid API token."))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    return error_response(request, 422, "invalid", explain(first), field_of(first))
+
+
+# Pydantic's own messages are English and technical; these say the same in words people use.
+def explain(error: dict[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    field = field_of(error) or _("the input")
+    if kind == "missing":
+        return _("%(field)s is required.") % {"field": field}
+    if kind.startswith(("float", "int")):
+        return _("%(field)s must be a number.") % {"field": field}
+    if kind.startswith(("datetime", "date")):
+        return _("%(field)s is not a valid date and time (use ISO 8601, e.g. 2026-03-01T14:30+01:00).") % {
+            "field": field
+        }
+    if kind == "string_too_long":
+        return _("%(field)s is too long (at most %(max)s characters).") % {
+            "field": field, "max": ctx.get("max_length")}
+    if kind.startswith("string"):
+        return _("%(field)s must be text.") % {"field": field}
+    if kind.startswith("list"):
+        return _("%(field)s must be a list.") % {"field": field}
+    if kind.startswith("bool"):
+        return _("%(field)s must be true or false.") % {"field": field}
+    if kind in {"extra_forbidden"}:
+        return _("%(field)s is not a field that can be set.") % {"field": field}
+    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return _("The request body must be a JSON object.")
+    return _("%(field)s is not valid.") % {"field": field}
+
+
+def field_of(error: dict[str, Any]) -> str | None:
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    loc = [part for part in loc if part not in {"body", "query", "path", "payload", "form", "file"}]
+    return loc[-1] if loc else None
+
+
+def parse_json_body(request: HttpRequest, schema: type[SchemaT]) -> SchemaT:
+    """Parse a JSON request body into a schema, with our error format for every way it can be wrong."""
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise UnsupportedMedia(_("Send the request body as application/json."))
+    try:
+        data = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DomainError(_("The request body is not valid JSON."), code="malformed_json") from exc
+    return validate(schema, data)
+
+
+def validate(schema: type[SchemaT], data: Any) -> SchemaT:
+    if not isinstance(data, dict):
+        raise DomainError(_("The request body must be a JSON object."), code="malformed_json")
+    try:
+        return schema.model_validate(data)
+    except PydanticValidationError as exc:
+        first: dict[str, Any] = dict(exc.errors()[0])
+        raise InvalidInput(explain(first), field=field_of(first)) from exc
+
+
+def openapi_body(schema: type[BaseModel], multipart: bool = False) -> dict[str, Any]:
+    """Describe a body we parse ourselves, so the OpenAPI document still shows it."""
+    json_schema = schema.model_json_schema()
+    content: dict[str, Any] = {"application/json": {"schema": json_schema}}
+    if multipart:
+        form_schema = json.loads(json.dumps(json_schema))
+        form_schema.setdefault("properties", {})["photos"] = {
+            "type": "array", "items": {"type": "string", "format": "binary"}}
+        content["multipart/form-data"] = {"schema": form_schema}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _register_routers() -> None:
+    from lagesbild.deviations.api import router as deviations_router
+    from lagesbild.forums.api import router as forums_router
+
+    api.add_router("/forums", forums_router)
+    api.add_router("/forums", deviations_router)
+
+
+_register_routers()

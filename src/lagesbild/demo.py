@@ -1,0 +1,262 @@
+"""The demo forum Farsta (DESIGN.md §8): organisations, one demo user each, meetings and ~2,000
+synthetic deviations over 18 months, concentrated at a few recurring places with daily and weekly rhythms.
+
+Everything here is invented. The random generator is seeded, so every install sees the same picture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from zoneinfo import ZoneInfo
+
+from lagesbild import geometry
+from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations.models import Category, Deviation, DeviationShare
+from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
+from lagesbild.meetings.models import Meeting
+
+DEMO_PASSWORD = "lagesbild-demo"  # noqa: S105 - documented in README, demo only
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+# Roughly Farsta stadsdelsområde (Farsta, Hökarängen, Gubbängen, Fagersjö, Sköndal, Larsboda), WGS84.
+FARSTA_AREA: dict[str, Any] = {
+    "type": "Polygon",
+    "coordinates": [[
+        [18.040, 59.262], [18.075, 59.270], [18.110, 59.266], [18.150, 59.250], [18.155, 59.225],
+        [18.120, 59.214], [18.070, 59.216], [18.045, 59.230], [18.040, 59.262],
+    ]],
+}
+
+# (kind, name, user e-mail, first name, last name, role)
+ORGANISATIONS = [
+    (Organisation.Kind.DISTRICT, "Farsta stadsdelsförvaltning", "samordnare@farsta.demo", "Sara", "Lind",
+     Role.COORDINATOR),
+    (Organisation.Kind.POLICE, "Lokalpolisområde Farsta", "polis@farsta.demo", "Johan", "Ek", Role.ORG_LEAD),
+    (Organisation.Kind.HOUSING, "Bostadsbolaget Söderhem", "vicevard@farsta.demo", "Amir", "Haddad",
+     Role.REPORTER),
+    (Organisation.Kind.HOUSING, "Farsta Fastigheter", "fastighet@farsta.demo", "Lena", "Berg", Role.ORG_LEAD),
+    (Organisation.Kind.SCHOOL, "Farsta grundskola", "skola@farsta.demo", "Maria", "Holm", Role.REPORTER),
+    (Organisation.Kind.CHURCH, "Farsta församling", "kyrkan@farsta.demo", "Per", "Sjöberg", Role.REPORTER),
+    (Organisation.Kind.NIGHT_WALKERS, "Nattvandrarna Farsta", "nattvandrare@farsta.demo", "Fatima", "Ali",
+     Role.REPORTER),
+    (Organisation.Kind.BUSINESS, "Farsta Centrumförening", "foretagare@farsta.demo", "Erik", "Nyström",
+     Role.VIEWER),
+    (Organisation.Kind.TRANSIT, "Tunnelbanan Söder", "trafik@farsta.demo", "Nils", "Åberg", Role.REPORTER),
+    (Organisation.Kind.SECURITY, "Trygghetsvärdarna Farsta", "trygghetsvard@farsta.demo", "Sofia", "Karlsson",
+     Role.REPORTER),
+    (Organisation.Kind.DISTRICT, "Fältassistenterna Farsta", "falt@farsta.demo", "Ali", "Yilmaz", Role.REPORTER),
+    (Organisation.Kind.OTHER, "Trafikkontoret", "trafikkontoret@farsta.demo", "Karin", "Olsson", Role.REPORTER),
+]
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    name: str
+    lon: float
+    lat: float
+    spread_m: float
+    weight: float
+    categories: dict[str, float]  # subcategory key -> weight
+    reporters: dict[str, float]  # organisation kind -> weight
+    night: float  # 0 = daytime problem, 1 = night-time problem
+
+
+HOTSPOTS = [
+    Hotspot("Farsta centrum, torget", 18.0912, 59.2437, 60, 0.22,
+            {"youth_groups": 4, "disturbance": 3, "graffiti": 3, "litter": 3, "shoplifting": 2, "threat": 1,
+             "drunkenness": 2},
+            {"security": 4, "police": 2, "business": 2, "night_walkers": 1}, 0.6),
+    Hotspot("Farsta tunnelbanestation", 18.0937, 59.2443, 45, 0.18,
+            {"suspected_dealing": 3, "youth_groups": 2, "perceived_unsafety": 3, "graffiti": 2, "broken_glass": 1,
+             "assault": 1, "robbery": 1},
+            {"transit": 4, "police": 3, "night_walkers": 1}, 0.8),
+    Hotspot("Hökarängsplan", 18.0822, 59.2574, 70, 0.12,
+            {"drunkenness": 3, "disturbance": 2, "litter": 2, "broken_lighting": 1, "graffiti": 2},
+            {"housing": 3, "church": 1, "night_walkers": 2, "police": 1}, 0.5),
+    Hotspot("Parken vid Farstaviken", 18.0985, 59.2392, 110, 0.12,
+            {"drug_hangout": 3, "syringes": 2, "dark_place": 3, "broken_lighting": 2, "overgrown_vegetation": 2,
+             "perceived_unsafety": 2},
+            {"district": 3, "housing": 2, "night_walkers": 2, "police": 1}, 0.7),
+    Hotspot("P-huset vid centrum", 18.0874, 59.2427, 35, 0.10,
+            {"car_fire": 2, "container_fire": 1, "burglary": 2, "destroyed_equipment": 2, "perceived_unsafety": 2,
+             "drug_use": 2, "dark_place": 1},
+            {"security": 3, "police": 2, "housing": 1}, 0.7),
+]
+
+# Spread over the whole district: (subcategory key, weight, reporter kinds)
+BACKGROUND = [
+    ("graffiti", 5, ["housing", "school", "district"]), ("litter", 5, ["housing", "district"]),
+    ("dumping", 3, ["housing", "district"]), ("broken_lighting", 4, ["housing", "district", "night_walkers"]),
+    ("overgrown_vegetation", 2, ["district", "housing"]), ("broken_fence", 2, ["housing", "school"]),
+    ("abandoned_vehicle", 2, ["other", "housing"]), ("reckless_driving", 3, ["police", "school", "other"]),
+    ("moped", 3, ["police", "school", "night_walkers"]), ("illegal_parking", 2, ["other"]),
+    ("bicycle_theft", 2, ["police", "housing"]), ("burglary", 2, ["police", "housing"]),
+    ("youth_groups", 2, ["night_walkers", "district", "school"]), ("perceived_unsafety", 2, ["church", "school"]),
+    ("container_fire", 1, ["housing", "police"]), ("threat", 1, ["police", "school"]),
+    ("other", 1, ["church", "district"]),
+]
+
+DESCRIPTIONS = {
+    "graffiti": ["Nytt klotter på fasaden.", "Klotter på elskåp och väggar.", "Taggar på busskuren."],
+    "broken_glass": ["Krossad ruta i entrén.", "Glassplitter på marken vid trappan."],
+    "destroyed_equipment": ["Sönderslagen bänk.", "Förstörd biljettautomat.", "Trasig papperskorg."],
+    "litter": ["Mycket skräp efter helgen.", "Nedskräpat runt bänkarna."],
+    "dumping": ["Dumpade möbler vid soprummet.", "Säckar med byggavfall dumpade."],
+    "syringes": ["Kanyler hittade i buskarna.", "Sprutor vid lekplatsens staket."],
+    "broken_lighting": ["Gatubelysningen släckt längs gångvägen.", "Trasig lampa i porten."],
+    "dark_place": ["Mörkt parti längs stigen, upplevs otryggt.", "Ingen belysning vid tunneln."],
+    "overgrown_vegetation": ["Buskar skymmer sikten längs gångvägen.", "Växtlighet täcker lampan."],
+    "broken_fence": ["Staketet nedtrampat.", "Hål i stängslet mot spåret."],
+    "abandoned_vehicle": ["Övergiven cykel sedan flera veckor.", "Avställd bil utan skyltar."],
+    "suspected_dealing": ["Misstänkt försäljning vid uppgången, kvällstid.", "Återkommande överlämningar."],
+    "drug_use": ["Spår av användning i trapphuset.", "Folie och tändare i hörnet."],
+    "drug_hangout": ["Tillhåll under bron, flera kvällar i rad.", "Samlingsplats med spår av narkotika."],
+    "youth_groups": ["Större grupp ungdomar, stökigt.", "Grupp samlas vid entrén sena kvällar."],
+    "drunkenness": ["Berusade personer på bänkarna.", "Fylleri och högljudda grupper."],
+    "disturbance": ["Störande beteende mot förbipasserande.", "Bråk och skrik, vakter tillkallade."],
+    "assault": ["Misshandel anmäld, polis på plats.", "Slagsmål mellan två grupper."],
+    "threat": ["Personal hotad.", "Hot mot förbipasserande."],
+    "robbery": ["Rån mot ungdom vid spärrarna.", "Rånförsök, gärningspersoner flydde."],
+    "arson": ["Anlagd brand i papperskorg."],
+    "car_fire": ["Bilbrand på plan 2.", "Brand i bil, räddningstjänsten släckte."],
+    "container_fire": ["Containerbrand bakom butikerna.", "Brand i soptunna."],
+    "burglary": ["Inbrott i förråd.", "Bilinbrott, krossad sidoruta."],
+    "bicycle_theft": ["Flera cyklar stulna från ställen.", "Uppklippta lås vid cykelstället."],
+    "shoplifting": ["Butiksstöld, ungdomar sprang mot tunnelbanan.", "Upprepade stölder i livsmedelsbutik."],
+    "reckless_driving": ["Vårdslös körning förbi skolan.", "Bilar kör fort genom bostadsområdet."],
+    "moped": ["Mopeder kör på gångvägen.", "EPA-traktorer spelar hög musik sent."],
+    "illegal_parking": ["Felparkerade bilar blockerar räddningsvägen."],
+    "perceived_unsafety": ["Boende upplever platsen som otrygg kvällstid.", "Föräldrar undviker platsen."],
+    "other": ["Övrig iakttagelse vid trygghetsvandring."],
+}
+
+
+def _pick(rng: random.Random, weights: dict[str, float]) -> str:
+    keys = list(weights)
+    return rng.choices(keys, weights=[weights[k] for k in keys])[0]
+
+
+def _offset(rng: random.Random, lon: float, lat: float, spread_m: float) -> tuple[float, float]:
+    dx, dy = rng.gauss(0, spread_m), rng.gauss(0, spread_m)
+    return lon + dx / (111_320 * math.cos(math.radians(lat))), lat + dy / 110_540
+
+
+def _random_in_area(rng: random.Random) -> tuple[float, float]:
+    min_lon, min_lat, max_lon, max_lat = geometry.area_bounds(FARSTA_AREA) or (0, 0, 0, 0)
+    while True:
+        lon, lat = rng.uniform(min_lon, max_lon), rng.uniform(min_lat, max_lat)
+        if geometry.area_contains(FARSTA_AREA, lon, lat):
+            return lon, lat
+
+
+def _when(rng: random.Random, now: dt.datetime, days: int, night: float) -> dt.datetime:
+    """A time in the last `days` days with weekly and daily rhythms (Stockholm local time)."""
+    while True:
+        # A slight upward trend: more recent days are a little more likely.
+        day = days * (1 - math.sqrt(rng.random()) * 0.999) if rng.random() < 0.3 else rng.uniform(0, days)
+        local_day = (now - dt.timedelta(days=day)).astimezone(STOCKHOLM).date()
+        weekend = local_day.weekday() >= 4
+        if not weekend and rng.random() < 0.25:
+            continue  # Fridays and Saturdays carry more
+        hour = rng.gauss(21.5, 2.5) % 24 if rng.random() < night else rng.gauss(13, 3) % 24
+        local = dt.datetime.combine(local_day, dt.time(int(hour), rng.randrange(60)), tzinfo=STOCKHOLM)
+        if local.astimezone(dt.UTC) <= now:
+            return local.astimezone(dt.UTC)
+
+
+def _status(rng: random.Random, age_days: float) -> str:
+    if age_days < 14:
+        return rng.choices(["new", "reviewed"], [3, 1])[0]
+    if age_days < 60:
+        return rng.choices(["new", "reviewed", "in_progress", "resolved", "dismissed"], [1, 3, 3, 3, 1])[0]
+    return rng.choices(["reviewed", "in_progress", "resolved", "dismissed"], [2, 1, 8, 2])[0]
+
+
+def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Farsta trygghetsforum",
+                      seed: int = 2023, months: int = 18, with_users: bool = True) -> Forum:
+    """Create the demo forum. `count` and `slug` let benchmarks build bigger forums the same way."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    days = int(months * 30.4)
+    with transaction.atomic():
+        forum = Forum.objects.create(slug=slug, name=name, area=FARSTA_AREA)
+        orgs: dict[str, list[Organisation]] = {}
+        members: dict[int, Membership] = {}
+        for kind, org_name, email, first, last, role in ORGANISATIONS:
+            org = Organisation.objects.create(forum=forum, name=org_name, kind=kind)
+            orgs.setdefault(str(kind), []).append(org)
+            if with_users:
+                user = User.objects.filter(email=email).first() or User.objects.create_user(
+                    email=email, password=DEMO_PASSWORD, first_name=first, last_name=last)
+                members[org.pk] = Membership.objects.create(forum=forum, user=user, organisation=org, role=role)
+
+        categories = {c.key: c for c in Category.objects.filter(forum__isnull=True)}
+        police = orgs["police"][0]
+        rows: list[Deviation] = []
+        shares: list[tuple[int, Organisation]] = []
+        for index in range(count):
+            hotspot = None
+            if rng.random() < 0.62:
+                hotspot = rng.choices(HOTSPOTS, [h.weight for h in HOTSPOTS])[0]
+                key = _pick(rng, hotspot.categories)
+                kind = _pick(rng, hotspot.reporters)
+                lon, lat = _offset(rng, hotspot.lon, hotspot.lat, hotspot.spread_m)
+                if not geometry.area_contains(FARSTA_AREA, lon, lat):
+                    lon, lat = hotspot.lon, hotspot.lat
+                night = hotspot.night
+            else:
+                key, _w, kinds = rng.choices(BACKGROUND, [b[1] for b in BACKGROUND])[0]
+                kind = rng.choice(kinds)
+                lon, lat = _random_in_area(rng)
+                night = 0.6 if key in {"youth_groups", "moped", "container_fire", "perceived_unsafety"} else 0.2
+            org = rng.choice(orgs.get(kind) or orgs["district"])
+            observed = _when(rng, now, days, night)
+            age = (now - observed).total_seconds() / 86400
+            visibility = Deviation.Visibility.FORUM
+            if org == police and rng.random() < 0.3:
+                visibility = rng.choice([Deviation.Visibility.ORGANISATION, Deviation.Visibility.NAMED])
+            category = categories[key]
+            description = rng.choice(DESCRIPTIONS.get(key, DESCRIPTIONS["other"]))
+            place = hotspot.name if hotspot else ""
+            x, y = geometry.to_sweref99tm(lon, lat)
+            member = members.get(org.pk)
+            rows.append(Deviation(
+                forum=forum, category=category, lon=round(lon, 6), lat=round(lat, 6), sweref_x=x, sweref_y=y,
+                place_name=place, observed_at=observed,
+                observed_until=observed + dt.timedelta(hours=rng.randint(1, 4)) if rng.random() < 0.1 else None,
+                reported_at=min(now, observed + dt.timedelta(minutes=rng.randint(5, 60 * 30))),
+                updated_at=now, organisation=org, reporter=member.user if member else None,
+                description=description,
+                severity=rng.choices(["low", "medium", "high"], [3, 5, 2 if key in {"assault", "robbery",
+                                                                                    "car_fire"} else 1])[0],
+                visibility=visibility, status=_status(rng, age),
+                source=rng.choices(["manual", "walk"], [9, 1])[0],
+                search_text=f"{place}\n{description}".lower(),
+            ))
+            if visibility == Deviation.Visibility.NAMED:
+                shares.append((index, orgs["district"][0]))
+        created = Deviation.objects.bulk_create(rows, batch_size=2000)
+        DeviationShare.objects.bulk_create(
+            [DeviationShare(forum=forum, deviation=created[i], organisation=o) for i, o in shares], batch_size=2000)
+        AuditEvent.objects.bulk_create([
+            AuditEvent(forum=forum, actor=d.reporter, organisation=d.organisation, action=AuditEvent.Action.CREATE,
+                       object_type="deviation", object_id=d.pk, at=d.reported_at,
+                       changes={"category": d.category.key, "status": "new"})
+            for d in created
+        ], batch_size=2000)
+        # Monthly meetings on the second Tuesday at 14:00, back to the start of the period.
+        month = now.astimezone(STOCKHOLM).date().replace(day=1)
+        for _ in range(months):
+            tuesday = month + dt.timedelta(days=(1 - month.weekday()) % 7 + 7)
+            held = dt.datetime.combine(tuesday, dt.time(14), tzinfo=STOCKHOLM)
+            if held < now:
+                Meeting.objects.create(forum=forum, held_at=held, title=f"Avstämningsmöte {tuesday:%Y-%m-%d}")
+            month = (month - dt.timedelta(days=1)).replace(day=1)
+    return forum

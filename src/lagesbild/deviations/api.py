@@ -1,0 +1,268 @@
+"""API: deviations as GeoJSON, their detail, comments, photos and history; categories."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+from zoneinfo import ZoneInfo
+
+from lagesbild import geometry
+from lagesbild.api import openapi_body, parse_json_body, validate
+from lagesbild.deviations import services
+from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.presenters import deviation_detail
+from lagesbild.errors import NotFound, UnsupportedMedia
+from lagesbild.forums.models import Forum, Membership
+from lagesbild.forums.services import membership_for
+
+router = Router(tags=["deviations"])
+
+
+class CategoryOut(Schema):
+    key: str
+    name: str
+    nameSv: str
+    nameEn: str
+    color: str
+    parent: str | None
+
+
+@router.get("/{forum}/categories", response=list[CategoryOut], summary="Categories (two levels)")
+def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
+    membership = membership_for(request.user, forum)
+    return [
+        {"key": c.key, "name": c.name, "nameSv": c.name_sv, "nameEn": c.name_en, "color": c.color,
+         "parent": c.parent.key if c.parent else None}
+        for c in services.forum_categories(membership.forum)
+    ]
+
+
+class DeviationQuery(Schema):
+    bbox: str | None = Field(None, description="minLon,minLat,maxLon,maxLat (WGS84)")
+    start: dt.datetime | None = Field(None, alias="from", description="Observed at or after (ISO 8601)")
+    end: dt.datetime | None = Field(None, alias="to", description="Observed at or before (ISO 8601)")
+    category: list[str] = Field([], description="Category key; repeatable; a parent includes its children")
+    organisation: list[int] = Field([], description="Reporting organisation id; repeatable")
+    status: list[str] = Field([], description="Status; repeatable")
+    q: str | None = Field(None, description="Text in the place name or description")
+    limit: int = Field(services.DEFAULT_LIMIT, description=f"Page size, 1 to {services.MAX_LIMIT}")
+    cursor: str | None = Field(None, description="From the previous page's `next` link")
+
+
+def aware(value: dt.datetime | None, forum: Forum) -> dt.datetime | None:
+    """A time without an offset is read as the forum's local time."""
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value, ZoneInfo(forum.timezone))
+
+
+class FeatureCollectionOut(Schema):
+    type: str = "FeatureCollection"
+    features: list[dict[str, Any]]
+    numberMatched: int
+    numberReturned: int
+    timeStamp: dt.datetime
+    links: list[dict[str, str]]
+
+
+@router.get("/{forum}/deviations", response=FeatureCollectionOut,
+            summary="Deviations as a GeoJSON FeatureCollection, newest first")
+def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
+    membership = membership_for(request.user, forum)
+    flt = services.DeviationFilter(
+        bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
+        start=aware(params.start, membership.forum),
+        end=aware(params.end, membership.forum),
+        categories=params.category,
+        organisations=params.organisation,
+        statuses=params.status,
+        q=params.q or "",
+    )
+    queryset = services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
+    page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
+    links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
+    if page.next_cursor:
+        query = [(k, v) for k, v in request.GET.lists() for v in v if k != "cursor"]  # type: ignore[misc]
+        query.append(("cursor", page.next_cursor))
+        links.append({"rel": "next", "type": "application/geo+json",
+                      "href": request.build_absolute_uri(f"{request.path}?{urlencode(query)}")})
+    body = {
+        "type": "FeatureCollection",
+        "features": page.features,
+        "numberMatched": page.number_matched,
+        "numberReturned": len(page.features),
+        "timeStamp": timezone.now(),
+        "links": links,
+    }
+    # Serialised directly: thousands of features through pydantic would cost more than the query.
+    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+
+
+class DeviationIn(Schema):
+    category: str = Field(description="Category key, e.g. 'graffiti' or 'damage'")
+    lon: float = Field(description="WGS84 longitude")
+    lat: float = Field(description="WGS84 latitude")
+    observed_at: dt.datetime | None = Field(None, description="When it was noticed; defaults to now")
+    observed_until: dt.datetime | None = None
+    place_name: str = ""
+    description: str = ""
+    severity: str = Deviation.Severity.MEDIUM
+    visibility: str = Deviation.Visibility.FORUM
+    shared_with: list[int] = Field([], description="Organisation ids, when visibility is 'named'")
+
+
+class DeviationPatch(Schema):
+    version: int = Field(description="The version you read; a stale version gives 409")
+    category: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    observed_at: dt.datetime | None = None
+    observed_until: dt.datetime | None = None
+    place_name: str | None = None
+    description: str | None = None
+    severity: str | None = None
+    visibility: str | None = None
+    shared_with: list[int] | None = None
+    status: str | None = None
+
+
+def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
+    data: dict[str, Any] = {k: v for k, v in request.POST.items() if k != "shared_with"}
+    data["shared_with"] = request.POST.getlist("shared_with")
+    # Empty form fields mean "not given".
+    return {k: v for k, v in data.items() if v not in ("", [])}
+
+
+@router.post("/{forum}/deviations", response={201: dict[str, Any]}, summary="Report a deviation",
+             openapi_extra=openapi_body(DeviationIn, multipart=True))
+def create_deviation(request: HttpRequest, forum: str) -> tuple[int, dict[str, Any]]:
+    membership = membership_for(request.user, forum)
+    if (request.content_type or "") == "multipart/form-data":
+        payload = validate(DeviationIn, _multipart_payload(request))
+        photos = request.FILES.getlist("photos")
+    elif (request.content_type or "") == "application/json":
+        payload = parse_json_body(request, DeviationIn)
+        photos = []
+    else:
+        raise UnsupportedMedia(_("Send the deviation as application/json or multipart/form-data."))
+    data = services.DeviationInput(
+        category=payload.category,
+        lon=payload.lon,
+        lat=payload.lat,
+        observed_at=aware(payload.observed_at, membership.forum) or timezone.now(),
+        observed_until=aware(payload.observed_until, membership.forum),
+        place_name=payload.place_name,
+        description=payload.description,
+        severity=payload.severity,
+        visibility=payload.visibility,
+        shared_with=payload.shared_with,
+    )
+    deviation = services.report_deviation(membership, data, photos)
+    return 201, deviation_detail(membership, services.get_visible_deviation(membership, deviation.pk))
+
+
+@router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
+def get_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
+    membership = membership_for(request.user, forum)
+    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
+
+
+@router.patch("/{forum}/deviations/{deviation_id}", response=dict[str, Any],
+              summary="Change a deviation (optimistic concurrency through `version`)",
+              openapi_extra=openapi_body(DeviationPatch))
+def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
+    membership = membership_for(request.user, forum)
+    payload = parse_json_body(request, DeviationPatch)
+    changes = payload.model_dump(exclude_unset=True)
+    version = changes.pop("version")
+    for name in ("observed_at", "observed_until"):
+        if name in changes:
+            changes[name] = aware(changes[name], membership.forum)
+    for name in ("category", "lon", "lat", "observed_at", "place_name", "description", "severity",
+                 "visibility", "shared_with", "status"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)  # null means "leave as it is" except for observed_until
+    services.edit_deviation(membership, deviation_id, changes, version)
+    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
+
+
+@router.delete("/{forum}/deviations/{deviation_id}", response={204: None}, summary="Withdraw a deviation")
+def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, None]:
+    membership = membership_for(request.user, forum)
+    services.withdraw_deviation(membership, deviation_id)
+    return 204, None
+
+
+class CommentIn(Schema):
+    body: str
+
+
+@router.get("/{forum}/deviations/{deviation_id}/comments", response=list[dict[str, Any]],
+            summary="Comments on a deviation")
+def list_comments(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
+    membership = membership_for(request.user, forum)
+    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
+
+
+@router.post("/{forum}/deviations/{deviation_id}/comments", response={201: dict[str, Any]},
+             summary="Comment on a deviation", openapi_extra=openapi_body(CommentIn))
+def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, dict[str, Any]]:
+    membership = membership_for(request.user, forum)
+    payload = parse_json_body(request, CommentIn)
+    comment = services.add_comment(membership, deviation_id, payload.body)
+    comments = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
+    return 201, next(c for c in comments if c["id"] == comment.pk)
+
+
+@router.get("/{forum}/deviations/{deviation_id}/history", response=list[dict[str, Any]],
+            summary="A deviation's change history")
+def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
+    membership = membership_for(request.user, forum)
+    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["history"]
+
+
+@router.post("/{forum}/deviations/{deviation_id}/photos", response={201: list[dict[str, Any]]},
+             summary="Add photos (multipart field 'photos', repeatable)",
+             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                 "type": "object", "properties": {"photos": {"type": "array", "items": {
+                     "type": "string", "format": "binary"}}}}}}}})
+def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, list[dict[str, Any]]]:
+    membership = membership_for(request.user, forum)
+    if (request.content_type or "") != "multipart/form-data":
+        raise UnsupportedMedia(_("Upload photos as multipart/form-data."))
+    created = services.add_photos(membership, deviation_id, request.FILES.getlist("photos"))
+    photos = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["photos"]
+    ids = {p.pk for p in created}
+    return 201, [p for p in photos if p["id"] in ids]
+
+
+def _photo_file(membership: Membership, photo_id: int, thumbnail: bool) -> FileResponse:
+    photo = services.get_visible_photo(membership, photo_id)
+    path = photo.thumbnail if thumbnail else photo.image
+    if not default_storage.exists(path):
+        raise NotFound(_("No such photo."))
+    response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
+    # Restricted photos must not land in shared caches.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@router.get("/{forum}/photos/{photo_id}", summary="A photo (JPEG, metadata removed)",
+            response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
+def get_photo(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
+    return _photo_file(membership_for(request.user, forum), photo_id, thumbnail=False)
+
+
+@router.get("/{forum}/photos/{photo_id}/thumbnail", summary="A photo's thumbnail (JPEG)",
+            response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
+def get_photo_thumbnail(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
+    return _photo_file(membership_for(request.user, forum), photo_id, thumbnail=True)
+

@@ -1,0 +1,157 @@
+"""Deviations (avvikelser), their categories, photos, comments and who may see them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from lagesbild.forums.models import Forum, Organisation
+
+
+class Category(models.Model):
+    """A category in two levels. Rows with no forum are the default taxonomy shared by every forum."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, null=True, blank=True, related_name="categories")
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    key = models.SlugField(_("key"), max_length=60)
+    name_sv = models.CharField(_("name (Swedish)"), max_length=80)
+    name_en = models.CharField(_("name (English)"), max_length=80)
+    color = models.CharField(_("colour"), max_length=7, default="#555555")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["sort_order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["forum", "key"], name="category_unique_key_per_forum"),
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(forum__isnull=True), name="category_unique_default_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The name in the active language: Swedish first, English when the person chose English."""
+        lang = (translation.get_language() or "sv")[:2]
+        return self.name_en if lang == "en" and self.name_en else self.name_sv
+
+
+class Deviation(models.Model):
+    """Something a member organisation noticed at a place and time."""
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        REVIEWED = "reviewed", _("Reviewed")
+        IN_PROGRESS = "in_progress", _("Action under way")
+        RESOLVED = "resolved", _("Resolved")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    class Severity(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+
+    class Visibility(models.TextChoices):
+        FORUM = "forum", _("The whole forum")
+        ORGANISATION = "organisation", _("Our organisation only")
+        NAMED = "named", _("Named organisations")
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Reported manually")
+        WALK = "walk", _("Safety walk")
+        IMPORT = "import", _("Import")
+        TIP = "tip", _("Public tip")
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="deviations")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="deviations")
+    # WGS84 longitude and latitude; SWEREF 99 TM (EPSG:3006) is derived on save for analysis and export.
+    lon = models.FloatField(_("longitude"))
+    lat = models.FloatField(_("latitude"))
+    sweref_x = models.FloatField(_("SWEREF 99 TM easting"))
+    sweref_y = models.FloatField(_("SWEREF 99 TM northing"))
+    place_name = models.CharField(_("place or address"), max_length=200, blank=True)
+    observed_at = models.DateTimeField(_("observed"))
+    observed_until = models.DateTimeField(_("observed until"), null=True, blank=True)
+    reported_at = models.DateTimeField(_("reported"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="deviations")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="deviations"
+    )
+    description = models.TextField(_("description"), blank=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    visibility = models.CharField(
+        _("visibility"), max_length=20, choices=Visibility.choices, default=Visibility.FORUM
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
+    version = models.PositiveIntegerField(default=1)
+    # Lower-cased place name and description: case-insensitive search that also folds å, ä and ö,
+    # which SQLite's LIKE does not.
+    search_text = models.TextField(blank=True, default="", editable=False)
+    # A withdrawn deviation is kept for the change history but shown nowhere.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("deviation")
+        verbose_name_plural = _("deviations")
+        indexes = [
+            models.Index(fields=["forum", "observed_at"], name="deviation_forum_observed"),
+            models.Index(fields=["forum", "status"], name="deviation_forum_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.category} {self.observed_at:%Y-%m-%d}"
+
+
+class DeviationShare(models.Model):
+    """An organisation named in a deviation's visibility list ("named organisations")."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    deviation = models.ForeignKey(Deviation, on_delete=models.CASCADE, related_name="shares")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deviation", "organisation"], name="deviation_share_unique")
+        ]
+        indexes = [models.Index(fields=["organisation", "deviation"], name="deviation_share_org")]
+
+
+class Photo(models.Model):
+    """A photo, re-encoded without metadata, with a thumbnail. Served only through a visibility check."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    deviation = models.ForeignKey(Deviation, on_delete=models.CASCADE, related_name="photos")
+    image = models.CharField(max_length=200)  # path under MEDIA_ROOT
+    thumbnail = models.CharField(max_length=200)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["uploaded_at", "pk"]
+
+
+class Comment(models.Model):
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    deviation = models.ForeignKey(Deviation, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(_("comment"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+        ordering = ["created_at", "pk"]

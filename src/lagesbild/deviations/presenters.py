@@ -1,0 +1,79 @@
+"""How a deviation looks to one member: the same dict feeds the API and the detail panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from lagesbild.deviations import services
+from lagesbild.deviations.models import Deviation
+from lagesbild.forums.models import Membership
+
+
+def _person(user: Any) -> str | None:
+    return user.display_name if user is not None else None
+
+
+def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, Any]:
+    forum_slug = membership.forum.slug
+    same_org = deviation.organisation_id == membership.organisation_id
+    category = deviation.category
+    parent = category.parent
+    return {
+        "id": deviation.pk,
+        "version": deviation.version,
+        "category": {"key": category.key, "name": category.name, "color": category.color,
+                     "parent": {"key": parent.key, "name": parent.name} if parent else None},
+        "lon": deviation.lon,
+        "lat": deviation.lat,
+        "sweref99tm": {"x": deviation.sweref_x, "y": deviation.sweref_y},
+        "placeName": deviation.place_name,
+        "observedAt": deviation.observed_at,
+        "observedUntil": deviation.observed_until,
+        "reportedAt": deviation.reported_at,
+        "updatedAt": deviation.updated_at,
+        "organisation": {"id": deviation.organisation_id, "name": deviation.organisation.name},
+        # Other organisations see who reported as an organisation, not as a named person.
+        "reporter": _person(deviation.reporter) if same_org else None,
+        "description": deviation.description,
+        "severity": deviation.severity,
+        "severityLabel": deviation.get_severity_display(),
+        "visibility": deviation.visibility,
+        "visibilityLabel": deviation.get_visibility_display(),
+        "sharedWith": [
+            {"id": s.organisation_id, "name": s.organisation.name}
+            for s in deviation.shares.select_related("organisation")
+        ],
+        "status": deviation.status,
+        "statusLabel": deviation.get_status_display(),
+        "source": deviation.source,
+        "photos": [
+            {
+                "id": p.pk,
+                "width": p.width,
+                "height": p.height,
+                "url": reverse("api:get_photo", kwargs={"forum": forum_slug, "photo_id": p.pk}),
+                "thumbnailUrl": reverse("api:get_photo_thumbnail", kwargs={"forum": forum_slug, "photo_id": p.pk}),
+            }
+            for p in deviation.photos.all()
+        ],
+        "comments": [
+            {"id": c.pk, "body": c.body, "createdAt": c.created_at, "author": _person(c.author),
+             "organisation": c.organisation.name}
+            for c in deviation.comments.select_related("author", "organisation")
+        ],
+        "history": [
+            {"action": e.action, "actionLabel": e.get_action_display(), "at": e.at,
+             "organisation": e.organisation.name if e.organisation else None,
+             "actor": _person(e.actor) if e.organisation_id == membership.organisation_id else None,
+             "changes": e.changes}
+            for e in services.history_of(deviation)
+        ],
+        "permissions": {
+            "edit": services.can_edit(membership, deviation),
+            "changeStatus": services.can_change_status(membership, deviation),
+            "comment": membership.can_comment,
+        },
+        "sameOrganisation": same_org,
+    }

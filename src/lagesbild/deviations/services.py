@@ -1,0 +1,483 @@
+"""Domain functions for deviations. Views and API endpoints are thin wrappers around these.
+
+`visible_deviations` is the one place that decides who sees what; every read goes through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lagesbild import geometry, spatial_index
+from lagesbild.audit import services as audit
+from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations import photos as photo_files
+from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, Photo
+from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
+from lagesbild.forums.models import Forum, Membership, Organisation, Role
+
+MAX_DESCRIPTION = 4000
+MAX_PLACE_NAME = 200
+MAX_COMMENT = 2000
+MAX_QUERY = 200
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 5000
+# Phones and servers disagree by a little; "now" on the phone may be a minute ahead of the server.
+CLOCK_SKEW = dt.timedelta(minutes=2)
+
+Status = Deviation.Status
+Visibility = Deviation.Visibility
+
+
+# --- Reading -----------------------------------------------------------------------------------------
+
+def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
+    """Every deviation in the member's forum that their organisation may see. The only visibility rule."""
+    org_id = membership.organisation_id
+    shared_with_org = DeviationShare.objects.filter(organisation_id=org_id).values("deviation_id")
+    return Deviation.objects.filter(forum_id=membership.forum_id, withdrawn_at__isnull=True).filter(
+        Q(visibility=Visibility.FORUM)
+        | Q(organisation_id=org_id)
+        | Q(visibility=Visibility.NAMED, id__in=shared_with_org)
+    )
+
+
+def get_visible_deviation(membership: Membership, deviation_id: int) -> Deviation:
+    """One deviation the member may see. Missing and not-visible give the same 404, revealing nothing."""
+    deviation = (
+        visible_deviations(membership)
+        .select_related("category", "category__parent", "organisation", "reporter")
+        .filter(pk=deviation_id)
+        .first()
+    )
+    if deviation is None:
+        raise NotFound(_("No such deviation."))
+    return deviation
+
+
+def forum_categories(forum: Forum) -> QuerySet[Category]:
+    """The default taxonomy plus the forum's own categories."""
+    return Category.objects.filter(Q(forum__isnull=True) | Q(forum=forum)).select_related("parent")
+
+
+@dataclass
+class DeviationFilter:
+    bbox: geometry.BBox | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    categories: Sequence[str] = ()
+    organisations: Sequence[int] = ()
+    statuses: Sequence[str] = ()
+    q: str = ""
+
+
+def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilter) -> QuerySet[Deviation]:
+    if flt.start and flt.end and flt.start > flt.end:
+        raise InvalidInput(_("The start of the period is after its end."), field="from")
+    if flt.start:
+        queryset = queryset.filter(observed_at__gte=flt.start)
+    if flt.end:
+        queryset = queryset.filter(observed_at__lte=flt.end)
+    if flt.categories:
+        queryset = queryset.filter(category_id__in=category_ids_with_children(forum, flt.categories))
+    if flt.organisations:
+        known = set(Organisation.objects.filter(forum=forum, pk__in=flt.organisations).values_list("pk", flat=True))
+        unknown = [o for o in flt.organisations if o not in known]
+        if unknown:
+            raise InvalidInput(_("Unknown organisation: %(id)s.") % {"id": unknown[0]}, field="organisation")
+        queryset = queryset.filter(organisation_id__in=flt.organisations)
+    if flt.statuses:
+        for status in flt.statuses:
+            if status not in Status.values:
+                raise InvalidInput(_("Unknown status: %(status)s.") % {"status": status}, field="status")
+        queryset = queryset.filter(status__in=flt.statuses)
+    if flt.q:
+        if len(flt.q) > MAX_QUERY:
+            raise InvalidInput(_("The search text is too long."), field="q")
+        queryset = queryset.filter(search_text__contains=flt.q.strip().lower())
+    if flt.bbox:
+        queryset = spatial_index.filter_bbox(queryset, flt.bbox)
+    return queryset
+
+
+def category_ids_with_children(forum: Forum, keys: Iterable[str]) -> set[int]:
+    """The ids of the named categories; a parent category includes its subcategories."""
+    by_key = {c.key: c for c in forum_categories(forum)}
+    ids: set[int] = set()
+    for key in keys:
+        category = by_key.get(key)
+        if category is None:
+            raise InvalidInput(_("Unknown category: %(key)s.") % {"key": key}, field="category")
+        ids.add(category.pk)
+        ids.update(c.pk for c in by_key.values() if c.parent_id == category.pk)
+    return ids
+
+
+@dataclass
+class Page:
+    features: list[dict[str, Any]]
+    number_matched: int
+    next_cursor: str | None
+
+
+def encode_cursor(observed_at: dt.datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{observed_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, pk = raw.split("|")
+        return dt.datetime.fromisoformat(stamp), int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput(_("The page cursor is not valid. Start again from the first page."),
+                           field="cursor") from exc
+
+
+FEATURE_FIELDS = ("id", "lon", "lat", "category__key", "category__parent__key", "observed_at", "status",
+                  "severity", "organisation_id", "place_name", "visibility")
+
+
+def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
+                     cursor: str | None = None) -> Page:
+    """A page of GeoJSON features, newest first, with the total number matched.
+
+    Keyset pagination (observed_at, id) keeps later pages as fast as the first and stable while
+    new deviations arrive.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(_("limit must be between 1 and %(max)d.") % {"max": MAX_LIMIT}, field="limit")
+    number_matched = queryset.count()
+    ordered = queryset.order_by("-observed_at", "-id")
+    if cursor:
+        after_time, after_id = decode_cursor(cursor)
+        ordered = ordered.filter(Q(observed_at__lt=after_time) | Q(observed_at=after_time, id__lt=after_id))
+    rows = list(ordered.values_list(*FEATURE_FIELDS)[: limit + 1])
+    next_cursor = encode_cursor(rows[limit - 1][5], rows[limit - 1][0]) if len(rows) > limit else None
+    features = [
+        {
+            "type": "Feature",
+            "id": pk,
+            "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+            "properties": {
+                "id": pk,
+                "category": cat,
+                "parentCategory": parent or cat,
+                "observedAt": observed.isoformat().replace("+00:00", "Z"),
+                "status": status,
+                "severity": severity,
+                "organisation": org,
+                "placeName": place,
+                "visibility": visibility,
+            },
+        }
+        for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility in rows[:limit]
+    ]
+    return Page(features=features, number_matched=number_matched, next_cursor=next_cursor)
+
+
+def history_of(deviation: Deviation) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(object_type="deviation", object_id=deviation.pk).select_related(
+        "actor", "organisation"
+    )
+
+
+# --- Permissions ----------------------------------------------------------------------------------------
+
+def can_edit(membership: Membership, deviation: Deviation) -> bool:
+    """Reporters edit their own deviations; organisation leads those of their organisation."""
+    if deviation.reporter_id == membership.user_id and membership.can_report:
+        return True
+    return membership.role == Role.ORG_LEAD and deviation.organisation_id == membership.organisation_id
+
+
+def can_change_status(membership: Membership, deviation: Deviation) -> bool:
+    """Coordinators move any deviation through its statuses; organisation leads their organisation's."""
+    if membership.role == Role.COORDINATOR:
+        return True
+    return membership.role == Role.ORG_LEAD and deviation.organisation_id == membership.organisation_id
+
+
+# --- Writing ----------------------------------------------------------------------------------------------
+
+@dataclass
+class DeviationInput:
+    """A deviation's editable fields, already parsed into Python types."""
+
+    category: str
+    lon: float
+    lat: float
+    observed_at: dt.datetime
+    observed_until: dt.datetime | None = None
+    place_name: str = ""
+    description: str = ""
+    severity: str = Deviation.Severity.MEDIUM
+    visibility: str = Visibility.FORUM
+    shared_with: list[int] = field(default_factory=list)
+
+
+EDITABLE_FIELDS = tuple(f.name for f in fields(DeviationInput))
+
+
+def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, list[Organisation]]:
+    """Check everything about the input against the forum; return the category and named organisations."""
+    forum = membership.forum
+    geometry.check_lon_lat(data.lon, data.lat)
+    if not geometry.area_contains(forum.area, data.lon, data.lat):
+        raise InvalidInput(_("The position lies outside the forum's area (%(forum)s).") % {"forum": forum.name},
+                           field="lon")
+    category = forum_categories(forum).filter(key=data.category).first()
+    if category is None:
+        raise InvalidInput(_("Unknown category: %(key)s.") % {"key": data.category}, field="category")
+    if timezone.is_naive(data.observed_at):
+        raise InvalidInput(_("The time must include a time zone."), field="observed_at")
+    now = timezone.now()
+    if data.observed_at > now + CLOCK_SKEW:
+        raise InvalidInput(_("The time it was noticed cannot be in the future."), field="observed_at")
+    if data.observed_until is not None:
+        if timezone.is_naive(data.observed_until):
+            raise InvalidInput(_("The time must include a time zone."), field="observed_until")
+        if data.observed_until < data.observed_at:
+            raise InvalidInput(_("'Until' must be after the time it was noticed."), field="observed_until")
+        if data.observed_until > now + CLOCK_SKEW:
+            raise InvalidInput(_("'Until' cannot be in the future. Leave it empty if it is still going on."),
+                               field="observed_until")
+    if len(data.description) > MAX_DESCRIPTION:
+        raise InvalidInput(_("The description may be at most %(max)d characters.") % {"max": MAX_DESCRIPTION},
+                           field="description")
+    if len(data.place_name) > MAX_PLACE_NAME:
+        raise InvalidInput(_("The place name may be at most %(max)d characters.") % {"max": MAX_PLACE_NAME},
+                           field="place_name")
+    if data.severity not in Deviation.Severity.values:
+        raise InvalidInput(_("Unknown severity: %(value)s.") % {"value": data.severity}, field="severity")
+    if data.visibility not in Visibility.values:
+        raise InvalidInput(_("Unknown visibility: %(value)s.") % {"value": data.visibility}, field="visibility")
+    named: list[Organisation] = []
+    if data.visibility == Visibility.NAMED:
+        wanted = set(data.shared_with) - {membership.organisation_id}
+        named = list(Organisation.objects.filter(forum=forum, pk__in=wanted))
+        if len(named) != len(wanted):
+            raise InvalidInput(_("Only organisations in this forum can be named."), field="shared_with")
+        if not named:
+            raise InvalidInput(_("Name at least one other organisation, or choose another visibility."),
+                               field="shared_with")
+    return category, named
+
+
+def _search_text(place_name: str, description: str) -> str:
+    return f"{place_name}\n{description}".lower()
+
+
+def report_deviation(
+    membership: Membership,
+    data: DeviationInput,
+    photos: Sequence[UploadedFile] = (),
+    source: str = Deviation.Source.MANUAL,
+) -> Deviation:
+    """Report a new deviation, with its photos, all or nothing."""
+    if not membership.can_report:
+        raise Forbidden(_("Your role does not allow reporting deviations."))
+    category, named = _validated(membership, data)
+    prepared = _prepare_photos(photos, already=0)
+    x, y = geometry.to_sweref99tm(data.lon, data.lat)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            deviation = Deviation.objects.create(
+                forum_id=membership.forum_id,
+                category=category,
+                lon=data.lon,
+                lat=data.lat,
+                sweref_x=x,
+                sweref_y=y,
+                place_name=data.place_name.strip(),
+                observed_at=data.observed_at,
+                observed_until=data.observed_until,
+                organisation_id=membership.organisation_id,
+                reporter_id=membership.user_id,
+                description=data.description.strip(),
+                severity=data.severity,
+                visibility=data.visibility,
+                source=source,
+                search_text=_search_text(data.place_name, data.description),
+            )
+            _replace_shares(deviation, named)
+            _store_photos(membership, deviation, prepared, written)
+            audit.record(membership, AuditEvent.Action.CREATE, deviation, _snapshot(deviation, named))
+    except BaseException:
+        photo_files.delete_files(written)
+        raise
+    return deviation
+
+
+def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str, Any], version: int) -> Deviation:
+    """Change some fields of a deviation, if nobody else changed it since `version`."""
+    deviation = get_visible_deviation(membership, deviation_id)
+    unknown = set(changes) - set(EDITABLE_FIELDS) - {"status"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(_("The field %(name)s cannot be changed.") % {"name": name}, field=name)
+    content_changes = {k: v for k, v in changes.items() if k != "status"}
+    if content_changes and not can_edit(membership, deviation):
+        raise Forbidden(_("You can only edit deviations you or your organisation reported."))
+    if "status" in changes:
+        if changes["status"] not in Status.values:
+            raise InvalidInput(_("Unknown status: %(status)s.") % {"status": changes["status"]}, field="status")
+        if changes["status"] != deviation.status and not can_change_status(membership, deviation):
+            raise Forbidden(_("Your role does not allow changing the status of this deviation."))
+    if version != deviation.version:
+        raise Conflict(_("Someone else changed this deviation while you were editing. Reload it and try again."),
+                       field="version")
+
+    before = _snapshot(deviation, list(_shares(deviation)))
+    merged = DeviationInput(**{name: before[name] for name in EDITABLE_FIELDS})
+    merged.observed_at = deviation.observed_at
+    merged.observed_until = deviation.observed_until
+    for name, value in content_changes.items():
+        setattr(merged, name, value)
+    if "visibility" in content_changes and merged.visibility != Visibility.NAMED:
+        merged.shared_with = []
+    category, named = _validated(membership, merged)
+
+    values: dict[str, Any] = {
+        "category": category,
+        "lon": merged.lon,
+        "lat": merged.lat,
+        "place_name": merged.place_name.strip(),
+        "observed_at": merged.observed_at,
+        "observed_until": merged.observed_until,
+        "description": merged.description.strip(),
+        "severity": merged.severity,
+        "visibility": merged.visibility,
+        "status": changes.get("status", deviation.status),
+        "search_text": _search_text(merged.place_name, merged.description),
+    }
+    values["sweref_x"], values["sweref_y"] = geometry.to_sweref99tm(merged.lon, merged.lat)
+    with transaction.atomic():
+        # The version check and the write are one statement, so two racing edits cannot both win.
+        updated = Deviation.objects.filter(pk=deviation.pk, version=version).update(
+            **values, version=F("version") + 1, updated_at=timezone.now()
+        )
+        if not updated:
+            raise Conflict(_("Someone else changed this deviation while you were editing. Reload it and try again."),
+                           field="version")
+        deviation.refresh_from_db()
+        _replace_shares(deviation, named)
+        after = _snapshot(deviation, named)
+        diff = {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
+        if diff:
+            audit.record(membership, AuditEvent.Action.UPDATE, deviation, diff)
+    return deviation
+
+
+def withdraw_deviation(membership: Membership, deviation_id: int) -> None:
+    """Withdraw a deviation reported by mistake. It disappears from the picture; its history stays."""
+    deviation = get_visible_deviation(membership, deviation_id)
+    if not can_edit(membership, deviation):
+        raise Forbidden(_("You can only withdraw deviations you or your organisation reported."))
+    with transaction.atomic():
+        Deviation.objects.filter(pk=deviation.pk).update(withdrawn_at=timezone.now(), version=F("version") + 1)
+        audit.record(membership, AuditEvent.Action.WITHDRAW, deviation)
+
+
+def add_comment(membership: Membership, deviation_id: int, body: str) -> Comment:
+    deviation = get_visible_deviation(membership, deviation_id)
+    if not membership.can_comment:
+        raise Forbidden(_("Your role does not allow commenting."))
+    body = body.strip()
+    if not body:
+        raise InvalidInput(_("Write a comment first."), field="body")
+    if len(body) > MAX_COMMENT:
+        raise InvalidInput(_("A comment may be at most %(max)d characters.") % {"max": MAX_COMMENT}, field="body")
+    with transaction.atomic():
+        comment = Comment.objects.create(forum_id=deviation.forum_id, deviation=deviation,
+                                         author_id=membership.user_id,
+                                         organisation_id=membership.organisation_id, body=body)
+        audit.record(membership, AuditEvent.Action.COMMENT, deviation, {"comment": comment.pk})
+    return comment
+
+
+def add_photos(membership: Membership, deviation_id: int, uploads: Sequence[UploadedFile]) -> list[Photo]:
+    deviation = get_visible_deviation(membership, deviation_id)
+    if not can_edit(membership, deviation):
+        raise Forbidden(_("You can only add photos to deviations you or your organisation reported."))
+    if not uploads:
+        raise InvalidInput(_("Choose at least one photo."), field="photos")
+    prepared = _prepare_photos(uploads, already=deviation.photos.count())
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            created = _store_photos(membership, deviation, prepared, written)
+            audit.record(membership, AuditEvent.Action.PHOTO, deviation, {"photos": [p.pk for p in created]})
+    except BaseException:
+        photo_files.delete_files(written)
+        raise
+    return created
+
+
+def get_visible_photo(membership: Membership, photo_id: int) -> Photo:
+    """A photo, only if its deviation is visible to the member."""
+    photo = Photo.objects.filter(pk=photo_id, deviation__in=visible_deviations(membership)).first()
+    if photo is None:
+        raise NotFound(_("No such photo."))
+    return photo
+
+
+# --- Helpers -------------------------------------------------------------------------------------------
+
+def _prepare_photos(uploads: Sequence[UploadedFile], already: int) -> list[photo_files.PreparedPhoto]:
+    from django.conf import settings
+
+    limit = settings.LAGESBILD_PHOTOS_PER_DEVIATION
+    if already + len(uploads) > limit:
+        raise InvalidInput(_("A deviation can have at most %(max)d photos.") % {"max": limit}, field="photos")
+    return [photo_files.prepare_photo(upload) for upload in uploads]
+
+
+def _store_photos(membership: Membership, deviation: Deviation, prepared: list[photo_files.PreparedPhoto],
+                  written: list[str]) -> list[Photo]:
+    created = []
+    for item in prepared:
+        image_path, thumb_path = photo_files.write_photo_files(deviation.forum_id, item, written)
+        created.append(Photo.objects.create(forum_id=deviation.forum_id, deviation=deviation, image=image_path,
+                                            thumbnail=thumb_path, width=item.width, height=item.height,
+                                            uploaded_by_id=membership.user_id))
+    return created
+
+
+def _shares(deviation: Deviation) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(pk__in=deviation.shares.values("organisation_id"))
+
+
+def _replace_shares(deviation: Deviation, organisations: list[Organisation]) -> None:
+    deviation.shares.all().delete()
+    DeviationShare.objects.bulk_create(
+        DeviationShare(forum_id=deviation.forum_id, deviation=deviation, organisation=org) for org in organisations
+    )
+
+
+def _snapshot(deviation: Deviation, named: Iterable[Organisation]) -> dict[str, Any]:
+    """The audited fields as JSON-friendly values."""
+    return {
+        "category": deviation.category.key,
+        "lon": deviation.lon,
+        "lat": deviation.lat,
+        "observed_at": deviation.observed_at.isoformat(),
+        "observed_until": deviation.observed_until.isoformat() if deviation.observed_until else None,
+        "place_name": deviation.place_name,
+        "description": deviation.description,
+        "severity": deviation.severity,
+        "visibility": deviation.visibility,
+        "shared_with": sorted(org.pk for org in named),
+        "status": deviation.status,
+    }

@@ -1,0 +1,171 @@
+"""Forums (tenants), their member organisations, users and memberships."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person. People sign in with their e-mail address; there is no separate user name."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField(_("e-mail address"), unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class Forum(models.Model):
+    """A safety forum (trygghetsforum): the tenant every other forum-owned row belongs to."""
+
+    slug = models.SlugField(_("short name"), unique=True, max_length=60)
+    name = models.CharField(_("name"), max_length=120)
+    # The forum's area as a GeoJSON Polygon or MultiPolygon in WGS84. Deviations must lie inside it.
+    area = models.JSONField(_("area"), null=True, blank=True)
+    timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm")
+    created_at = models.DateTimeField(_("created"), default=now)
+
+    class Meta:
+        verbose_name = _("forum")
+        verbose_name_plural = _("forums")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Organisation(models.Model):
+    """A member organisation (aktör) of one forum."""
+
+    class Kind(models.TextChoices):
+        DISTRICT = "district", _("District administration")
+        POLICE = "police", _("Police")
+        HOUSING = "housing", _("Housing company")
+        SCHOOL = "school", _("School")
+        CHURCH = "church", _("Church")
+        TRANSIT = "transit", _("Transit operator")
+        NIGHT_WALKERS = "night_walkers", _("Night walkers")
+        BUSINESS = "business", _("Business association")
+        SECURITY = "security", _("Security guards")
+        OTHER = "other", _("Other")
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="organisations")
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    created_at = models.DateTimeField(_("created"), default=now)
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["forum", "name"], name="organisation_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    COORDINATOR = "coordinator", _("Forum coordinator")
+    ORG_LEAD = "org_lead", _("Organisation lead")
+    REPORTER = "reporter", _("Reporter")
+    VIEWER = "viewer", _("Viewer")
+
+
+class Membership(models.Model):
+    """A user's place in one forum: which organisation they speak for and with which role."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.REPORTER)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=now)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [models.UniqueConstraint(fields=["forum", "user"], name="membership_one_per_forum")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.forum} ({self.organisation}, {self.role})"
+
+    # What each role may do. Kept here, next to the roles, so there is one table to read.
+    @property
+    def can_report(self) -> bool:
+        return self.role in {Role.COORDINATOR, Role.ORG_LEAD, Role.REPORTER}
+
+    @property
+    def can_comment(self) -> bool:
+        return self.can_report
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == Role.COORDINATOR
+
+
+class ApiToken(models.Model):
+    """A bearer token for a machine client. Only a hash is stored; the token is shown once."""
+
+    PREFIX = "lgb_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:
+        key = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash(key))
+        return token, key

@@ -1,0 +1,92 @@
+"""Domain functions for forums, organisations and memberships."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lagesbild import geometry
+from lagesbild.errors import InvalidInput, NotFound
+from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User
+
+
+def membership_for(user: User | AnonymousUser, forum_slug: str) -> Membership:
+    """The user's active membership in the forum.
+
+    A forum that does not exist and one the user is not a member of give the same answer, so that
+    nobody learns which forums exist by guessing names.
+    """
+    if not user.is_authenticated:
+        raise NotFound(_("No such forum."))
+    membership = (
+        Membership.objects.select_related("forum", "organisation", "user")
+        .filter(user=user, forum__slug=forum_slug, is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise NotFound(_("No such forum."))
+    return membership
+
+
+def memberships_of(user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.select_related("forum", "organisation")
+        .filter(user=user, is_active=True)
+        .order_by("forum__name")
+    )
+
+
+def create_forum(slug: str, name: str, area: dict[str, Any] | None = None) -> Forum:
+    if area is not None:
+        geometry.validate_area(area)
+    if Forum.objects.filter(slug=slug).exists():
+        raise InvalidInput(_("A forum with that short name already exists."), field="slug")
+    return Forum.objects.create(slug=slug, name=name, area=area)
+
+
+@transaction.atomic
+def add_member(
+    forum: Forum,
+    *,
+    email: str,
+    organisation: Organisation,
+    role: str = Role.REPORTER,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+) -> Membership:
+    """Add a person to a forum, creating the user if the e-mail address is new."""
+    if organisation.forum_id != forum.pk:
+        raise InvalidInput(_("The organisation is not a member of this forum."), field="organisation")
+    if role not in Role.values:
+        raise InvalidInput(_("Unknown role."), field="role")
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
+    membership, _created = Membership.objects.update_or_create(
+        forum=forum, user=user, defaults={"organisation": organisation, "role": role, "is_active": True}
+    )
+    return membership
+
+
+def user_for_token(key: str) -> User | None:
+    """The user a bearer token belongs to, or None for an unknown or revoked token."""
+    if not key.startswith(ApiToken.PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=ApiToken.hash(key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    # Writing on every request would turn reads into writes; once a minute is enough to see use.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,92 @@
+"""Geometry helpers: coordinate checks, forum areas and WGS84 -> SWEREF 99 TM.
+
+Pure Python on shapely and pyproj wheels; no GDAL, no database.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import shapely
+from django.utils.translation import gettext as _
+from pyproj import Transformer
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+
+from lagesbild.errors import InvalidInput
+
+BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+
+@lru_cache(maxsize=1)
+def _to_sweref() -> Transformer:
+    return Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True)
+
+
+def to_sweref99tm(lon: float, lat: float) -> tuple[float, float]:
+    """SWEREF 99 TM (EPSG:3006) easting and northing in metres."""
+    x, y = _to_sweref().transform(lon, lat)
+    return round(x, 2), round(y, 2)
+
+
+def check_lon_lat(lon: float, lat: float) -> None:
+    if not -180.0 <= lon <= 180.0:
+        raise InvalidInput(_("Longitude must be between -180 and 180 degrees."), field="lon")
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidInput(_("Latitude must be between -90 and 90 degrees."), field="lat")
+
+
+def validate_area(area: dict[str, Any]) -> BaseGeometry:
+    try:
+        geom = shape(area)
+    except Exception as exc:
+        raise InvalidInput(_("The area is not a valid GeoJSON polygon."), field="area") from exc
+    if geom.geom_type not in {"Polygon", "MultiPolygon"} or geom.is_empty:
+        raise InvalidInput(_("The area must be a polygon."), field="area")
+    if not geom.is_valid:
+        raise InvalidInput(_("The area's outline crosses itself."), field="area")
+    return geom
+
+
+@lru_cache(maxsize=64)
+def _prepared_area(area_json: str) -> BaseGeometry:
+    geom = shape(json.loads(area_json))
+    shapely.prepare(geom)
+    return geom
+
+
+def area_contains(area: dict[str, Any] | None, lon: float, lat: float) -> bool:
+    """True if the point lies in the area (or on its edge). A forum without an area accepts any point."""
+    if not area:
+        return True
+    geom = _prepared_area(json.dumps(area, sort_keys=True))
+    return bool(geom.covers(Point(lon, lat)))
+
+
+def area_bounds(area: dict[str, Any] | None) -> BBox | None:
+    if not area:
+        return None
+    minx, miny, maxx, maxy = _prepared_area(json.dumps(area, sort_keys=True)).bounds
+    return (minx, miny, maxx, maxy)
+
+
+def parse_bbox(value: str) -> BBox:
+    """Parse 'minLon,minLat,maxLon,maxLat' as OGC API Features does."""
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise InvalidInput(_("bbox must be four numbers: minLon,minLat,maxLon,maxLat."), field="bbox")
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
+    except ValueError as exc:
+        raise InvalidInput(_("bbox must be four numbers: minLon,minLat,maxLon,maxLat."), field="bbox") from exc
+    for lon in (min_lon, max_lon):
+        if not -180.0 <= lon <= 180.0:
+            raise InvalidInput(_("Longitude must be between -180 and 180 degrees."), field="bbox")
+    for lat in (min_lat, max_lat):
+        if not -90.0 <= lat <= 90.0:
+            raise InvalidInput(_("Latitude must be between -90 and 90 degrees."), field="bbox")
+    if min_lon > max_lon or min_lat > max_lat:
+        raise InvalidInput(_("bbox minimum must not be greater than its maximum."), field="bbox")
+    return (min_lon, min_lat, max_lon, max_lat)

@@ -1,0 +1,177 @@
+"""Django settings, read from LAGESBILD_* environment variables.
+
+Every setting an operator may need to change is an environment variable, so the same code runs on a
+laptop (SQLite under ./var/) and in production (PostgreSQL + PostGIS) without edits.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The working directory holds var/ (database, uploads) and node_modules/ (front-end assets).
+PROJECT_DIR = Path(os.environ.get("LAGESBILD_PROJECT_DIR", Path.cwd())).resolve()
+VAR_DIR = Path(os.environ.get("LAGESBILD_VAR_DIR", PROJECT_DIR / "var")).resolve()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("LAGESBILD_DEBUG", False)
+_secret = os.environ.get("LAGESBILD_SECRET_KEY")
+if not _secret:
+    if not DEBUG and env_bool("LAGESBILD_REQUIRE_SECRET", False):
+        raise RuntimeError("LAGESBILD_SECRET_KEY must be set in production.")
+    # A local development key. Production sets LAGESBILD_SECRET_KEY (see docs/deployment.md).
+    _secret = "insecure-local-development-key-change-me-in-production"  # noqa: S105
+SECRET_KEY = _secret
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("LAGESBILD_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("LAGESBILD_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "lagesbild.forums",
+    "lagesbild.deviations",
+    "lagesbild.meetings",
+    "lagesbild.audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "lagesbild.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lagesbild.urls"
+WSGI_APPLICATION = "lagesbild.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+# One variable chooses the backend: sqlite:///path or postgres://user:pass@host:port/name.
+DATABASE_URL = os.environ.get("LAGESBILD_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lagesbild.sqlite3'}"
+_db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db["OPTIONS"] = {
+        # WAL lets the map read while someone reports; IMMEDIATE avoids "database is locked" upgrades.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    _db["CONN_MAX_AGE"] = 0
+    # Tests run on a real file, not SQLite's in-memory database.
+    _db["TEST"] = {"NAME": os.environ.get("LAGESBILD_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "forums.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Language and time ------------------------------------------------------------------------------
+LANGUAGE_CODE = "sv"
+LANGUAGES = [("sv", _("Swedish")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "Europe/Stockholm"  # shown to people; the database stores UTC
+USE_TZ = True
+
+# --- Files ----------------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+NODE_MODULES = Path(os.environ.get("LAGESBILD_NODE_MODULES", PROJECT_DIR / "node_modules"))
+# Front-end libraries come from npm (package.json) and are served as they are: no CDN, no bundler.
+STATICFILES_DIRS = [
+    PACKAGE_DIR / "static",
+    ("vendor/maplibre-gl", NODE_MODULES / "maplibre-gl" / "dist"),
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Photos are never served as public media: a view checks visibility first.
+MEDIA_ROOT = Path(os.environ.get("LAGESBILD_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media-not-public/"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LAGESBILD_PHOTO_MAX_BYTES = int(os.environ.get("LAGESBILD_PHOTO_MAX_BYTES", 15 * 1024 * 1024))
+LAGESBILD_PHOTOS_PER_DEVIATION = int(os.environ.get("LAGESBILD_PHOTOS_PER_DEVIATION", 6))
+# Allow a multipart request with several full-size photos through Django's own limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Map ------------------------------------------------------------------------------------------------
+# An XYZ raster tile URL for the basemap. Empty means a blank background (offline, tests).
+LAGESBILD_TILE_URL = os.environ.get("LAGESBILD_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+LAGESBILD_TILE_ATTRIBUTION = os.environ.get(
+    "LAGESBILD_TILE_ATTRIBUTION", "© OpenStreetMap contributors"
+)
+# The map shows single points up to this many matches in view; past it, grid aggregates.
+LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 5000))
+
+# --- Security -------------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("LAGESBILD_SECURE_COOKIES", not DEBUG and env_bool("LAGESBILD_HTTPS", False))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("LAGESBILD_HTTPS", False):
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LAGESBILD_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,83 @@
+"""The only backend-specific storage code: a spatial index on deviation points, and the bbox filter.
+
+- SQLite: an R*Tree virtual table kept in step with deviations_deviation by triggers.
+- PostgreSQL: a PostGIS geometry column generated from lon/lat, with a GiST index.
+
+`ensure_spatial_index` is idempotent. It runs from a migration and again after every migrate, because
+Django's SQLite schema editor rebuilds a table on some ALTERs and drops its triggers with it.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model, QuerySet
+from django.db.models.expressions import RawSQL
+
+from lagesbild.geometry import BBox
+
+TABLE = "deviations_deviation"
+RTREE = "deviations_deviation_rtree"
+
+_M = TypeVar("_M", bound=Model)
+
+_SQLITE_STATEMENTS = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {RTREE} USING rtree(id, min_lon, max_lon, min_lat, max_lat)",
+    f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_insert AFTER INSERT ON {TABLE} BEGIN
+        INSERT OR REPLACE INTO {RTREE} VALUES (new.id, new.lon, new.lon, new.lat, new.lat); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_update AFTER UPDATE OF lon, lat ON {TABLE} BEGIN
+        UPDATE {RTREE} SET min_lon = new.lon, max_lon = new.lon, min_lat = new.lat, max_lat = new.lat
+        WHERE id = new.id; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_delete AFTER DELETE ON {TABLE} BEGIN
+        DELETE FROM {RTREE} WHERE id = old.id; END""",
+]
+
+_POSTGIS_STATEMENTS = [
+    "CREATE EXTENSION IF NOT EXISTS postgis",
+    f"""ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS geom geometry(Point, 4326)
+        GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED""",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_geom_gist ON {TABLE} USING gist (geom)",
+]
+
+
+def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
+    with connection.cursor() as cursor:
+        if TABLE not in connection.introspection.table_names(cursor):
+            return
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s",
+                           [f"{RTREE}_%"])
+            had_triggers = cursor.fetchone()[0] == 3
+            for statement in _SQLITE_STATEMENTS:
+                cursor.execute(statement)
+            if not had_triggers:
+                # Rows written while the triggers were missing are indexed now.
+                cursor.execute(f"DELETE FROM {RTREE}")
+                cursor.execute(f"INSERT INTO {RTREE} SELECT id, lon, lon, lat, lat FROM {TABLE}")
+        elif connection.vendor == "postgresql":
+            for statement in _POSTGIS_STATEMENTS:
+                cursor.execute(statement)
+        else:
+            raise RuntimeError(f"Lägesbild supports SQLite and PostgreSQL, not {connection.vendor}.")
+
+
+def filter_bbox(queryset: QuerySet[_M], bbox: BBox) -> QuerySet[_M]:
+    """Deviations whose point lies in the box, using the backend's spatial index."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+    vendor = connections[queryset.db].vendor
+    exact = queryset.filter(lon__gte=min_lon, lon__lte=max_lon, lat__gte=min_lat, lat__lte=max_lat)
+    if vendor == "sqlite":
+        # The R*Tree stores 32-bit floats rounded outwards, so the exact comparison above still applies.
+        rtree_ids = RawSQL(
+            f"SELECT id FROM {RTREE} WHERE max_lon >= %s AND min_lon <= %s AND max_lat >= %s AND min_lat <= %s",
+            (min_lon, max_lon, min_lat, max_lat),
+        )
+        return exact.filter(id__in=rtree_ids)
+    if vendor == "postgresql":
+        return exact.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f"{TABLE}.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"],
+            params=[min_lon, min_lat, max_lon, max_lat],
+        )
+    raise RuntimeError(f"Unsupported database: {vendor}")

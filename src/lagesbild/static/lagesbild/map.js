@@ -1,0 +1,724 @@
+// The situational picture: map, filter, list, detail and report form.
+// Plain ES module over the JSON API; MapLibre GL JS (CSP build) is loaded as a global before this.
+/* global maplibregl */
+
+const config = JSON.parse(document.getElementById("lagesbild-config").textContent);
+const t = JSON.parse(document.getElementById("lagesbild-strings").textContent);
+const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+const LIST_PAGE = 100;
+
+const state = {
+  forum: null,
+  categories: new Map(), // key -> {key, name, color, parent}
+  organisations: new Map(), // id -> {id, name}
+  features: [],
+  numberMatched: 0,
+  listShown: LIST_PAGE,
+  picking: false,
+  editing: null, // the deviation being edited, or null for a new one
+  detailId: null,
+  loadSeq: 0,
+};
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
+const dateTime = new Intl.DateTimeFormat(config.language === "en" ? "en-GB" : "sv-SE", {
+  timeZone: "Europe/Stockholm", dateStyle: "medium", timeStyle: "short",
+});
+const formatTime = (iso) => (iso ? dateTime.format(new Date(iso)) : "");
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken, ...(options.headers || {}) };
+  const response = await fetch(config.api + path, { credentials: "same-origin", ...options, headers });
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error(body?.error?.message || response.statusText);
+    error.field = body?.error?.field;
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+// --- Map -------------------------------------------------------------------------------------------
+
+function baseStyle() {
+  const style = {
+    version: 8,
+    sources: {},
+    layers: [{ id: "background", type: "background", paint: { "background-color": "#eef0ec" } }],
+  };
+  if (config.tileUrl) {
+    style.sources.basemap = {
+      type: "raster", tiles: [config.tileUrl], tileSize: 256, maxzoom: 19, attribution: config.tileAttribution,
+    };
+    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
+  }
+  return style;
+}
+
+maplibregl.setWorkerUrl(config.workerUrl);
+const map = new maplibregl.Map({
+  container: "map",
+  style: baseStyle(),
+  center: [18.0, 59.33],
+  zoom: 12,
+  attributionControl: { compact: true },
+  cooperativeGestures: false,
+});
+const mapLoaded = new Promise((resolve) => map.once("load", resolve));
+map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+map.getCanvas().setAttribute("aria-label", document.getElementById("map").getAttribute("aria-label"));
+window.lagesbildMap = map; // for the browser tests and the curious
+
+function categoryColorExpression() {
+  const expression = ["match", ["get", "parentCategory"]];
+  for (const category of state.categories.values()) {
+    if (!category.parent) expression.push(category.key, category.color);
+  }
+  expression.push("#555555");
+  return expression;
+}
+
+function addLayers() {
+  map.addSource("deviations", {
+    type: "geojson",
+    data: { type: "FeatureCollection", features: [] },
+    cluster: true,
+    clusterRadius: 40,
+    clusterMaxZoom: 15,
+  });
+  map.addLayer({
+    id: "clusters", type: "circle", source: "deviations", filter: ["has", "point_count"],
+    paint: {
+      "circle-color": "#1d3557",
+      "circle-opacity": 0.85,
+      "circle-radius": ["step", ["get", "point_count"], 14, 10, 18, 50, 23, 200, 28],
+      "circle-stroke-width": 2,
+      "circle-stroke-color": "#ffffff",
+    },
+  });
+  map.addLayer({
+    id: "points", type: "circle", source: "deviations", filter: ["!", ["has", "point_count"]],
+    paint: {
+      "circle-color": categoryColorExpression(),
+      "circle-radius": ["match", ["get", "severity"], "high", 9, "low", 6, 7.5],
+      "circle-stroke-width": 2,
+      "circle-stroke-color": "#ffffff",
+    },
+  });
+  map.addLayer({
+    id: "selected", type: "circle", source: "deviations", filter: ["==", ["get", "id"], -1],
+    paint: { "circle-radius": 13, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 3,
+             "circle-stroke-color": "#111111" },
+  });
+
+  map.on("click", "clusters", async (event) => {
+    if (state.picking) return;
+    const feature = event.features[0];
+    const zoom = await map.getSource("deviations").getClusterExpansionZoom(feature.properties.cluster_id);
+    map.easeTo({ center: feature.geometry.coordinates, zoom });
+  });
+  map.on("click", "points", (event) => {
+    if (state.picking) return;
+    openDetail(event.features[0].properties.id);
+  });
+  for (const layer of ["clusters", "points"]) {
+    map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
+    map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = state.picking ? "crosshair" : ""; });
+  }
+  map.on("render", updateClusterLabels);
+}
+
+// Cluster counts as HTML labels: offline there are no font glyphs for map text.
+const clusterLabels = new Map();
+function updateClusterLabels() {
+  if (!map.getSource("deviations") || !map.isSourceLoaded("deviations")) return;
+  const seen = new Set();
+  for (const feature of map.querySourceFeatures("deviations", { filter: ["has", "point_count"] })) {
+    const id = feature.properties.cluster_id;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (!clusterLabels.has(id)) {
+      const element = document.createElement("span");
+      element.className = "cluster-label";
+      element.textContent = feature.properties.point_count_abbreviated;
+      element.setAttribute("aria-hidden", "true");
+      clusterLabels.set(id, new maplibregl.Marker({ element }).setLngLat(feature.geometry.coordinates));
+    }
+    clusterLabels.get(id).addTo(map);
+  }
+  for (const [id, marker] of clusterLabels) {
+    if (!seen.has(id)) { marker.remove(); clusterLabels.delete(id); }
+  }
+}
+
+// --- Filter -----------------------------------------------------------------------------------------
+
+const filterForm = $("#filter-form");
+
+function isoDay(date) {
+  const parts = new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Stockholm" }).format(date);
+  return parts; // sv-SE formats as YYYY-MM-DD
+}
+
+function periodRange() {
+  const period = filterForm.period.value;
+  const now = new Date();
+  $("#custom-period").hidden = period !== "custom";
+  if (period === "meeting") {
+    if (state.forum?.lastMeetingAt) return { from: state.forum.lastMeetingAt };
+    return { from: new Date(now - 30 * 864e5).toISOString() };
+  }
+  if (["7", "30", "90"].includes(period)) return { from: new Date(now - Number(period) * 864e5).toISOString() };
+  if (period === "year") return { from: `${isoDay(now).slice(0, 4)}-01-01T00:00:00` };
+  if (period === "custom") {
+    const range = {};
+    if (filterForm.from.value) range.from = `${filterForm.from.value}T00:00:00`;
+    if (filterForm.to.value) range.to = `${filterForm.to.value}T23:59:59`;
+    return range;
+  }
+  return {};
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const range = periodRange();
+  if (range.from) params.set("from", range.from);
+  if (range.to) params.set("to", range.to);
+  const checkedParents = new Set(
+    [...filterForm.querySelectorAll("input[data-parent-box]:checked")].map((box) => box.value));
+  for (const box of filterForm.querySelectorAll("input[name=category]:checked")) {
+    if (box.dataset.parent && checkedParents.has(box.dataset.parent)) continue; // the parent covers it
+    params.append("category", box.value);
+  }
+  for (const name of ["organisation", "status"]) {
+    for (const box of filterForm.querySelectorAll(`input[name=${name}]:checked`)) params.append(name, box.value);
+  }
+  const q = filterForm.q.value.trim();
+  if (q) params.set("q", q);
+  return params;
+}
+
+function saveFilterInUrl() {
+  const params = new URLSearchParams();
+  params.set("period", filterForm.period.value);
+  if (filterForm.period.value === "custom") {
+    if (filterForm.from.value) params.set("from", filterForm.from.value);
+    if (filterForm.to.value) params.set("to", filterForm.to.value);
+  }
+  for (const name of ["category", "organisation", "status"]) {
+    for (const box of filterForm.querySelectorAll(`input[name=${name}]:checked`)) params.append(name, box.value);
+  }
+  if (filterForm.q.value.trim()) params.set("q", filterForm.q.value.trim());
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+function restoreFilterFromUrl() {
+  const params = new URLSearchParams(location.search);
+  if (params.get("period")) filterForm.period.value = params.get("period");
+  if (params.get("from")) filterForm.from.value = params.get("from");
+  if (params.get("to")) filterForm.to.value = params.get("to");
+  if (params.get("q")) filterForm.q.value = params.get("q");
+  for (const name of ["category", "organisation", "status"]) {
+    const values = new Set(params.getAll(name));
+    for (const box of filterForm.querySelectorAll(`input[name=${name}]`)) box.checked = values.has(box.value);
+  }
+}
+
+let filterTimer = null;
+filterForm.addEventListener("input", () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => { saveFilterInUrl(); load(); }, 250);
+});
+filterForm.addEventListener("change", (event) => {
+  if (event.target.matches("input[data-parent-box]")) {
+    for (const child of filterForm.querySelectorAll(`input[data-parent="${event.target.value}"]`)) {
+      child.checked = event.target.checked;
+    }
+  }
+});
+filterForm.addEventListener("reset", () => setTimeout(() => { saveFilterInUrl(); load(); }, 0));
+
+// --- Loading ------------------------------------------------------------------------------------------
+
+function viewBbox() {
+  const bounds = map.getBounds();
+  const clamp = (value, limit) => Math.max(-limit, Math.min(limit, value));
+  return [clamp(bounds.getWest(), 180), clamp(bounds.getSouth(), 90), clamp(bounds.getEast(), 180),
+          clamp(bounds.getNorth(), 90)].map((n) => n.toFixed(6)).join(",");
+}
+
+async function load() {
+  const seq = ++state.loadSeq;
+  const params = filterParams();
+  params.set("bbox", viewBbox());
+  params.set("limit", String(config.pointLimit));
+  document.body.setAttribute("aria-busy", "true");
+  try {
+    const collection = await api(`/deviations?${params}`);
+    if (seq !== state.loadSeq) return; // a newer request is on its way
+    state.features = collection.features;
+    state.numberMatched = collection.numberMatched;
+    state.listShown = LIST_PAGE;
+    map.getSource("deviations").setData(collection);
+    renderSummary();
+    renderList();
+  } catch (error) {
+    if (seq === state.loadSeq) $("#summary").textContent = t.loadError;
+  } finally {
+    if (seq === state.loadSeq) document.body.removeAttribute("aria-busy");
+  }
+}
+
+function renderSummary() {
+  const shown = state.features.length;
+  const total = state.numberMatched;
+  let text = total === 0 ? t.none : shown < total
+    ? format(t.shown, { shown, total }) : format(t.shownAll, { total });
+  if (shown < total) text += ` ${format(t.tooMany, { shown })}`;
+  $("#summary").textContent = text;
+  const counts = new Map();
+  for (const feature of state.features) {
+    const key = feature.properties.parentCategory;
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  const legend = $("#legend");
+  legend.replaceChildren();
+  for (const category of state.categories.values()) {
+    if (category.parent) continue;
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = category.color;
+    swatch.setAttribute("aria-hidden", "true");
+    item.append(swatch, `${category.name} `);
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = String(counts.get(category.key) || 0);
+    item.append(count);
+    if (!counts.get(category.key)) item.classList.add("empty");
+    legend.append(item);
+  }
+}
+
+function renderList() {
+  const list = $("#deviation-list");
+  list.replaceChildren();
+  for (const feature of state.features.slice(0, state.listShown)) {
+    const p = feature.properties;
+    const category = state.categories.get(p.category);
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "list-item";
+    button.dataset.id = p.id;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = state.categories.get(p.parentCategory)?.color || "#555";
+    swatch.setAttribute("aria-hidden", "true");
+    const title = document.createElement("span");
+    title.className = "item-title";
+    title.textContent = category ? category.name : p.category;
+    const meta = document.createElement("span");
+    meta.className = "item-meta";
+    const org = state.organisations.get(p.organisation)?.name || "";
+    meta.textContent = [formatTime(p.observedAt), p.placeName, org].filter(Boolean).join(" · ");
+    button.append(swatch, title, meta);
+    button.addEventListener("click", () => openDetail(p.id, { fly: true }));
+    item.append(button);
+    list.append(item);
+  }
+  $("#list-more").hidden = state.features.length <= state.listShown;
+}
+$("#list-more").addEventListener("click", () => { state.listShown += LIST_PAGE; renderList(); });
+
+// --- Panel and tabs -----------------------------------------------------------------------------------
+
+const panel = $("#panel");
+function showView(name) {
+  for (const view of ["list", "filter"]) {
+    const tab = $(`#tab-${view}`);
+    const selected = view === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(`#view-${view}`).hidden = !selected;
+  }
+  $("#view-detail").hidden = name !== "detail";
+  if (name !== "detail") {
+    state.detailId = null;
+    map.setFilter("selected", ["==", ["get", "id"], -1]);
+  }
+}
+for (const view of ["list", "filter"]) {
+  $(`#tab-${view}`).addEventListener("click", () => showView(view));
+}
+$(".panel-tabs").addEventListener("keydown", (event) => {
+  if (!["ArrowLeft", "ArrowRight"].includes(event.key)) return;
+  const next = $("#tab-list").getAttribute("aria-selected") === "true" ? "filter" : "list";
+  showView(next);
+  $(`#tab-${next}`).focus();
+});
+$("#open-panel").addEventListener("click", () => { panel.classList.add("open"); $("#tab-list").focus(); });
+$("#panel-close").addEventListener("click", () => { panel.classList.remove("open"); map.resize(); });
+
+// --- Detail -------------------------------------------------------------------------------------------
+
+async function openDetail(id, { fly = false } = {}) {
+  let deviation;
+  try {
+    deviation = await api(`/deviations/${id}`);
+  } catch (error) {
+    $("#summary").textContent = error.message;
+    return;
+  }
+  state.detailId = id;
+  renderDetail(deviation);
+  showView("detail");
+  panel.classList.add("open");
+  map.setFilter("selected", ["==", ["get", "id"], id]);
+  if (fly) map.easeTo({ center: [deviation.lon, deviation.lat], zoom: Math.max(map.getZoom(), 15) });
+  $("#view-detail").focus();
+}
+
+function renderDetail(d) {
+  const view = $("#view-detail");
+  view.replaceChildren($("#detail-template").content.cloneNode(true));
+  const set = (name, text) => { view.querySelector(`[data-field=${name}]`).textContent = text; };
+  set("title", d.category.parent ? `${d.category.parent.name}: ${d.category.name}` : d.category.name);
+  set("statusLabel", d.statusLabel);
+  view.querySelector(".badge").dataset.status = d.status;
+  set("severityLabel", d.severityLabel);
+  set("observed", d.observedUntil ? `${formatTime(d.observedAt)} – ${formatTime(d.observedUntil)}`
+    : formatTime(d.observedAt));
+  set("place", d.placeName || `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)}`);
+  set("reportedBy", [d.organisation.name, d.reporter].filter(Boolean).join(", "));
+  set("reportedAt", formatTime(d.reportedAt));
+  set("visibility", d.visibility === "named"
+    ? `${d.visibilityLabel}: ${d.sharedWith.map((o) => o.name).join(", ")}` : d.visibilityLabel);
+  set("description", d.description || t.noDescription);
+
+  const photos = view.querySelector("[data-field=photos]");
+  view.querySelector("[data-section=photos]").hidden = d.photos.length === 0;
+  for (const photo of d.photos) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = photo.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const image = document.createElement("img");
+    image.src = photo.thumbnailUrl;
+    image.alt = `${d.category.name}, ${formatTime(d.observedAt)}`;
+    image.loading = "lazy";
+    link.append(image);
+    item.append(link);
+    photos.append(item);
+  }
+
+  const comments = view.querySelector("[data-field=comments]");
+  if (d.comments.length === 0) {
+    const empty = document.createElement("li");
+    empty.className = "muted";
+    empty.textContent = t.noComments;
+    comments.append(empty);
+  }
+  for (const comment of d.comments) {
+    const item = document.createElement("li");
+    const meta = document.createElement("p");
+    meta.className = "comment-meta";
+    meta.textContent = [comment.author, comment.organisation, formatTime(comment.createdAt)].filter(Boolean).join(" · ");
+    const body = document.createElement("p");
+    body.textContent = comment.body;
+    item.append(meta, body);
+    comments.append(item);
+  }
+
+  const history = view.querySelector("[data-field=history]");
+  for (const event of d.history) {
+    const item = document.createElement("li");
+    const who = [event.actor, event.organisation].filter(Boolean).join(", ");
+    const fields = Object.keys(event.changes || {}).filter(() => event.action === "update");
+    item.textContent = `${formatTime(event.at)}: ${event.actionLabel}${who ? ` (${who})` : ""}${
+      fields.length ? `: ${fields.join(", ")}` : ""}`;
+    history.append(item);
+  }
+
+  view.querySelector("[data-action=back]").addEventListener("click", () => {
+    showView("list");
+    $(`.list-item[data-id="${d.id}"]`)?.focus();
+  });
+  const actions = view.querySelector("[data-section=actions]");
+  const statusField = view.querySelector("[data-section=status]");
+  statusField.hidden = !d.permissions.changeStatus;
+  view.querySelector("[data-action=edit]").hidden = !d.permissions.edit;
+  view.querySelector("[data-action=withdraw]").hidden = !d.permissions.edit;
+  actions.hidden = !d.permissions.edit && !d.permissions.changeStatus;
+  const statusSelect = view.querySelector("#d-status");
+  statusSelect.value = d.status;
+  statusSelect.addEventListener("change", async () => {
+    try {
+      const updated = await api(`/deviations/${d.id}`, {
+        method: "PATCH", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ version: d.version, status: statusSelect.value }),
+      });
+      renderDetail(updated);
+      announce(t.statusChanged);
+      load();
+    } catch (error) {
+      statusSelect.value = d.status;
+      announce(error.message);
+    }
+  });
+  view.querySelector("[data-action=edit]").addEventListener("click", () => openReportForm(d));
+  view.querySelector("[data-action=withdraw]").addEventListener("click", async () => {
+    if (!window.confirm(t.confirmWithdraw)) return;
+    try {
+      await api(`/deviations/${d.id}`, { method: "DELETE" });
+      showView("list");
+      announce(t.withdrawn);
+      load();
+    } catch (error) {
+      announce(error.message);
+    }
+  });
+  const commentForm = view.querySelector("[data-section=comment]");
+  commentForm.hidden = !d.permissions.comment;
+  commentForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const errorElement = view.querySelector("#d-comment-error");
+    const textarea = commentForm.body;
+    try {
+      await api(`/deviations/${d.id}/comments`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ body: textarea.value }),
+      });
+      renderDetail(await api(`/deviations/${d.id}`));
+      view.querySelector("#d-comment").focus();
+    } catch (error) {
+      errorElement.textContent = error.message;
+      errorElement.hidden = false;
+      textarea.setAttribute("aria-invalid", "true");
+      textarea.setAttribute("aria-describedby", "d-comment-error");
+      textarea.focus();
+    }
+  });
+}
+
+function announce(message) {
+  $("#summary").textContent = message;
+}
+
+// --- Reporting ----------------------------------------------------------------------------------------
+
+const dialog = $("#report-dialog");
+const reportForm = $("#report-form");
+let pickMarker = null;
+
+function localInputValue(date) {
+  // datetime-local wants Stockholm wall-clock time without an offset; the server reads it so.
+  const parts = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: "Europe/Stockholm", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).format(date);
+  return parts.replace(" ", "T");
+}
+
+function startPicking() {
+  state.picking = true;
+  state.editing = null;
+  $("#pick-banner").hidden = false;
+  $("#crosshair").hidden = false;
+  map.getCanvas().style.cursor = "crosshair";
+  panel.classList.remove("open");
+  $("#pick-centre").focus();
+}
+
+function stopPicking() {
+  state.picking = false;
+  $("#pick-banner").hidden = true;
+  $("#crosshair").hidden = true;
+  map.getCanvas().style.cursor = "";
+}
+
+function setPosition(lon, lat) {
+  reportForm.lon.value = lon.toFixed(6);
+  reportForm.lat.value = lat.toFixed(6);
+  $("#report-position").textContent = format(t.positionChosen, { lat: lat.toFixed(5), lon: lon.toFixed(5) });
+  if (!pickMarker) pickMarker = new maplibregl.Marker({ color: "#111111" });
+  pickMarker.setLngLat([lon, lat]).addTo(map);
+}
+
+function clearErrors() {
+  const summary = $("#report-errors");
+  summary.hidden = true;
+  summary.replaceChildren();
+  for (const element of reportForm.querySelectorAll("[aria-invalid]")) {
+    element.removeAttribute("aria-invalid");
+    element.removeAttribute("aria-describedby");
+  }
+  for (const element of reportForm.querySelectorAll(".field-error")) element.remove();
+}
+
+function showError(message, field) {
+  const summary = $("#report-errors");
+  summary.replaceChildren();
+  const intro = document.createElement("p");
+  intro.textContent = t.fixErrors;
+  const detail = document.createElement("p");
+  detail.textContent = message;
+  summary.append(intro, detail);
+  summary.hidden = false;
+  const name = { lon: "category", lat: "category", shared_with: "shared_with" }[field] || field;
+  const input = name ? reportForm.querySelector(`[name=${name}]:not([type=hidden])`) : null;
+  if (input) {
+    const error = document.createElement("p");
+    error.className = "field-error";
+    error.id = `error-${name}`;
+    error.textContent = message;
+    const container = input.closest(".field, fieldset") || input.parentElement;
+    container.append(error);
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", error.id);
+    input.focus();
+  } else {
+    summary.tabIndex = -1;
+    summary.focus();
+  }
+}
+
+function openReportForm(existing = null) {
+  state.editing = existing;
+  clearErrors();
+  reportForm.reset();
+  const title = $("#report-title");
+  title.textContent = existing ? title.dataset.edit : title.dataset.new;
+  const now = localInputValue(new Date());
+  reportForm.observed_at.max = now;
+  reportForm.observed_until.max = now;
+  $("#r-photos-field").hidden = false;
+  if (existing) {
+    reportForm.category.value = existing.category.key;
+    reportForm.observed_at.value = localInputValue(new Date(existing.observedAt));
+    reportForm.observed_until.value = existing.observedUntil ? localInputValue(new Date(existing.observedUntil)) : "";
+    reportForm.place_name.value = existing.placeName;
+    reportForm.description.value = existing.description;
+    reportForm.querySelector(`input[name=severity][value=${existing.severity}]`).checked = true;
+    reportForm.querySelector(`input[name=visibility][value=${existing.visibility}]`).checked = true;
+    const shared = new Set(existing.sharedWith.map((o) => String(o.id)));
+    for (const box of reportForm.querySelectorAll("input[name=shared_with]")) box.checked = shared.has(box.value);
+    setPosition(existing.lon, existing.lat);
+  } else {
+    reportForm.observed_at.value = now;
+  }
+  $("#r-shared").hidden = reportForm.visibility.value !== "named";
+  dialog.showModal();
+  reportForm.category.focus();
+}
+
+function closeReportForm() {
+  dialog.close();
+  pickMarker?.remove();
+  state.editing = null;
+}
+
+reportForm.addEventListener("change", (event) => {
+  if (event.target.name === "visibility") $("#r-shared").hidden = event.target.value !== "named";
+});
+
+reportForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors();
+  if (!reportForm.lon.value) { showError(t.positionMissing, null); return; }
+  const submit = $("#report-submit");
+  submit.disabled = true;
+  try {
+    let deviation;
+    if (state.editing) {
+      const body = {
+        version: state.editing.version,
+        category: reportForm.category.value,
+        lon: Number(reportForm.lon.value),
+        lat: Number(reportForm.lat.value),
+        observed_at: reportForm.observed_at.value,
+        observed_until: reportForm.observed_until.value || null,
+        place_name: reportForm.place_name.value,
+        description: reportForm.description.value,
+        severity: reportForm.severity.value,
+        visibility: reportForm.visibility.value,
+        shared_with: [...reportForm.querySelectorAll("input[name=shared_with]:checked")].map((b) => Number(b.value)),
+      };
+      deviation = await api(`/deviations/${state.editing.id}`, {
+        method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      if (reportForm.photos.files.length) {
+        const photos = new FormData();
+        for (const file of reportForm.photos.files) photos.append("photos", file);
+        await api(`/deviations/${deviation.id}/photos`, { method: "POST", body: photos });
+      }
+    } else {
+      deviation = await api("/deviations", { method: "POST", body: new FormData(reportForm) });
+    }
+    closeReportForm();
+    announce(t.saved);
+    await load();
+    openDetail(deviation.id);
+  } catch (error) {
+    showError(error.status ? error.message : t.networkError, error.field);
+  } finally {
+    submit.disabled = false;
+  }
+});
+$("#report-cancel")?.addEventListener("click", closeReportForm);
+dialog?.addEventListener("close", () => { pickMarker?.remove(); });
+
+$("#report-button")?.addEventListener("click", startPicking);
+$("#pick-cancel").addEventListener("click", () => { stopPicking(); $("#report-button")?.focus(); });
+$("#pick-centre").addEventListener("click", () => {
+  const centre = map.getCenter();
+  stopPicking();
+  openReportForm();
+  setPosition(centre.lng, centre.lat);
+});
+$("#pick-gps").addEventListener("click", () => {
+  navigator.geolocation.getCurrentPosition(
+    (position) => {
+      stopPicking();
+      map.easeTo({ center: [position.coords.longitude, position.coords.latitude], zoom: 16 });
+      openReportForm();
+      setPosition(position.coords.longitude, position.coords.latitude);
+    },
+    () => announce(t.gpsError),
+    { enableHighAccuracy: true, timeout: 15000 },
+  );
+});
+map.on("click", (event) => {
+  if (!state.picking) return;
+  stopPicking();
+  openReportForm();
+  setPosition(event.lngLat.lng, event.lngLat.lat);
+});
+
+// --- Start ----------------------------------------------------------------------------------------------
+
+for (const swatch of document.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;
+
+async function start() {
+  const [forum, categories, organisations] = await Promise.all([
+    api(""), api("/categories"), api("/organisations"),
+  ]);
+  state.forum = forum;
+  for (const category of categories) state.categories.set(category.key, category);
+  for (const organisation of organisations) state.organisations.set(organisation.id, organisation);
+  restoreFilterFromUrl();
+  await mapLoaded;
+  addLayers();
+  if (forum.bounds) {
+    map.fitBounds([[forum.bounds[0], forum.bounds[1]], [forum.bounds[2], forum.bounds[3]]],
+                  { padding: 20, duration: 0 });
+  }
+  map.on("moveend", load);
+  await load();
+  document.body.classList.add("map-ready");
+}
+start();

@@ -1,0 +1,102 @@
+"""Pages. Thin: they look up the member and render; the map page's script calls the API."""
+
+from __future__ import annotations
+
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
+from lagesbild.deviations.services import forum_categories
+from lagesbild.errors import NotFound
+from lagesbild.forums.services import membership_for, memberships_of
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the app and its database answer; 503 otherwise. For load balancers and monitoring."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = list(memberships_of(request.user))  # type: ignore[arg-type]
+    if len(memberships) == 1:
+        return redirect("map", forum=memberships[0].forum.slug)
+    return render(request, "lagesbild/home.html", {"memberships": memberships})
+
+
+def ui_strings() -> dict[str, str]:
+    """Texts the map's script shows itself; everything else is in the template."""
+    return {
+        "shown": _("%(shown)s of %(total)s deviations in view"),
+        "shownAll": _("%(total)s deviations in view"),
+        "none": _("No deviations match the filter in this view."),
+        "tooMany": _("Only the newest %(shown)s are shown. Zoom in or narrow the filter to see all."),
+        "loadError": _("The deviations could not be loaded. Check your connection and try again."),
+        "saved": _("The deviation was saved."),
+        "withdrawn": _("The deviation was withdrawn."),
+        "confirmWithdraw": _("Withdraw this deviation? It disappears from the picture for everyone."),
+        "positionChosen": _("Position: %(lat)s, %(lon)s"),
+        "positionMissing": _("Choose a position on the map first."),
+        "gpsError": _("Your position could not be found. Click on the map instead."),
+        "fixErrors": _("The deviation was not saved. Correct the following:"),
+        "networkError": _("Nothing was saved: the server could not be reached. Try again."),
+        "wholeForum": _("The whole forum"),
+        "ownOrganisation": _("Our organisation only"),
+        "noDescription": _("No description."),
+        "noComments": _("No comments yet."),
+        "openDetail": _("Open deviation"),
+        "cluster": _("%(count)s deviations here; zoom in"),
+        "statusChanged": _("The status was changed."),
+    }
+
+
+@login_required
+def map_page(request: HttpRequest, forum: str) -> HttpResponse:
+    try:
+        membership = membership_for(request.user, forum)
+    except NotFound:
+        return render(request, "lagesbild/not_found.html", {"message": _("No such forum.")}, status=404)
+    categories = list(forum_categories(membership.forum))
+    config = {
+        "forum": membership.forum.slug,
+        "api": reverse("api:api-root").rstrip("/") + f"/forums/{membership.forum.slug}",
+        "tileUrl": settings.LAGESBILD_TILE_URL,
+        "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+        "pointLimit": settings.LAGESBILD_MAP_POINT_LIMIT,
+        "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
+        "organisation": membership.organisation_id,
+        "canReport": membership.can_report,
+        "language": request.LANGUAGE_CODE,
+    }
+    return render(request, "lagesbild/map.html", {
+        "membership": membership,
+        "forum": membership.forum,
+        "memberships": memberships_of(request.user),  # type: ignore[arg-type]
+        "category_groups": [
+            (parent, [c for c in categories if c.parent_id == parent.pk])
+            for parent in categories if parent.parent_id is None
+        ],
+        "organisations": membership.forum.organisations.all(),
+        "statuses": Deviation.Status.choices,
+        "severities": Deviation.Severity.choices,
+        "visibilities": Deviation.Visibility.choices,
+        "photo_types": ACCEPTED_CONTENT_TYPES,
+        "photo_max_mb": settings.LAGESBILD_PHOTO_MAX_BYTES // 2**20,
+        "config": config,
+        "strings": ui_strings(),
+    })

@@ -124,6 +124,7 @@ USE_TZ = True
 # --- Files ----------------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start without it
 NODE_MODULES = Path(os.environ.get("LAGESBILD_NODE_MODULES", PROJECT_DIR / "node_modules"))
 # Front-end libraries come from npm (package.json) and are served as they are: no CDN, no bundler.
 STATICFILES_DIRS = [

@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import ConfigDict
 from zoneinfo import ZoneInfo
 
 from lagesbild import geometry
@@ -107,6 +108,8 @@ def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQue
 
 
 class DeviationIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     category: str = Field(description="Category key, e.g. 'graffiti' or 'damage'")
     lon: float = Field(description="WGS84 longitude")
     lat: float = Field(description="WGS84 latitude")
@@ -120,6 +123,8 @@ class DeviationIn(Schema):
 
 
 class DeviationPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     version: int = Field(description="The version you read; a stale version gives 409")
     category: str | None = None
     lon: float | None = None
@@ -135,7 +140,9 @@ class DeviationPatch(Schema):
 
 
 def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
-    data: dict[str, Any] = {k: v for k, v in request.POST.items() if k != "shared_with"}
+    data: dict[str, Any] = {
+        k: v for k, v in request.POST.items() if k not in {"shared_with", "csrfmiddlewaretoken"}
+    }
     data["shared_with"] = request.POST.getlist("shared_with")
     # Empty form fields mean "not given".
     return {k: v for k, v in data.items() if v not in ("", [])}
@@ -143,7 +150,7 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
 
 @router.post("/{forum}/deviations", response={201: dict[str, Any]}, summary="Report a deviation",
              openapi_extra=openapi_body(DeviationIn, multipart=True))
-def create_deviation(request: HttpRequest, forum: str) -> tuple[int, dict[str, Any]]:
+def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     membership = membership_for(request.user, forum)
     if (request.content_type or "") == "multipart/form-data":
         payload = validate(DeviationIn, _multipart_payload(request))
@@ -166,7 +173,7 @@ def create_deviation(request: HttpRequest, forum: str) -> tuple[int, dict[str, A
         shared_with=payload.shared_with,
     )
     deviation = services.report_deviation(membership, data, photos)
-    return 201, deviation_detail(membership, services.get_visible_deviation(membership, deviation.pk))
+    return Status(201, deviation_detail(membership, services.get_visible_deviation(membership, deviation.pk)))
 
 
 @router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
@@ -195,13 +202,15 @@ def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict
 
 
 @router.delete("/{forum}/deviations/{deviation_id}", response={204: None}, summary="Withdraw a deviation")
-def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, None]:
+def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> Status[None]:
     membership = membership_for(request.user, forum)
     services.withdraw_deviation(membership, deviation_id)
-    return 204, None
+    return Status(204, None)
 
 
 class CommentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     body: str
 
 
@@ -214,12 +223,12 @@ def list_comments(request: HttpRequest, forum: str, deviation_id: int) -> list[d
 
 @router.post("/{forum}/deviations/{deviation_id}/comments", response={201: dict[str, Any]},
              summary="Comment on a deviation", openapi_extra=openapi_body(CommentIn))
-def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, dict[str, Any]]:
+def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Status[dict[str, Any]]:
     membership = membership_for(request.user, forum)
     payload = parse_json_body(request, CommentIn)
     comment = services.add_comment(membership, deviation_id, payload.body)
     comments = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
-    return 201, next(c for c in comments if c["id"] == comment.pk)
+    return Status(201, next(c for c in comments if c["id"] == comment.pk))
 
 
 @router.get("/{forum}/deviations/{deviation_id}/history", response=list[dict[str, Any]],
@@ -234,14 +243,14 @@ def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[di
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                  "type": "object", "properties": {"photos": {"type": "array", "items": {
                      "type": "string", "format": "binary"}}}}}}}})
-def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> tuple[int, list[dict[str, Any]]]:
+def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> Status[list[dict[str, Any]]]:
     membership = membership_for(request.user, forum)
     if (request.content_type or "") != "multipart/form-data":
         raise UnsupportedMedia(_("Upload photos as multipart/form-data."))
     created = services.add_photos(membership, deviation_id, request.FILES.getlist("photos"))
     photos = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["photos"]
     ids = {p.pk for p in created}
-    return 201, [p for p in photos if p["id"] in ids]
+    return Status(201, [p for p in photos if p["id"] in ids])
 
 
 def _photo_file(membership: Membership, photo_id: int, thumbnail: bool) -> FileResponse:

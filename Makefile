@@ -1,0 +1,70 @@
+# Lägesbild. `make run` serves the demo on http://127.0.0.1:8000, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Debian packages the test suite needs: a browser, PostgreSQL with PostGIS, and gettext for the
+# translation check.
+TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext
+
+.PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres bench messages clean
+
+run: install
+	$(BIN)/lagesbild migrate --noinput
+	$(BIN)/lagesbild demo --if-empty
+	$(BIN)/lagesbild runserver $(HOST):$(PORT)
+
+test: install-dev system-packages lint typecheck test-sqlite test-postgres
+
+install: $(VENV)/.installed node_modules/.installed
+
+install-dev: $(VENV)/.installed-dev node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Installs what is missing, once; does nothing on a machine that has it all.
+system-packages:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+test-sqlite: install-dev system-packages
+	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest
+
+test-postgres: install-dev system-packages
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest
+
+bench: install-dev
+	$(BIN)/python bench/bench_deviations.py
+
+# Refresh the message catalogues after changing user-facing text (needs gettext).
+messages: install-dev
+	cd src/lagesbild && ../../$(BIN)/lagesbild makemessages -l sv -l en --no-obsolete --no-location \
+		&& ../../$(BIN)/lagesbild compilemessages
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Run a command against a throw-away PostgreSQL 15 + PostGIS 3 server.
+
+    python scripts/with_postgres.py -- pytest
+
+Starts a private cluster on a free loopback port (as the `postgres` user when run as root, since initdb
+refuses root), sets LAGESBILD_DATABASE_URL for the command, and removes the cluster afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("LAGESBILD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def as_postgres(args: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+def main(argv: list[str]) -> int:
+    if "--" not in argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command = argv[argv.index("--") + 1:]
+    for tool in ("initdb", "pg_ctl"):
+        if not (PG_BIN / tool).exists():
+            print(f"PostgreSQL 15 is not installed ({PG_BIN / tool} missing). Run 'make system-packages'.",
+                  file=sys.stderr)
+            return 1
+    data_dir = Path(tempfile.mkdtemp(prefix="lagesbild-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data_dir, "postgres", "postgres")
+    port = free_port()
+    log = data_dir / "server.log"
+    try:
+        subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(data_dir / "data"), "-U", "postgres",
+                                    "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        options = (f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+        subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "data"), "-l", str(log),
+                                    "-o", options, "-w", "-t", "60", "start"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        env = dict(os.environ, LAGESBILD_DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/lagesbild")
+        print(f"PostgreSQL 15 started on 127.0.0.1:{port}", flush=True)
+        return subprocess.run(command, env=env).returncode
+    except subprocess.CalledProcessError as exc:
+        print(f"Could not start PostgreSQL: {exc}", file=sys.stderr)
+        if log.exists():
+            print(log.read_text(), file=sys.stderr)
+        return 1
+    finally:
+        subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "data"), "-m", "fast", "-w",
+                                    "stop"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,119 @@
+"""Shared fixtures: a small forum world with organisations, members of every role, and a second forum."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+
+from lagesbild.deviations import services
+from lagesbild.deviations.models import Deviation
+from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
+from lagesbild.forums.services import add_member
+
+AREA = {
+    "type": "Polygon",
+    "coordinates": [[[18.05, 59.22], [18.15, 59.22], [18.15, 59.27], [18.05, 59.27], [18.05, 59.22]]],
+}
+INSIDE = (18.09, 59.244)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@dataclass
+class World:
+    forum: Forum
+    other_forum: Forum
+    district: Organisation
+    police: Organisation
+    housing: Organisation
+    school: Organisation
+    coordinator: Membership
+    police_lead: Membership
+    police_reporter: Membership
+    housing_reporter: Membership
+    viewer: Membership
+    outsider: Membership  # a member of the other forum only
+
+    def client(self, membership: Membership | None = None, **kwargs: Any) -> Client:
+        client = Client(**kwargs)
+        if membership is not None:
+            client.force_login(membership.user)
+        return client
+
+    def report(self, membership: Membership, **overrides: Any) -> Deviation:
+        data = services.DeviationInput(
+            category=overrides.pop("category", "graffiti"),
+            lon=overrides.pop("lon", INSIDE[0]),
+            lat=overrides.pop("lat", INSIDE[1]),
+            observed_at=overrides.pop("observed_at", timezone.now() - dt.timedelta(hours=1)),
+            **overrides,
+        )
+        return services.report_deviation(membership, data)
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    forum = Forum.objects.create(slug="farsta", name="Farsta", area=AREA)
+    other = Forum.objects.create(slug="skarholmen", name="Skärholmen", area=None)
+    district = Organisation.objects.create(forum=forum, name="Stadsdelsförvaltningen", kind="district")
+    police = Organisation.objects.create(forum=forum, name="Polisen", kind="police")
+    housing = Organisation.objects.create(forum=forum, name="Bostadsbolaget", kind="housing")
+    school = Organisation.objects.create(forum=forum, name="Skolan", kind="school")
+    other_org = Organisation.objects.create(forum=other, name="Polisen Skärholmen", kind="police")
+
+    def member(forum: Forum, email: str, org: Organisation, role: str) -> Membership:
+        return add_member(forum, email=email, organisation=org, role=role, password=PASSWORD, first_name=email[:3])
+
+    return World(
+        forum=forum,
+        other_forum=other,
+        district=district,
+        police=police,
+        housing=housing,
+        school=school,
+        coordinator=member(forum, "samordnare@test.se", district, Role.COORDINATOR),
+        police_lead=member(forum, "polislead@test.se", police, Role.ORG_LEAD),
+        police_reporter=member(forum, "polis@test.se", police, Role.REPORTER),
+        housing_reporter=member(forum, "vicevard@test.se", housing, Role.REPORTER),
+        viewer=member(forum, "lasare@test.se", school, Role.VIEWER),
+        outsider=member(other, "annan@test.se", other_org, Role.COORDINATOR),
+    )
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), exif_gps: bool = False) -> bytes:
+    image = Image.new("RGB", size, (200, 30, 30))
+    buffer = io.BytesIO()
+    kwargs: dict[str, Any] = {}
+    if exif_gps:
+        exif = Image.Exif()
+        exif[0x010F] = "SecretCam"  # Make
+        exif[0x8825] = {1: "N", 2: (59.0, 14.0, 0.0), 3: "E", 4: (18.0, 5.0, 0.0)}  # GPSInfo
+        kwargs["exif"] = exif
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_image() -> Callable[..., bytes]:
+    return image_bytes
+
+
+def user_of(membership: Membership) -> User:
+    return membership.user

@@ -1,0 +1,311 @@
+"""Domain functions for deviations, tested without HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
+
+from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations import services
+from lagesbild.deviations.models import Deviation, Photo
+from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge, UnsupportedMedia
+from tests.conftest import INSIDE, World, image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(queryset: object) -> set[int]:
+    return set(queryset.values_list("pk", flat=True))  # type: ignore[attr-defined]
+
+
+def test_report_derives_sweref_and_records_history(world: World) -> None:
+    deviation = world.report(world.police_reporter, description="Klotter på  muren ", place_name="Torget")
+    assert deviation.organisation == world.police
+    assert deviation.reporter == world.police_reporter.user
+    assert deviation.description == "Klotter på  muren"
+    # Farsta centrum in SWEREF 99 TM is about 676 km east, 6 571 km north.
+    assert 675_000 < deviation.sweref_x < 677_000
+    assert 6_570_000 < deviation.sweref_y < 6_572_000
+    event = AuditEvent.objects.get(object_type="deviation", object_id=deviation.pk)
+    assert event.action == "create"
+    assert event.actor == world.police_reporter.user
+    assert event.changes["category"] == "graffiti"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"lon": 181.0}, "lon"),
+        ({"lat": -91.0}, "lat"),
+        ({"lon": 17.0, "lat": 59.0}, "lon"),  # valid, but outside the forum's area
+        ({"category": "no_such_category"}, "category"),
+        ({"observed_at": timezone.now() + dt.timedelta(hours=1)}, "observed_at"),
+        ({"observed_at": dt.datetime(2026, 1, 1, 12, 0)}, "observed_at"),  # no time zone
+        ({"observed_until": timezone.now() - dt.timedelta(days=2)}, "observed_until"),  # before observed_at
+        ({"description": "x" * 4001}, "description"),
+        ({"place_name": "x" * 201}, "place_name"),
+        ({"severity": "extreme"}, "severity"),
+        ({"visibility": "everyone"}, "visibility"),
+        ({"visibility": "named", "shared_with": []}, "shared_with"),
+    ],
+)
+def test_report_rejects_bad_input_and_writes_nothing(world: World, overrides: dict, field: str) -> None:
+    with pytest.raises(InvalidInput) as excinfo:
+        world.report(world.police_reporter, **overrides)
+    assert excinfo.value.field == field
+    assert excinfo.value.message
+    assert Deviation.objects.count() == 0
+    assert AuditEvent.objects.count() == 0
+
+
+def test_named_visibility_refuses_organisations_of_another_forum(world: World) -> None:
+    foreign = world.outsider.organisation
+    with pytest.raises(InvalidInput) as excinfo:
+        world.report(world.police_reporter, visibility="named", shared_with=[foreign.pk])
+    assert excinfo.value.field == "shared_with"
+
+
+def test_viewer_cannot_report(world: World) -> None:
+    with pytest.raises(Forbidden):
+        world.report(world.viewer)
+
+
+def test_visibility_is_enforced_for_every_organisation(world: World) -> None:
+    public = world.report(world.police_reporter)
+    own = world.report(world.police_reporter, visibility="organisation")
+    named = world.report(world.police_reporter, visibility="named", shared_with=[world.housing.pk])
+    assert ids(services.visible_deviations(world.police_lead)) == {public.pk, own.pk, named.pk}
+    assert ids(services.visible_deviations(world.housing_reporter)) == {public.pk, named.pk}
+    assert ids(services.visible_deviations(world.viewer)) == {public.pk}
+    # Coordinators see what their organisation may see, no more.
+    assert ids(services.visible_deviations(world.coordinator)) == {public.pk}
+    assert ids(services.visible_deviations(world.outsider)) == set()
+    with pytest.raises(NotFound):
+        services.get_visible_deviation(world.viewer, own.pk)
+
+
+def test_filter_by_category_parent_includes_children(world: World) -> None:
+    graffiti = world.report(world.police_reporter, category="graffiti")
+    damage = world.report(world.police_reporter, category="damage")
+    litter = world.report(world.police_reporter, category="litter")
+    base = services.visible_deviations(world.police_lead)
+    by = lambda keys: ids(services.apply_filter(base, world.forum, services.DeviationFilter(categories=keys)))  # noqa: E731
+    assert by(["damage"]) == {graffiti.pk, damage.pk}
+    assert by(["graffiti"]) == {graffiti.pk}
+    assert by(["graffiti", "littering"]) == {graffiti.pk, litter.pk}
+    with pytest.raises(InvalidInput):
+        by(["nonsense"])
+
+
+def test_filter_by_time_organisation_status_text_and_bbox(world: World) -> None:
+    now = timezone.now()
+    old = world.report(world.police_reporter, observed_at=now - dt.timedelta(days=40), place_name="Östra torget")
+    new = world.report(world.housing_reporter, observed_at=now - dt.timedelta(days=1), lon=18.14, lat=59.26,
+                       description="Trasig LAMPA vid Ågatan")
+    base = services.visible_deviations(world.police_lead)
+
+    def run(**kwargs: object) -> set[int]:
+        return ids(services.apply_filter(base, world.forum, services.DeviationFilter(**kwargs)))  # type: ignore[arg-type]
+
+    assert run(start=now - dt.timedelta(days=30)) == {new.pk}
+    assert run(end=now - dt.timedelta(days=30)) == {old.pk}
+    assert run(organisations=[world.housing.pk]) == {new.pk}
+    assert run(statuses=["new"]) == {old.pk, new.pk}
+    assert run(statuses=["resolved"]) == set()
+    assert run(q="östra") == {old.pk}  # case folding of å, ä, ö works on SQLite too
+    assert run(q="lampa vid ågatan") == {new.pk}
+    assert run(bbox=(18.08, 59.24, 18.10, 59.25)) == {old.pk}
+    assert run(bbox=(18.13, 59.25, 18.15, 59.27)) == {new.pk}
+    with pytest.raises(InvalidInput):
+        run(start=now, end=now - dt.timedelta(days=1))
+    with pytest.raises(InvalidInput):
+        run(organisations=[world.outsider.organisation.pk])
+    with pytest.raises(InvalidInput):
+        run(statuses=["closed"])
+
+
+def test_spatial_index_follows_inserts_moves_and_deletes(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT min_lon, min_lat FROM deviations_deviation_rtree WHERE id = %s", [deviation.pk])
+            lon, lat = cursor.fetchone()
+        assert lon == pytest.approx(INSIDE[0], abs=1e-4)
+        assert lat == pytest.approx(INSIDE[1], abs=1e-4)
+    box = (18.139, 59.259, 18.141, 59.261)
+    visible = services.visible_deviations(world.police_lead)
+    assert ids(services.apply_filter(visible, world.forum, services.DeviationFilter(bbox=box))) == set()
+    services.edit_deviation(world.police_reporter, deviation.pk, {"lon": 18.14, "lat": 59.26}, version=1)
+    assert ids(services.apply_filter(visible, world.forum, services.DeviationFilter(bbox=box))) == {deviation.pk}
+    Deviation.objects.filter(pk=deviation.pk).delete()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM deviations_deviation_rtree")
+            assert cursor.fetchone()[0] == 0
+
+
+def test_pages_are_keyset_paginated_newest_first(world: World) -> None:
+    now = timezone.now()
+    made = [world.report(world.police_reporter, observed_at=now - dt.timedelta(hours=h)) for h in range(1, 6)]
+    queryset = services.visible_deviations(world.police_lead)
+    first = services.page_of_features(queryset, limit=2)
+    assert first.number_matched == 5
+    assert [f["id"] for f in first.features] == [made[0].pk, made[1].pk]
+    second = services.page_of_features(queryset, limit=2, cursor=first.next_cursor)
+    assert [f["id"] for f in second.features] == [made[2].pk, made[3].pk]
+    third = services.page_of_features(queryset, limit=2, cursor=second.next_cursor)
+    assert [f["id"] for f in third.features] == [made[4].pk]
+    assert third.next_cursor is None
+    with pytest.raises(InvalidInput):
+        services.page_of_features(queryset, cursor="not-a-cursor")
+    with pytest.raises(InvalidInput):
+        services.page_of_features(queryset, limit=0)
+
+
+def test_edit_checks_version_and_records_the_difference(world: World) -> None:
+    deviation = world.report(world.police_reporter, description="Före")
+    services.edit_deviation(world.police_reporter, deviation.pk, {"description": "Efter"}, version=1)
+    deviation.refresh_from_db()
+    assert (deviation.description, deviation.version) == ("Efter", 2)
+    event = AuditEvent.objects.get(object_id=deviation.pk, action="update")
+    assert event.changes == {"description": ["Före", "Efter"]}
+    with pytest.raises(Conflict):
+        services.edit_deviation(world.police_reporter, deviation.pk, {"description": "Stale"}, version=1)
+    deviation.refresh_from_db()
+    assert deviation.description == "Efter"
+
+
+def test_edit_permissions_by_role(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    # Someone else in another organisation may neither edit nor change status.
+    with pytest.raises(Forbidden):
+        services.edit_deviation(world.housing_reporter, deviation.pk, {"description": "x"}, version=1)
+    with pytest.raises(Forbidden):
+        services.edit_deviation(world.housing_reporter, deviation.pk, {"status": "resolved"}, version=1)
+    # A reporter cannot change the status of their own deviation ...
+    with pytest.raises(Forbidden):
+        services.edit_deviation(world.police_reporter, deviation.pk, {"status": "resolved"}, version=1)
+    # ... but their organisation lead can, and can edit it.
+    services.edit_deviation(world.police_lead, deviation.pk, {"status": "reviewed", "severity": "high"}, version=1)
+    # The coordinator may move it on, but not rewrite another organisation's text.
+    services.edit_deviation(world.coordinator, deviation.pk, {"status": "resolved"}, version=2)
+    with pytest.raises(Forbidden):
+        services.edit_deviation(world.coordinator, deviation.pk, {"description": "x"}, version=3)
+    deviation.refresh_from_db()
+    assert (deviation.status, deviation.severity, deviation.version) == ("resolved", "high", 3)
+
+
+def test_edit_refuses_unknown_fields_and_values(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    with pytest.raises(InvalidInput) as excinfo:
+        services.edit_deviation(world.police_reporter, deviation.pk, {"organisation": 1}, version=1)
+    assert excinfo.value.field == "organisation"
+    with pytest.raises(InvalidInput):
+        services.edit_deviation(world.police_lead, deviation.pk, {"status": "closed"}, version=1)
+    with pytest.raises(InvalidInput):
+        services.edit_deviation(world.police_reporter, deviation.pk, {"lon": 10.0}, version=1)
+    assert Deviation.objects.get(pk=deviation.pk).version == 1
+
+
+def test_withdraw_hides_but_keeps_history(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    with pytest.raises(Forbidden):
+        services.withdraw_deviation(world.housing_reporter, deviation.pk)
+    services.withdraw_deviation(world.police_reporter, deviation.pk)
+    assert not services.visible_deviations(world.police_lead).exists()
+    assert Deviation.objects.filter(pk=deviation.pk, withdrawn_at__isnull=False).exists()
+    assert list(AuditEvent.objects.filter(object_id=deviation.pk).values_list("action", flat=True)) == [
+        "create", "withdraw"]
+
+
+def test_comments(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    comment = services.add_comment(world.housing_reporter, deviation.pk, "  Vi har sett samma sak.  ")
+    assert comment.body == "Vi har sett samma sak."
+    assert comment.organisation == world.housing
+    with pytest.raises(InvalidInput):
+        services.add_comment(world.housing_reporter, deviation.pk, "   ")
+    with pytest.raises(InvalidInput):
+        services.add_comment(world.housing_reporter, deviation.pk, "x" * 2001)
+    with pytest.raises(Forbidden):
+        services.add_comment(world.viewer, deviation.pk, "Hej")
+    hidden = world.report(world.police_reporter, visibility="organisation")
+    with pytest.raises(NotFound):
+        services.add_comment(world.housing_reporter, hidden.pk, "Hej")
+
+
+def stored_files() -> list[str]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def upload(name: str, content: bytes, content_type: str = "image/jpeg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def test_photos_are_reencoded_without_exif(world: World) -> None:
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    data = services.DeviationInput(category="graffiti", lon=INSIDE[0], lat=INSIDE[1],
+                                   observed_at=timezone.now())
+    original = image_bytes("JPEG", exif_gps=True)
+    assert b"SecretCam" in original
+    deviation = services.report_deviation(world.police_reporter, data, [
+        upload("a.jpg", original), upload("b.png", image_bytes("PNG"), "image/png"),
+        upload("c.webp", image_bytes("WEBP"), "image/webp")])
+    photos = list(deviation.photos.all())
+    assert len(photos) == 3
+    for photo in photos:
+        with default_storage.open(photo.image) as handle:
+            stored = handle.read()
+        assert b"SecretCam" not in stored
+        with Image.open(default_storage.open(photo.image)) as image:
+            assert image.format == "JPEG"
+            assert not image.getexif()
+        assert default_storage.exists(photo.thumbnail)
+
+
+def test_bad_photos_leave_nothing_behind(world: World, settings: object, tmp_path: object) -> None:
+
+    data = services.DeviationInput(category="graffiti", lon=INSIDE[0], lat=INSIDE[1],
+                                   observed_at=timezone.now())
+    with pytest.raises(UnsupportedMedia):
+        services.report_deviation(world.police_reporter, data, [
+            upload("ok.jpg", image_bytes()), upload("evil.jpg", b"%PDF-1.4 not an image")])
+    settings.LAGESBILD_PHOTO_MAX_BYTES = 100  # type: ignore[attr-defined]
+    with pytest.raises(TooLarge):
+        services.report_deviation(world.police_reporter, data, [upload("big.jpg", image_bytes())])
+    settings.LAGESBILD_PHOTO_MAX_BYTES = 15 * 2**20  # type: ignore[attr-defined]
+    settings.LAGESBILD_PHOTOS_PER_DEVIATION = 1  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput):
+        services.report_deviation(world.police_reporter, data, [upload("1.jpg", image_bytes()),
+                                                                upload("2.jpg", image_bytes())])
+    assert Deviation.objects.count() == 0
+    assert Photo.objects.count() == 0
+    assert stored_files() == []
+
+
+def test_a_failure_after_files_are_written_removes_them(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the database write fails after the photo files are on disk, the files go too."""
+
+    from lagesbild.audit import services as audit_services
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(audit_services, "record", fail)
+    data = services.DeviationInput(category="graffiti", lon=INSIDE[0], lat=INSIDE[1],
+                                   observed_at=timezone.now())
+    with pytest.raises(RuntimeError):
+        services.report_deviation(world.police_reporter, data, [upload("ok.jpg", image_bytes())])
+    assert Deviation.objects.count() == 0
+    assert stored_files() == []

@@ -14,7 +14,8 @@ from django.utils import timezone
 from PIL import Image
 
 from lagesbild.deviations import services
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.models import Category, Deviation
+from lagesbild.deviations.taxonomy import seed_default_taxonomy
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
 from lagesbild.forums.services import add_member
 
@@ -70,6 +71,7 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
+    seed_default_taxonomy(Category)  # a flushed database (after a browser test) has lost the migration's rows
     forum = Forum.objects.create(slug="farsta", name="Farsta", area=AREA)
     other = Forum.objects.create(slug="skarholmen", name="Skärholmen", area=None)
     district = Organisation.objects.create(forum=forum, name="Stadsdelsförvaltningen", kind="district")

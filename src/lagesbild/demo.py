@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from lagesbild import geometry
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.models import Category, Deviation, DeviationShare
+from lagesbild.deviations.taxonomy import seed_default_taxonomy
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
 from lagesbild.meetings.models import Meeting
 
@@ -186,6 +187,7 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
     now = timezone.now()
     days = int(months * 30.4)
     with transaction.atomic():
+        seed_default_taxonomy(Category)  # normally there from the migration; a flushed test database lacks it
         forum = Forum.objects.create(slug=slug, name=name, area=FARSTA_AREA)
         orgs: dict[str, list[Organisation]] = {}
         members: dict[int, Membership] = {}

@@ -1,0 +1,75 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against Django's live server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+# Playwright's sync API keeps an event loop on the test thread; Django's ORM calls there are still
+# synchronous, so the async-safety guard does not apply.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+CHROMIUM = os.environ.get("LAGESBILD_CHROMIUM", "/usr/bin/chromium")
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 667}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}. `make test` installs Debian's chromium package.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any) -> str:
+    """A live server with a small demo forum and no basemap tiles (there are none offline)."""
+    from lagesbild.demo import create_demo_forum
+
+    settings.LAGESBILD_TILE_URL = ""
+    create_demo_forum(count=150)
+    return str(live_server.url)
+
+
+def new_page(browser: Browser, viewport: dict[str, int], **options: Any) -> Page:
+    context = browser.new_context(viewport=viewport, locale="sv-SE", timezone_id="Europe/Stockholm",
+                                  has_touch=viewport == PHONE, **options)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+@pytest.fixture
+def desktop(browser: Browser) -> Iterator[Page]:
+    page = new_page(browser, DESKTOP)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    page = new_page(browser, PHONE, geolocation={"latitude": 59.2437, "longitude": 18.0912},
+                    permissions=["geolocation"])
+    yield page
+    page.context.close()
+
+
+def sign_in(page: Page, site: str, email: str, password: str = "lagesbild-demo") -> None:
+    page.goto(f"{site}/")
+    page.get_by_label("E-postadress").fill(email)
+    page.get_by_label("Lösenord").fill(password)
+    page.get_by_role("button", name="Logga in").click()
+    page.wait_for_selector("body.map-ready")

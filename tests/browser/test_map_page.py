@@ -1,0 +1,183 @@
+"""The map page in a real browser: sign in, filter, report by clicking the map, detail, on desktop and phone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from lagesbild.deviations.models import Deviation
+from tests.browser.conftest import sign_in
+from tests.conftest import image_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def rendered_points(page: Page) -> int:
+    return int(page.evaluate(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['points', 'clusters']}).length"))
+
+
+def list_titles(page: Page) -> list[str]:
+    return page.locator("#deviation-list .item-title").all_inner_texts()
+
+
+def test_sign_in_shows_the_picture(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "polis@farsta.demo")
+    expect(desktop).to_have_url(re.compile(r"/f/farsta/"))
+    expect(desktop.locator("#summary")).to_contain_text("avvikelser i vyn")
+    assert desktop.locator("#deviation-list li").count() > 0
+    expect(desktop.locator("#legend")).to_contain_text("Skadegörelse")
+    desktop.wait_for_function("() => window.lagesbildMap.queryRenderedFeatures({layers: ['points', 'clusters']}).length > 0")
+    assert rendered_points(desktop) > 0
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_wrong_password_gives_a_swedish_message(site: str, desktop: Page) -> None:
+    desktop.goto(f"{site}/")
+    desktop.get_by_label("E-postadress").fill("polis@farsta.demo")
+    desktop.get_by_label("Lösenord").fill("fel lösenord")
+    desktop.get_by_role("button", name="Logga in").click()
+    expect(desktop.get_by_role("alert")).to_contain_text("E-postadressen eller lösenordet är fel")
+
+
+def test_filter_by_category_and_period(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.get_by_role("tab", name="Filter").click()
+    with desktop.expect_response(lambda r: "/deviations?" in r.url) as everything:
+        desktop.get_by_label("Period").select_option("all")
+    before = everything.value.json()["numberMatched"]
+    expect(desktop.locator("#summary")).to_contain_text(f"{before} avvikelser i vyn")
+    with desktop.expect_response(lambda r: "/deviations?" in r.url and "category=drugs" in r.url) as drugs:
+        desktop.get_by_label("Narkotika").check()
+    after = drugs.value.json()["numberMatched"]
+    assert 0 < after < before
+    expect(desktop.locator("#summary")).to_contain_text(f"{after} avvikelser i vyn")
+    desktop.get_by_role("tab", name="Lista").click()
+    titles = set(list_titles(desktop))
+    assert titles, "the filter should leave some drug deviations"
+    assert titles <= {"Narkotika", "Misstänkt försäljning", "Användning", "Tillhåll"}
+    assert "category=drugs" in desktop.url  # the filter can be shared as a link
+    desktop.get_by_role("tab", name="Filter").click()
+    desktop.get_by_role("button", name="Rensa filter").click()
+    desktop.get_by_role("tab", name="Lista").click()
+    expect(desktop.locator("#deviation-list .item-title").first).to_be_visible()
+
+
+def report_at_centre_by_click(page: Page) -> None:
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    expect(page.locator("#pick-banner")).to_be_visible()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2 + 7, box["y"] + box["height"] / 2 + 5)
+    expect(page.get_by_role("dialog")).to_be_visible()
+
+
+def test_report_by_clicking_the_map(site: str, desktop: Page, tmp_path: Path) -> None:
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    report_at_centre_by_click(desktop)
+    dialog = desktop.get_by_role("dialog")
+    expect(dialog.get_by_label("Upptäckt")).not_to_have_value("")  # defaults to now
+    dialog.get_by_label("Kategori").select_option("graffiti")
+    dialog.get_by_label("Plats eller adress").fill("Gången bakom Ica")
+    dialog.get_by_label("Beskrivning").fill("Nytt klotter på elskåpet, webbtest")
+    dialog.get_by_label("Hög").check()
+    photo = tmp_path / "klotter.jpg"
+    photo.write_bytes(image_bytes(exif_gps=True))
+    dialog.get_by_label("Foton").set_input_files(str(photo))
+    dialog.get_by_role("button", name="Spara").click()
+    expect(desktop.get_by_role("dialog")).to_be_hidden()
+    detail = desktop.locator("#view-detail")
+    expect(detail.get_by_role("heading", level=2)).to_have_text("Skadegörelse: Klotter")
+    expect(detail).to_contain_text("Nytt klotter på elskåpet, webbtest")
+    expect(detail.locator(".photos img")).to_have_count(1)
+    saved = Deviation.objects.get(description="Nytt klotter på elskåpet, webbtest")
+    assert saved.severity == "high"
+    assert saved.photos.count() == 1
+    assert saved.organisation.name == "Bostadsbolaget Söderhem"
+    # It is on the map and in the list at once.
+    detail.get_by_role("button", name="Tillbaka till listan").click()
+    expect(desktop.locator(f'.list-item[data-id="{saved.pk}"]')).to_be_visible()
+    desktop.wait_for_function(
+        f"() => window.lagesbildMap.querySourceFeatures('deviations').some(f => f.properties.id === {saved.pk}"
+        " || f.properties.cluster)")
+
+
+def test_report_errors_are_explained_and_input_kept(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    report_at_centre_by_click(desktop)
+    dialog = desktop.get_by_role("dialog")
+    dialog.get_by_label("Beskrivning").fill("Text som inte får försvinna")
+    dialog.get_by_role("button", name="Spara").click()  # no category chosen
+    expect(dialog.get_by_role("alert")).to_contain_text("Avvikelsen sparades inte")
+    expect(dialog.get_by_label("Kategori")).to_have_attribute("aria-invalid", "true")
+    dialog.get_by_label("Kategori").select_option("litter")
+    tomorrow = (dt.datetime.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    dialog.get_by_label("Upptäckt").fill(tomorrow)
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("kan inte ligga i framtiden")
+    expect(dialog.get_by_label("Beskrivning")).to_have_value("Text som inte får försvinna")
+    assert not Deviation.objects.filter(description="Text som inte får försvinna").exists()
+
+
+def test_detail_comment_and_status_change(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.locator("#deviation-list .list-item").first.click()
+    detail = desktop.locator("#view-detail")
+    expect(detail.get_by_role("heading", level=2)).to_be_visible()
+    expect(detail).to_contain_text("Rapporterad av")
+    detail.get_by_label("Skriv en kommentar").fill("Tas upp på nästa möte.")
+    detail.get_by_role("button", name="Kommentera").click()
+    expect(detail.locator(".comments")).to_contain_text("Tas upp på nästa möte.")
+    detail.get_by_label("Ändra status").select_option("in_progress")
+    expect(detail.locator(".badge")).to_have_text("Åtgärd pågår")
+    expect(detail.locator(".history")).to_contain_text("Ändrad")
+
+
+def test_clicking_a_point_opens_its_detail(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.goto(f"{site}/f/farsta/?period=all")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.evaluate("() => window.lagesbildMap.jumpTo({zoom: 17, center: [18.0912, 59.2437]})")
+    desktop.wait_for_function(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['points']}).length > 0")
+    x, y = desktop.evaluate("""() => {
+        const map = window.lagesbildMap;
+        const [feature] = map.queryRenderedFeatures({layers: ['points']});
+        const point = map.project(feature.geometry.coordinates);
+        const rect = map.getCanvas().getBoundingClientRect();
+        return [rect.left + point.x, rect.top + point.y];
+    }""")
+    desktop.mouse.click(x, y)
+    expect(desktop.locator("#view-detail").get_by_role("heading", level=2)).to_be_visible()
+
+
+def test_phone_report_with_my_position(site: str, phone: Page) -> None:
+    sign_in(phone, site, "trygghetsvard@farsta.demo")
+    phone.get_by_role("button", name="Lista och filter").click()
+    expect(phone.locator("#deviation-list .list-item").first).to_be_visible()
+    phone.get_by_role("button", name="Visa kartan").click()
+    phone.get_by_role("button", name="Rapportera avvikelse").click()
+    phone.get_by_role("button", name="Använd min position").click()
+    dialog = phone.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#report-position")).to_contain_text("59.24370, 18.09120")
+    dialog.get_by_label("Kategori").select_option("youth_groups")
+    dialog.get_by_label("Beskrivning").fill("Grupp vid entrén, mobiltest")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(phone.locator("#view-detail")).to_contain_text("Grupp vid entrén, mobiltest")
+    saved = Deviation.objects.get(description="Grupp vid entrén, mobiltest")
+    assert (round(saved.lon, 4), round(saved.lat, 4)) == (18.0912, 59.2437)
+    # On a phone the dialog fills the screen and nothing is wider than it.
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+
+def test_english_interface(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.get_by_role("button", name="English").click()
+    desktop.wait_for_selector("body.map-ready")
+    expect(desktop.get_by_role("button", name="Report deviation")).to_be_visible()
+    expect(desktop.locator("#legend")).to_contain_text("Vandalism")

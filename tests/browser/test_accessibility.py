@@ -1,0 +1,71 @@
+"""WCAG 2.1 AA checks with axe-core (from npm) in the browser: no serious or critical violations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import DESKTOP, PHONE, new_page, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = Path(settings.NODE_MODULES) / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
+def page(browser: Browser, request: Any) -> Iterator[Page]:
+    # axe is injected as an inline script, which the page's Content-Security-Policy rightly forbids.
+    page = new_page(browser, request.param, bypass_csp=True)
+    yield page
+    page.context.close()
+
+
+def serious_violations(page: Page, include: str | None = None) -> list[dict[str, Any]]:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}; run `npm ci` (make test does).")
+    page.add_script_tag(path=str(AXE))
+    context = f"'{include}'" if include else "document"
+    results = page.evaluate(
+        f"async () => await axe.run({context}, {{runOnly: {{type: 'tag', values: {TAGS}}}}})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in results["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
+def test_sign_in_page(site: str, page: Page) -> None:
+    page.goto(f"{site}/logga-in/")
+    assert serious_violations(page) == []
+
+
+def test_map_page_filter_and_list(site: str, page: Page) -> None:
+    sign_in(page, site, "samordnare@farsta.demo")
+    assert serious_violations(page) == []
+    if page.viewport_size == PHONE:
+        page.get_by_role("button", name="Lista och filter").click()
+    page.get_by_role("tab", name="Filter").click()
+    assert serious_violations(page, "#panel") == []
+
+
+def test_report_form_and_detail(site: str, page: Page) -> None:
+    sign_in(page, site, "polis@farsta.demo")
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    page.get_by_role("button", name="Använd krysset").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    assert serious_violations(page, "#report-dialog") == []
+    page.get_by_role("dialog").get_by_role("button", name="Spara").click()  # shows the error state too
+    expect(page.get_by_role("dialog").get_by_role("alert")).to_be_visible()
+    assert serious_violations(page, "#report-dialog") == []
+    page.get_by_role("dialog").get_by_role("button", name="Avbryt").click()
+    if page.viewport_size == PHONE:
+        page.get_by_role("button", name="Lista och filter").click()
+    page.locator("#deviation-list .list-item").first.click()
+    expect(page.locator("#view-detail h2")).to_be_visible()
+    assert serious_violations(page, "#view-detail") == []

@@ -254,7 +254,8 @@ def test_create_with_bad_photo_saves_nothing(world: World, settings: Any) -> Non
     assert "notes.txt" in error_of(response)["message"]
     settings.LAGESBILD_PHOTO_MAX_BYTES = 200
     response = client.post(f"{BASE}/deviations", {
-        "category": "graffiti", "lon": str(INSIDE[0]), "lat": str(INSIDE[1]), "photos": [_file("big.jpg", image_bytes())]})
+        "category": "graffiti", "lon": str(INSIDE[0]), "lat": str(INSIDE[1]),
+        "photos": [_file("big.jpg", image_bytes())]})
     assert response.status_code == 413
     assert Deviation.objects.count() == 0
     assert Photo.objects.count() == 0
@@ -364,7 +365,8 @@ def test_photo_upload_and_download_respect_visibility(world: World) -> None:
     assert post_json(client, url, {"photos": []}).status_code == 415
     assert client.post(url, {}).status_code == 422
     assert client.post(url, {"photos": [_file("x.gif", b"GIF89a....")]}).status_code == 415
-    assert world.client(world.housing_reporter).post(url, {"photos": [_file("a.jpg", image_bytes())]}).status_code == 404
+    other = world.client(world.housing_reporter)
+    assert other.post(url, {"photos": [_file("a.jpg", image_bytes())]}).status_code == 404
 
 
 def test_bearer_token(world: World) -> None:

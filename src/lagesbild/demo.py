@@ -11,10 +11,10 @@ import math
 import random
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
-from zoneinfo import ZoneInfo
 
 from lagesbild import geometry
 from lagesbild.audit.models import AuditEvent
@@ -208,17 +208,17 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
             if rng.random() < 0.62:
                 hotspot = rng.choices(HOTSPOTS, [h.weight for h in HOTSPOTS])[0]
                 key = _pick(rng, hotspot.categories)
-                kind = _pick(rng, hotspot.reporters)
+                reporter_kind = _pick(rng, hotspot.reporters)
                 lon, lat = _offset(rng, hotspot.lon, hotspot.lat, hotspot.spread_m)
                 if not geometry.area_contains(FARSTA_AREA, lon, lat):
                     lon, lat = hotspot.lon, hotspot.lat
                 night = hotspot.night
             else:
                 key, _w, kinds = rng.choices(BACKGROUND, [b[1] for b in BACKGROUND])[0]
-                kind = rng.choice(kinds)
+                reporter_kind = rng.choice(kinds)
                 lon, lat = _random_in_area(rng)
                 night = 0.6 if key in {"youth_groups", "moped", "container_fire", "perceived_unsafety"} else 0.2
-            org = rng.choice(orgs.get(kind) or orgs["district"])
+            org = rng.choice(orgs.get(reporter_kind) or orgs["district"])
             observed = _when(rng, now, days, night)
             age = (now - observed).total_seconds() / 86400
             visibility = Deviation.Visibility.FORUM

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection

@@ -31,7 +31,8 @@ def test_sign_in_shows_the_picture(site: str, desktop: Page) -> None:
     expect(desktop.locator("#summary")).to_contain_text("avvikelser i vyn")
     assert desktop.locator("#deviation-list li").count() > 0
     expect(desktop.locator("#legend")).to_contain_text("Skadegörelse")
-    desktop.wait_for_function("() => window.lagesbildMap.queryRenderedFeatures({layers: ['points', 'clusters']}).length > 0")
+    desktop.wait_for_function(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['points', 'clusters']}).length > 0")
     assert rendered_points(desktop) > 0
     assert desktop.js_errors == []  # type: ignore[attr-defined]
 

@@ -31,3 +31,6 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["at", "pk"]
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.object_type} #{self.object_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import orjson
 from django.core.files.storage import default_storage
@@ -13,7 +14,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
-from zoneinfo import ZoneInfo
 
 from lagesbild import geometry
 from lagesbild.api import openapi_body, parse_json_body, validate
@@ -91,7 +91,7 @@ def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQue
     page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
     links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
     if page.next_cursor:
-        query = [(k, v) for k, v in request.GET.lists() for v in v if k != "cursor"]  # type: ignore[misc]
+        query = [(key, value) for key, values in request.GET.lists() for value in values if key != "cursor"]
         query.append(("cursor", page.next_cursor))
         links.append({"rel": "next", "type": "application/geo+json",
                       "href": request.build_absolute_uri(f"{request.path}?{urlencode(query)}")})

@@ -124,6 +124,9 @@ class DeviationShare(models.Model):
         ]
         indexes = [models.Index(fields=["organisation", "deviation"], name="deviation_share_org")]
 
+    def __str__(self) -> str:
+        return f"#{self.deviation_id} → {self.organisation_id}"
+
 
 class Photo(models.Model):
     """A photo, re-encoded without metadata, with a thumbnail. Served only through a visibility check."""
@@ -142,6 +145,9 @@ class Photo(models.Model):
         verbose_name_plural = _("photos")
         ordering = ["uploaded_at", "pk"]
 
+    def __str__(self) -> str:
+        return self.image
+
 
 class Comment(models.Model):
     forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
@@ -155,3 +161,6 @@ class Comment(models.Model):
         verbose_name = _("comment")
         verbose_name_plural = _("comments")
         ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.body[:60]

@@ -72,6 +72,20 @@ def area_bounds(area: dict[str, Any] | None) -> BBox | None:
     return (minx, miny, maxx, maxy)
 
 
+def bbox_contains(outer: BBox, inner: BBox) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
+def overlap_fraction(bbox: BBox, bounds: BBox) -> float:
+    """How much of `bounds` the box covers, from 0 to 1 (in degrees; fine for comparing at one place)."""
+    width = min(bbox[2], bounds[2]) - max(bbox[0], bounds[0])
+    height = min(bbox[3], bounds[3]) - max(bbox[1], bounds[1])
+    total = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+    if width <= 0 or height <= 0 or total <= 0:
+        return 0.0
+    return (width * height) / total
+
+
 def parse_bbox(value: str) -> BBox:
     """Parse 'minLon,minLat,maxLon,maxLat' as OGC API Features does."""
     parts = value.split(",")

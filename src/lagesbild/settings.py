@@ -155,7 +155,7 @@ LAGESBILD_TILE_ATTRIBUTION = os.environ.get(
     "LAGESBILD_TILE_ATTRIBUTION", "© OpenStreetMap contributors"
 )
 # The map shows single points up to this many matches in view; past it, grid aggregates.
-LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 5000))
+LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
 
 # --- Security -------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

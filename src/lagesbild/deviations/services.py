@@ -106,8 +106,23 @@ def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilt
             raise InvalidInput(_("The search text is too long."), field="q")
         queryset = queryset.filter(search_text__contains=flt.q.strip().lower())
     if flt.bbox:
-        queryset = spatial_index.filter_bbox(queryset, flt.bbox)
+        bounds = geometry.area_bounds(forum.area)
+        if bounds and geometry.bbox_contains(flt.bbox, bounds):
+            return queryset  # every deviation lies inside the forum's area, so the box selects them all
+        queryset = spatial_index.filter_bbox(queryset, flt.bbox, selective=_box_is_selective(flt, bounds))
     return queryset
+
+
+# A period up to this long selects few enough rows that reading them through the time index beats
+# the spatial index, even for a small box on a busy square (see bench/bench_deviations.py).
+SHORT_PERIOD = dt.timedelta(days=92)
+
+
+def _box_is_selective(flt: DeviationFilter, forum_bounds: geometry.BBox | None) -> bool:
+    """Whether the box, rather than the period, should choose the rows to read."""
+    if flt.start is not None and (flt.end or timezone.now()) - flt.start <= SHORT_PERIOD:
+        return False
+    return forum_bounds is None or geometry.overlap_fraction(flt.bbox or forum_bounds, forum_bounds) < 0.5
 
 
 def category_ids_with_children(forum: Forum, keys: Iterable[str]) -> set[int]:

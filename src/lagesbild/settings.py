@@ -130,7 +130,6 @@ NODE_MODULES = Path(os.environ.get("LAGESBILD_NODE_MODULES", PROJECT_DIR / "node
 STATICFILES_DIRS = [
     PACKAGE_DIR / "static",
     ("vendor/maplibre-gl", NODE_MODULES / "maplibre-gl" / "dist"),
-    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

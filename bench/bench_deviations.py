@@ -86,13 +86,22 @@ def main() -> int:
     results = {"database": connection.vendor, "deviations": args.count, "load_seconds": round(load_seconds, 1),
                "cases": {}}
     print(f"{connection.vendor}: {args.count} deviations loaded in {load_seconds:.1f} s")
+    endpoints = {name: "/api/forums/bench/deviations" for name in cases}
+    for name, params in {
+        "aggregates, district bbox, all time": {"bbox": district},
+        "aggregates, district bbox, 90 days": {"bbox": district, "from": (
+            timezone.now() - timezone.timedelta(days=90)).isoformat()},
+    }.items():
+        cases[name] = params
+        endpoints[name] = "/api/forums/bench/deviations/aggregates"
     for name, params in cases.items():
-        client.get("/api/forums/bench/deviations", params)  # warm-up
+        url = endpoints[name]
+        client.get(url, params)  # warm-up
         timings = []
         size = matched = 0
         for _ in range(args.runs):
             start = time.perf_counter()
-            response = client.get("/api/forums/bench/deviations", params)
+            response = client.get(url, params)
             timings.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, response.content[:200]
             size = len(response.content)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from PIL import Image
 
 from lagesbild.deviations import services
@@ -30,6 +30,14 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _swedish() -> Iterator[None]:
+    """Start every test in the default language; a request in English must not leak into the next test."""
+    translation.activate("sv")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

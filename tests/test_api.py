@@ -396,3 +396,27 @@ def test_errors_speak_swedish_by_default_and_english_on_request(world: World) ->
     assert "utanför" in error_of(swedish)["message"]
     english = post_json(client, f"{BASE}/deviations", new_deviation(lon=16.0, lat=58.0), HTTP_ACCEPT_LANGUAGE="en")
     assert "outside" in error_of(english)["message"]
+
+
+def test_aggregates_count_only_what_the_member_may_see(world: World) -> None:
+    for lon in (18.06, 18.061, 18.14):
+        world.report(world.housing_reporter, lon=lon, lat=59.23)
+    world.report(world.police_reporter, lon=18.06, lat=59.23, visibility="organisation")
+    url = f"{BASE}/deviations/aggregates"
+    params = {"bbox": "18.05,59.22,18.15,59.27", "cells": 8}
+    housing = world.client(world.housing_reporter).get(url, params).json()
+    police = world.client(world.police_lead).get(url, params).json()
+    assert housing["numberMatched"] == 3
+    assert sorted(f["properties"]["count"] for f in housing["features"]) == [1, 2]
+    assert housing["categories"] == {"damage": 3}
+    assert police["numberMatched"] == 4
+    assert sorted(f["properties"]["count"] for f in police["features"]) == [1, 3]
+    # Each cell's point is the mean position of what it counts.
+    two = next(f for f in housing["features"] if f["properties"]["count"] == 2)
+    assert two["geometry"]["coordinates"] == [18.0605, 59.23]
+    filtered = world.client(world.police_lead).get(url, {**params, "category": "littering"}).json()
+    assert filtered["numberMatched"] == 0
+    bad = world.client(world.police_lead).get(url, {"bbox": "18.05,59.22,18.15,59.27", "cells": 1000})
+    assert bad.status_code == 422
+    assert error_of(bad)["field"] == "cells"
+    assert error_of(world.client(world.police_lead).get(url))["field"] == "bbox"

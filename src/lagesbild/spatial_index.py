@@ -9,11 +9,11 @@ Django's SQLite schema editor rebuilds a table on some ALTERs and drops its trig
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, QuerySet
+from django.db.models import Func, IntegerField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 
 from lagesbild.geometry import BBox
@@ -61,6 +61,21 @@ def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
                 cursor.execute(statement)
         else:
             raise RuntimeError(f"Lägesbild supports SQLite and PostgreSQL, not {connection.vendor}.")
+
+
+class CellIndex(Func):
+    """floor(expression), evaluated natively on both backends, for grid cell numbers.
+
+    Django's Floor runs a Python function per row on SQLite. Truncation equals floor for positive
+    numbers, so SQLite shifts the value by 2**30 (more than any lon/lat cell number) and casts.
+    """
+
+    function = "FLOOR"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = "(CAST(%(expressions)s + 1073741824 AS INTEGER) - 1073741824)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
 def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -> QuerySet[_M]:

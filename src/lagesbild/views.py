@@ -44,7 +44,10 @@ def ui_strings() -> dict[str, str]:
         "shown": _("%(shown)s of %(total)s deviations in view"),
         "shownAll": _("%(total)s deviations in view"),
         "none": _("No deviations match the filter in this view."),
-        "tooMany": _("Only the newest %(shown)s are shown. Zoom in or narrow the filter to see all."),
+        "aggregated": _(
+            "The map shows them as counts per area; zoom in or narrow the filter to see each one. "
+            "The list shows the newest %(shown)s."
+        ),
         "loadError": _("The deviations could not be loaded. Check your connection and try again."),
         "saved": _("The deviation was saved."),
         "withdrawn": _("The deviation was withdrawn."),
@@ -61,7 +64,24 @@ def ui_strings() -> dict[str, str]:
         "openDetail": _("Open deviation"),
         "cluster": _("%(count)s deviations here; zoom in"),
         "statusChanged": _("The status was changed."),
+        # MapLibre's own controls
+        "NavigationControl.ZoomIn": _("Zoom in"),
+        "NavigationControl.ZoomOut": _("Zoom out"),
+        "AttributionControl.ToggleAttribution": _("Show or hide map sources"),
+        "Map.Title": _("Map"),
+        "Marker.Title": _("Chosen position"),
     }
+
+
+def field_labels() -> dict[str, str]:
+    """Names of the fields a change history mentions, in the person's language."""
+    names = ["category", "lon", "lat", "observed_at", "observed_until", "place_name", "description", "severity",
+             "visibility", "status"]
+    labels = {name: str(getattr(Deviation._meta.get_field(name), "verbose_name", name)) for name in names}
+    labels["shared_with"] = _("Organisations that may see it")
+    labels["comment"] = _("comment")
+    labels["photos"] = _("photos")
+    return labels
 
 
 @login_required
@@ -97,5 +117,5 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "photo_types": ACCEPTED_CONTENT_TYPES,
         "photo_max_mb": settings.LAGESBILD_PHOTO_MAX_BYTES // 2**20,
         "config": config,
-        "strings": ui_strings(),
+        "strings": {**ui_strings(), "fields": field_labels()},
     })

@@ -182,3 +182,24 @@ def test_english_interface(site: str, desktop: Page) -> None:
     desktop.wait_for_selector("body.map-ready")
     expect(desktop.get_by_role("button", name="Report deviation")).to_be_visible()
     expect(desktop.locator("#legend")).to_contain_text("Vandalism")
+
+
+def test_too_many_points_become_counts_per_area(site: str, desktop: Page, settings: object) -> None:
+    settings.LAGESBILD_MAP_POINT_LIMIT = 20  # type: ignore[attr-defined]
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.goto(f"{site}/f/farsta/?period=all")
+    desktop.wait_for_selector("body.map-ready")
+    expect(desktop.locator("#summary")).to_contain_text("antal per område")
+    desktop.wait_for_function(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['aggregate-cells']}).length > 0")
+    # A source's features can repeat across the tiles they touch: count each cell once.
+    total = desktop.evaluate("""() => {
+        const cells = new Map();
+        for (const f of window.lagesbildMap.querySourceFeatures('aggregates')) cells.set(f.properties.cell, f);
+        return [...cells.values()].reduce((sum, f) => sum + f.properties.count, 0);
+    }""")
+    summary = desktop.locator("#summary").inner_text()
+    shown = int(re.search(r"(\d+) avvikelser i vyn", summary).group(1))  # type: ignore[union-attr]
+    assert total == shown
+    assert desktop.locator("#deviation-list li").count() == 20
+    assert rendered_points(desktop) == 0

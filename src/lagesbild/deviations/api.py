@@ -65,6 +65,18 @@ def aware(value: dt.datetime | None, forum: Forum) -> dt.datetime | None:
     return timezone.make_aware(value, ZoneInfo(forum.timezone))
 
 
+def _filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
+    return services.DeviationFilter(
+        bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
+        start=aware(params.start, forum),
+        end=aware(params.end, forum),
+        categories=params.category,
+        organisations=params.organisation,
+        statuses=params.status,
+        q=params.q or "",
+    )
+
+
 class FeatureCollectionOut(Schema):
     type: str = "FeatureCollection"
     features: list[dict[str, Any]]
@@ -72,21 +84,15 @@ class FeatureCollectionOut(Schema):
     numberReturned: int
     timeStamp: dt.datetime
     links: list[dict[str, str]]
+    cellSize: list[float] | None = None
+    categories: dict[str, int] | None = None
 
 
 @router.get("/{forum}/deviations", response=FeatureCollectionOut,
             summary="Deviations as a GeoJSON FeatureCollection, newest first")
 def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
     membership = membership_for(request.user, forum)
-    flt = services.DeviationFilter(
-        bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
-        start=aware(params.start, membership.forum),
-        end=aware(params.end, membership.forum),
-        categories=params.category,
-        organisations=params.organisation,
-        statuses=params.status,
-        q=params.q or "",
-    )
+    flt = _filter_of(params, membership.forum)
     queryset = services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
     page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
     links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
@@ -104,6 +110,31 @@ def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQue
         "links": links,
     }
     # Serialised directly: thousands of features through pydantic would cost more than the query.
+    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+
+
+class AggregateQuery(DeviationQuery):
+    bbox: str = Field(description="minLon,minLat,maxLon,maxLat (WGS84); required")  # type: ignore[assignment]
+    cells: int = Field(32, description="About how many grid cells across the box, 4 to 128")
+
+
+@router.get("/{forum}/deviations/aggregates", response=FeatureCollectionOut,
+            summary="Counts per grid cell for the same filters, for views with too many points")
+def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:
+    membership = membership_for(request.user, forum)
+    flt = _filter_of(params, membership.forum)
+    queryset = services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
+    aggregates = services.grid_aggregates(queryset, membership.forum, flt.bbox or (0, 0, 0, 0), params.cells)
+    body = {
+        "type": "FeatureCollection",
+        "features": aggregates.features,
+        "numberMatched": sum(aggregates.by_category.values()),
+        "numberReturned": len(aggregates.features),
+        "cellSize": list(aggregates.cell_size),
+        "categories": aggregates.by_category,
+        "timeStamp": timezone.now(),
+        "links": [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}],
+    }
     return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
 
 

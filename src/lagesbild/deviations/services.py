@@ -8,13 +8,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -199,6 +200,59 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
         for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility in rows[:limit]
     ]
     return Page(features=features, number_matched=number_matched, next_cursor=next_cursor)
+
+
+def grid_size(bbox: geometry.BBox, cells_across: int) -> tuple[float, float]:
+    """Cell width and height in degrees: a power-of-two fraction of the globe, so cells stay put while
+    the map pans, and about square on the ground."""
+    wanted = (bbox[2] - bbox[0]) / cells_across
+    width = 360.0 / 2 ** max(0, min(30, math.floor(math.log2(360.0 / wanted)) if wanted > 0 else 30))
+    middle = math.radians((bbox[1] + bbox[3]) / 2)
+    return width, width * max(math.cos(middle), 0.01)
+
+
+@dataclass
+class Aggregates:
+    features: list[dict[str, Any]]  # one point per grid cell, at the mean position of what it counts
+    cell_size: tuple[float, float]
+    by_category: dict[str, int]  # top-level category key -> count, for the legend
+
+
+def grid_aggregates(queryset: QuerySet[Deviation], forum: Forum, bbox: geometry.BBox,
+                    cells_across: int = 32) -> Aggregates:
+    """Counts per grid cell and per top-level category, in one pass over the rows.
+
+    The map shows these instead of single points when the view holds more than it should download.
+    """
+    if not 4 <= cells_across <= 128:
+        raise InvalidInput(_("cells must be between 4 and 128."), field="cells")
+    width, height = grid_size(bbox, cells_across)
+    rows = (
+        queryset.order_by()
+        .annotate(col=spatial_index.CellIndex(F("lon") / width), row=spatial_index.CellIndex(F("lat") / height))
+        .values_list("col", "row", "category_id")
+        .annotate(count=Count("id"), sum_lon=Sum("lon"), sum_lat=Sum("lat"))
+    )
+    # Naming categories here rather than joining them in SQL keeps the query on one table.
+    top_key = {c.pk: (c.parent.key if c.parent else c.key) for c in forum_categories(forum)}
+    cells: dict[tuple[int, int], list[float]] = {}
+    by_category: dict[str, int] = {}
+    for col, row, category_id, count, sum_lon, sum_lat in rows:
+        cell = cells.setdefault((int(col), int(row)), [0, 0.0, 0.0])
+        cell[0] += count
+        cell[1] += sum_lon
+        cell[2] += sum_lat
+        key = top_key[category_id]
+        by_category[key] = by_category.get(key, 0) + count
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(lon / n, 6), round(lat / n, 6)]},
+            "properties": {"count": int(n), "cell": f"{col}:{row}"},
+        }
+        for (col, row), (n, lon, lat) in sorted(cells.items())
+    ]
+    return Aggregates(features=features, cell_size=(width, height), by_category=by_category)
 
 
 def history_of(deviation: Deviation) -> QuerySet[AuditEvent]:

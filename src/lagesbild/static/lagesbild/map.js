@@ -15,6 +15,8 @@ const state = {
   numberMatched: 0,
   listShown: LIST_PAGE,
   picking: false,
+  aggregated: false, // the map shows grid counts, not points
+  categoryCounts: new Map(),
   editing: null, // the deviation being edited, or null for a new one
   detailId: null,
   loadSeq: 0,
@@ -65,7 +67,7 @@ const map = new maplibregl.Map({
   center: [18.0, 59.33],
   zoom: 12,
   attributionControl: { compact: true },
-  cooperativeGestures: false,
+  locale: Object.fromEntries(Object.entries(t).filter(([key]) => key.includes("."))),
 });
 const mapLoaded = new Promise((resolve) => map.once("load", resolve));
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
@@ -82,6 +84,12 @@ function categoryColorExpression() {
 }
 
 function addLayers() {
+  if (state.forum.area) {
+    // The forum's area, so people see where reports are accepted.
+    map.addSource("area", { type: "geojson", data: state.forum.area });
+    map.addLayer({ id: "area-outline", type: "line", source: "area",
+                   paint: { "line-color": "#14213d", "line-width": 2, "line-dasharray": [3, 2] } });
+  }
   map.addSource("deviations", {
     type: "geojson",
     data: { type: "FeatureCollection", features: [] },
@@ -108,6 +116,22 @@ function addLayers() {
       "circle-stroke-color": "#ffffff",
     },
   });
+  // Past the point limit the map shows counts per grid cell from the server instead.
+  map.addSource("aggregates", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({
+    id: "aggregate-cells", type: "circle", source: "aggregates",
+    paint: {
+      "circle-color": "#14213d",
+      "circle-opacity": 0.8,
+      "circle-radius": ["interpolate", ["linear"], ["sqrt", ["get", "count"]], 1, 10, 10, 20, 40, 34],
+      "circle-stroke-width": 2,
+      "circle-stroke-color": "#ffffff",
+    },
+  });
+  map.on("click", "aggregate-cells", (event) => {
+    if (state.picking) return;
+    map.easeTo({ center: event.features[0].geometry.coordinates, zoom: map.getZoom() + 2 });
+  });
   map.addLayer({
     id: "selected", type: "circle", source: "deviations", filter: ["==", ["get", "id"], -1],
     paint: { "circle-radius": 13, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 3,
@@ -124,26 +148,40 @@ function addLayers() {
     if (state.picking) return;
     openDetail(event.features[0].properties.id);
   });
-  for (const layer of ["clusters", "points"]) {
+  for (const layer of ["clusters", "points", "aggregate-cells"]) {
     map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = state.picking ? "crosshair" : ""; });
   }
   map.on("render", updateClusterLabels);
 }
 
-// Cluster counts as HTML labels: offline there are no font glyphs for map text.
+// Counts as HTML labels on clusters and grid cells: offline there are no font glyphs for map text.
 const clusterLabels = new Map();
+function countedFeatures() {
+  const counted = [];
+  if (map.getSource("deviations") && map.isSourceLoaded("deviations")) {
+    for (const feature of map.querySourceFeatures("deviations", { filter: ["has", "point_count"] })) {
+      counted.push([`c${feature.properties.cluster_id}`, feature.properties.point_count_abbreviated, feature]);
+    }
+  }
+  if (map.getSource("aggregates") && map.isSourceLoaded("aggregates")) {
+    for (const feature of map.querySourceFeatures("aggregates")) {
+      const count = feature.properties.count;
+      counted.push([`a${feature.properties.cell}:${count}`, count >= 1000 ? `${Math.round(count / 1000)}k` : count,
+                    feature]);
+    }
+  }
+  return counted;
+}
 function updateClusterLabels() {
-  if (!map.getSource("deviations") || !map.isSourceLoaded("deviations")) return;
   const seen = new Set();
-  for (const feature of map.querySourceFeatures("deviations", { filter: ["has", "point_count"] })) {
-    const id = feature.properties.cluster_id;
+  for (const [id, text, feature] of countedFeatures()) {
     if (seen.has(id)) continue;
     seen.add(id);
     if (!clusterLabels.has(id)) {
       const element = document.createElement("span");
       element.className = "cluster-label";
-      element.textContent = feature.properties.point_count_abbreviated;
+      element.textContent = String(text);
       element.setAttribute("aria-hidden", "true");
       clusterLabels.set(id, new maplibregl.Marker({ element }).setLngLat(feature.geometry.coordinates));
     }
@@ -259,10 +297,22 @@ async function load() {
   try {
     const collection = await api(`/deviations?${params}`);
     if (seq !== state.loadSeq) return; // a newer request is on its way
+    const empty = { type: "FeatureCollection", features: [] };
+    state.aggregated = collection.numberMatched > collection.features.length;
+    if (state.aggregated) {
+      params.delete("limit");
+      const cells = await api(`/deviations/aggregates?${params}`);
+      if (seq !== state.loadSeq) return;
+      map.getSource("aggregates").setData(cells);
+      state.categoryCounts = new Map(Object.entries(cells.categories));
+      map.getSource("deviations").setData(empty);
+    } else {
+      map.getSource("aggregates").setData(empty);
+      map.getSource("deviations").setData(collection);
+    }
     state.features = collection.features;
     state.numberMatched = collection.numberMatched;
     state.listShown = LIST_PAGE;
-    map.getSource("deviations").setData(collection);
     renderSummary();
     renderList();
   } catch (error) {
@@ -277,13 +327,14 @@ function renderSummary() {
   const total = state.numberMatched;
   let text = total === 0 ? t.none : shown < total
     ? format(t.shown, { shown, total }) : format(t.shownAll, { total });
-  if (shown < total) text += ` ${format(t.tooMany, { shown })}`;
+  if (state.aggregated) text += ` ${format(t.aggregated, { shown })}`;
   $("#summary").textContent = text;
-  const counts = new Map();
+  let counts = new Map();
   for (const feature of state.features) {
     const key = feature.properties.parentCategory;
     counts.set(key, (counts.get(key) || 0) + 1);
   }
+  if (state.aggregated) counts = state.categoryCounts; // the list holds only the newest
   const legend = $("#legend");
   legend.replaceChildren();
   for (const category of state.categories.values()) {
@@ -438,7 +489,8 @@ function renderDetail(d) {
   for (const event of d.history) {
     const item = document.createElement("li");
     const who = [event.actor, event.organisation].filter(Boolean).join(", ");
-    const fields = Object.keys(event.changes || {}).filter(() => event.action === "update");
+    const fields = event.action === "update"
+      ? Object.keys(event.changes || {}).map((name) => t.fields[name] || name) : [];
     item.textContent = `${formatTime(event.at)}: ${event.actionLabel}${who ? ` (${who})` : ""}${
       fields.length ? `: ${fields.join(", ")}` : ""}`;
     history.append(item);

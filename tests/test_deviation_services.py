@@ -274,6 +274,18 @@ def test_photos_are_reencoded_without_exif(world: World) -> None:
         assert default_storage.exists(photo.thumbnail)
 
 
+def test_heic_photos_from_phones_are_accepted(world: World) -> None:
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    data = services.DeviationInput(category="graffiti", lon=INSIDE[0], lat=INSIDE[1], observed_at=timezone.now())
+    deviation = services.report_deviation(world.police_reporter, data, [
+        upload("IMG_0001.HEIC", image_bytes("HEIF"), "image/heic")])
+    [photo] = deviation.photos.all()
+    with Image.open(default_storage.open(photo.image)) as image:
+        assert (image.format, image.size) == ("JPEG", (64, 48))
+
+
 def test_bad_photos_leave_nothing_behind(world: World, settings: object, tmp_path: object) -> None:
 
     data = services.DeviationInput(category="graffiti", lon=INSIDE[0], lat=INSIDE[1],
@@ -309,3 +321,36 @@ def test_a_failure_after_files_are_written_removes_them(world: World, monkeypatc
         services.report_deviation(world.police_reporter, data, [upload("ok.jpg", image_bytes())])
     assert Deviation.objects.count() == 0
     assert stored_files() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_edits_from_two_connections_let_exactly_one_win(world: World) -> None:
+    """Two people save the same version at once, each on their own database connection."""
+    import threading
+
+    from django.db import connections
+
+    deviation = world.report(world.police_reporter)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def edit(membership: object, text: str) -> None:
+        try:
+            barrier.wait()
+            services.edit_deviation(membership, deviation.pk, {"description": text}, version=1)  # type: ignore[arg-type]
+            outcomes.append("saved")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=edit, args=(world.police_reporter, "A")),
+               threading.Thread(target=edit, args=(world.police_lead, "B"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "saved"]
+    deviation.refresh_from_db()
+    assert deviation.version == 2
+    assert AuditEvent.objects.filter(object_id=deviation.pk, action="update").count() == 1

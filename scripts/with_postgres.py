@@ -56,6 +56,9 @@ def main(argv: list[str]) -> int:
         subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "data"), "-l", str(log),
                                     "-o", options, "-w", "-t", "60", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
+        # An empty database for benchmarks and manual use; the test suite makes its own test_lagesbild.
+        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "lagesbild"],
+                       check=True)
         env = dict(os.environ, LAGESBILD_DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/lagesbild")
         print(f"PostgreSQL 15 started on 127.0.0.1:{port}", flush=True)
         return subprocess.run(command, env=env).returncode

@@ -57,6 +57,7 @@ def ui_strings() -> dict[str, str]:
         "gpsError": _("Your position could not be found. Click on the map instead."),
         "fixErrors": _("The deviation was not saved. Correct the following:"),
         "networkError": _("Nothing was saved: the server could not be reached. Try again."),
+        "changesSavedPhotosNot": _("Your changes were saved, but the photos were not added:"),
         "wholeForum": _("The whole forum"),
         "ownOrganisation": _("Our organisation only"),
         "noDescription": _("No description."),

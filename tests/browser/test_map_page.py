@@ -203,3 +203,36 @@ def test_too_many_points_become_counts_per_area(site: str, desktop: Page, settin
     assert total == shown
     assert desktop.locator("#deviation-list li").count() == 20
     assert rendered_points(desktop) == 0
+
+
+def test_edit_and_withdraw_own_deviation(site: str, desktop: Page) -> None:
+    from django.utils import timezone
+
+    from lagesbild.deviations import services
+    from lagesbild.forums.models import Membership
+
+    membership = Membership.objects.select_related("forum", "organisation").get(user__email="vicevard@farsta.demo")
+    mine = services.report_deviation(membership, services.DeviationInput(
+        category="broken_lighting", lon=18.0912, lat=59.2437, observed_at=timezone.now(),
+        description="Lampan i porten är trasig"))
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.locator(f'.list-item[data-id="{mine.pk}"]').click()
+    detail = desktop.locator("#view-detail")
+    detail.get_by_role("button", name="Redigera").click()
+    dialog = desktop.get_by_role("dialog")
+    expect(dialog.get_by_role("heading")).to_have_text("Redigera avvikelse")
+    expect(dialog.get_by_label("Beskrivning")).to_have_value("Lampan i porten är trasig")
+    dialog.get_by_label("Beskrivning").fill("Lampan i porten är trasig, och den i källaren")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(detail.locator(".description")).to_have_text("Lampan i porten är trasig, och den i källaren")
+    expect(detail.locator(".history")).to_contain_text("Ändrad")
+    expect(detail.locator(".history")).to_contain_text("beskrivning")
+    expect(detail.locator(".history")).not_to_contain_text("iakttagen")  # the time was not touched
+    mine.refresh_from_db()
+    assert mine.version == 2
+    desktop.once("dialog", lambda confirm: confirm.accept())
+    detail.get_by_role("button", name="Dra tillbaka").click()
+    expect(desktop.locator("#summary")).to_contain_text("avvikelser i vyn")
+    expect(desktop.locator(f'.list-item[data-id="{mine.pk}"]')).to_have_count(0)
+    mine.refresh_from_db()
+    assert mine.withdrawn_at is not None

@@ -612,14 +612,17 @@ function clearErrors() {
   for (const element of reportForm.querySelectorAll(".field-error")) element.remove();
 }
 
-function showError(message, field) {
+function showError(message, field, partlySaved = false) {
   const summary = $("#report-errors");
   summary.replaceChildren();
-  const intro = document.createElement("p");
-  intro.textContent = t.fixErrors;
   const detail = document.createElement("p");
   detail.textContent = message;
-  summary.append(intro, detail);
+  if (!partlySaved) {
+    const intro = document.createElement("p");
+    intro.textContent = t.fixErrors;
+    summary.append(intro);
+  }
+  summary.append(detail);
   summary.hidden = false;
   const name = { lon: "category", lat: "category", shared_with: "shared_with" }[field] || field;
   const input = name ? reportForm.querySelector(`[name=${name}]:not([type=hidden])`) : null;
@@ -678,6 +681,39 @@ reportForm.addEventListener("change", (event) => {
   if (event.target.name === "visibility") $("#r-shared").hidden = event.target.value !== "named";
 });
 
+// Only what the person changed: the form's minute-precision times must not rewrite the stored seconds.
+function changedFields(original) {
+  const before = {
+    category: original.category.key,
+    observed_at: localInputValue(new Date(original.observedAt)),
+    observed_until: original.observedUntil ? localInputValue(new Date(original.observedUntil)) : "",
+    place_name: original.placeName,
+    description: original.description,
+    severity: original.severity,
+    visibility: original.visibility,
+    shared_with: original.sharedWith.map((o) => o.id).sort().join(","),
+  };
+  const now = {
+    category: reportForm.category.value,
+    observed_at: reportForm.observed_at.value,
+    observed_until: reportForm.observed_until.value,
+    place_name: reportForm.place_name.value,
+    description: reportForm.description.value,
+    severity: reportForm.severity.value,
+    visibility: reportForm.visibility.value,
+    shared_with: [...reportForm.querySelectorAll("input[name=shared_with]:checked")].map((b) => Number(b.value))
+      .sort().join(","),
+  };
+  const body = { version: original.version };
+  for (const [name, value] of Object.entries(now)) {
+    if (value === before[name]) continue;
+    if (name === "shared_with") body.shared_with = value ? value.split(",").map(Number) : [];
+    else if (name === "observed_until") body.observed_until = value || null;
+    else body[name] = value;
+  }
+  return body;
+}
+
 reportForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
@@ -687,26 +723,22 @@ reportForm.addEventListener("submit", async (event) => {
   try {
     let deviation;
     if (state.editing) {
-      const body = {
-        version: state.editing.version,
-        category: reportForm.category.value,
-        lon: Number(reportForm.lon.value),
-        lat: Number(reportForm.lat.value),
-        observed_at: reportForm.observed_at.value,
-        observed_until: reportForm.observed_until.value || null,
-        place_name: reportForm.place_name.value,
-        description: reportForm.description.value,
-        severity: reportForm.severity.value,
-        visibility: reportForm.visibility.value,
-        shared_with: [...reportForm.querySelectorAll("input[name=shared_with]:checked")].map((b) => Number(b.value)),
-      };
+      const body = changedFields(state.editing);
       deviation = await api(`/deviations/${state.editing.id}`, {
         method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
       });
       if (reportForm.photos.files.length) {
         const photos = new FormData();
         for (const file of reportForm.photos.files) photos.append("photos", file);
-        await api(`/deviations/${deviation.id}/photos`, { method: "POST", body: photos });
+        try {
+          await api(`/deviations/${deviation.id}/photos`, { method: "POST", body: photos });
+        } catch (error) {
+          // The changes are saved; only the photos are not. Say exactly that, and stay on the new version.
+          state.editing = deviation;
+          load();
+          showError(`${t.changesSavedPhotosNot} ${error.message}`, error.field, true);
+          return;
+        }
       }
     } else {
       deviation = await api("/deviations", { method: "POST", body: new FormData(reportForm) });

@@ -90,7 +90,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
     try:
         membership = membership_for(request.user, forum)
     except NotFound:
-        return render(request, "lagesbild/not_found.html", {"message": _("No such forum.")}, status=404)
+        return render(request, "404.html", {"message": _("No such forum.")}, status=404)
     categories = list(forum_categories(membership.forum))
     config = {
         "forum": membership.forum.slug,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -88,29 +89,36 @@ class FeatureCollectionOut(Schema):
     categories: dict[str, int] | None = None
 
 
+def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matched: int,
+             next_cursor: str | None = None, **extra: Any) -> HttpResponse:
+    """A FeatureCollection with OGC API Features' counts and links.
+
+    Serialised directly: thousands of features through pydantic would cost more than the query.
+    """
+    links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
+    if next_cursor:
+        query = [(key, value) for key, values in request.GET.lists() for value in values if key != "cursor"]
+        query.append(("cursor", next_cursor))
+        links.append({"rel": "next", "type": "application/geo+json",
+                      "href": request.build_absolute_uri(f"{request.path}?{urlencode(query)}")})
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": number_matched,
+            "numberReturned": len(features), "timeStamp": timezone.now(), "links": links, **extra}
+    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+
+
+def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQuery
+                          ) -> tuple[Membership, services.DeviationFilter, QuerySet[Deviation]]:
+    membership = membership_for(request.user, forum)
+    flt = _filter_of(params, membership.forum)
+    return membership, flt, services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
+
+
 @router.get("/{forum}/deviations", response=FeatureCollectionOut,
             summary="Deviations as a GeoJSON FeatureCollection, newest first")
 def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
-    membership = membership_for(request.user, forum)
-    flt = _filter_of(params, membership.forum)
-    queryset = services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
+    _membership, _flt, queryset = _visible_and_filtered(request, forum, params)
     page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
-    links = [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}]
-    if page.next_cursor:
-        query = [(key, value) for key, values in request.GET.lists() for value in values if key != "cursor"]
-        query.append(("cursor", page.next_cursor))
-        links.append({"rel": "next", "type": "application/geo+json",
-                      "href": request.build_absolute_uri(f"{request.path}?{urlencode(query)}")})
-    body = {
-        "type": "FeatureCollection",
-        "features": page.features,
-        "numberMatched": page.number_matched,
-        "numberReturned": len(page.features),
-        "timeStamp": timezone.now(),
-        "links": links,
-    }
-    # Serialised directly: thousands of features through pydantic would cost more than the query.
-    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+    return _geojson(request, page.features, page.number_matched, page.next_cursor)
 
 
 class AggregateQuery(DeviationQuery):
@@ -121,21 +129,10 @@ class AggregateQuery(DeviationQuery):
 @router.get("/{forum}/deviations/aggregates", response=FeatureCollectionOut,
             summary="Counts per grid cell for the same filters, for views with too many points")
 def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:
-    membership = membership_for(request.user, forum)
-    flt = _filter_of(params, membership.forum)
-    queryset = services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
+    membership, flt, queryset = _visible_and_filtered(request, forum, params)
     aggregates = services.grid_aggregates(queryset, membership.forum, flt.bbox or (0, 0, 0, 0), params.cells)
-    body = {
-        "type": "FeatureCollection",
-        "features": aggregates.features,
-        "numberMatched": sum(aggregates.by_category.values()),
-        "numberReturned": len(aggregates.features),
-        "cellSize": list(aggregates.cell_size),
-        "categories": aggregates.by_category,
-        "timeStamp": timezone.now(),
-        "links": [{"rel": "self", "type": "application/geo+json", "href": request.build_absolute_uri()}],
-    }
-    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+    return _geojson(request, aggregates.features, sum(aggregates.by_category.values()),
+                    cellSize=list(aggregates.cell_size), categories=aggregates.by_category)
 
 
 class DeviationIn(Schema):

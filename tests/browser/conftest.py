@@ -34,10 +34,19 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def site(live_server: Any, settings: Any) -> str:
     """A live server with a small demo forum and no basemap tiles (there are none offline)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
     from lagesbild.demo import create_demo_forum
+    from lagesbild.meetings.models import Meeting
 
     settings.LAGESBILD_TILE_URL = ""
-    create_demo_forum(count=150)
+    forum = create_demo_forum(count=400)
+    # The map opens on "since the last meeting". Whatever today's date, let that be three weeks, so the
+    # first view always holds some deviations.
+    Meeting.objects.filter(forum=forum).delete()
+    Meeting.objects.create(forum=forum, held_at=timezone.now() - dt.timedelta(days=21), title="Senaste mötet")
     return str(live_server.url)
 
 

@@ -232,7 +232,7 @@ def test_edit_and_withdraw_own_deviation(site: str, desktop: Page) -> None:
     assert mine.version == 2
     desktop.once("dialog", lambda confirm: confirm.accept())
     detail.get_by_role("button", name="Dra tillbaka").click()
-    expect(desktop.locator("#summary")).to_contain_text("avvikelser i vyn")
+    expect(desktop.locator("#notice")).to_have_text("Avvikelsen drogs tillbaka.")
     expect(desktop.locator(f'.list-item[data-id="{mine.pk}"]')).to_have_count(0)
     mine.refresh_from_db()
     assert mine.withdrawn_at is not None

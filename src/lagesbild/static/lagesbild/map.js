@@ -421,7 +421,7 @@ async function openDetail(id, { fly = false } = {}) {
   try {
     deviation = await api(`/deviations/${id}`);
   } catch (error) {
-    $("#summary").textContent = error.message;
+    announce(error.message);
     return;
   }
   state.detailId = id;
@@ -557,8 +557,15 @@ function renderDetail(d) {
   });
 }
 
+// Confirmations and errors outside the form, in their own live region so the next list refresh
+// does not wipe them before anyone has read them.
+let noticeTimer = null;
 function announce(message) {
-  $("#summary").textContent = message;
+  const notice = $("#notice");
+  notice.textContent = message;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice.hidden = true; }, 8000);
 }
 
 // --- Reporting ----------------------------------------------------------------------------------------

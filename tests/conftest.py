@@ -16,7 +16,7 @@ from PIL import Image
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Category, Deviation
 from lagesbild.deviations.taxonomy import seed_default_taxonomy
-from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
+from lagesbild.forums.models import Forum, Membership, Organisation, Role
 from lagesbild.forums.services import add_member
 
 AREA = {
@@ -124,6 +124,3 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), exif_gps: b
 def make_image() -> Callable[..., bytes]:
     return image_bytes
 
-
-def user_of(membership: Membership) -> User:
-    return membership.user

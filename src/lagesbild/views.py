@@ -58,12 +58,8 @@ def ui_strings() -> dict[str, str]:
         "fixErrors": _("The deviation was not saved. Correct the following:"),
         "networkError": _("Nothing was saved: the server could not be reached. Try again."),
         "changesSavedPhotosNot": _("Your changes were saved, but the photos were not added:"),
-        "wholeForum": _("The whole forum"),
-        "ownOrganisation": _("Our organisation only"),
         "noDescription": _("No description."),
         "noComments": _("No comments yet."),
-        "openDetail": _("Open deviation"),
-        "cluster": _("%(count)s deviations here; zoom in"),
         "statusChanged": _("The status was changed."),
         # MapLibre's own controls
         "NavigationControl.ZoomIn": _("Zoom in"),

@@ -420,3 +420,18 @@ def test_aggregates_count_only_what_the_member_may_see(world: World) -> None:
     assert bad.status_code == 422
     assert error_of(bad)["field"] == "cells"
     assert error_of(world.client(world.police_lead).get(url))["field"] == "bbox"
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_format(world: World) -> None:
+    client = world.client(world.police_reporter)
+    missing = client.get("/api/no-such-thing")
+    assert missing.status_code == 404
+    assert error_of(missing)["code"] == "not_found"
+    deviation = world.report(world.police_reporter)
+    wrong_method = client.put(f"{BASE}/deviations/{deviation.pk}", "{}", content_type="application/json")
+    assert wrong_method.status_code == 405
+    assert error_of(wrong_method)["code"] == "method_not_allowed"
+    assert "PATCH" in wrong_method["Allow"]
+    bad_id = client.get(f"{BASE}/deviations/abc")
+    assert bad_id.status_code == 422
+    assert error_of(bad_id)["field"] == "deviation_id"

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _lazy
 
 
 def content_security_policy() -> str:
@@ -32,6 +33,33 @@ def content_security_policy() -> str:
             "frame-ancestors 'none'",
         ]
     )
+
+
+class ApiErrorsAsJsonMiddleware:
+    """Answers under /api/ that Django or the router produced as HTML or plain text (an unknown path, a
+    method the path does not take, a server error) get the API's JSON error shape as well."""
+
+    MESSAGES = {
+        404: (_lazy("No such address in the API."), "not_found"),
+        405: (_lazy("That method is not allowed here."), "method_not_allowed"),
+        500: (_lazy("Something went wrong on our side. Nothing was saved. Try again in a while."), "server_error"),
+    }
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code not in self.MESSAGES:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        message, code = self.MESSAGES[response.status_code]
+        replacement = JsonResponse({"error": {"code": code, "message": str(message), "field": None}},
+                                   status=response.status_code)
+        if "Allow" in response:
+            replacement["Allow"] = response["Allow"]
+        return replacement
 
 
 class SecurityHeadersMiddleware:

@@ -435,3 +435,31 @@ def test_unknown_paths_and_methods_answer_in_the_error_format(world: World) -> N
     bad_id = client.get(f"{BASE}/deviations/abc")
     assert bad_id.status_code == 422
     assert error_of(bad_id)["field"] == "deviation_id"
+
+
+def test_personal_data_is_warned_about_and_can_be_refused(world: World) -> None:
+    client = world.client(world.police_reporter)
+    text = "Mannen med personnummer 811218-9876 ringde från 070-123 45 67"
+    check = post_json(client, f"{BASE}/personal-data-check", {"fields": {"description": text}}).json()
+    assert [w["code"] for w in check["warnings"]] == ["personal_identity_number", "phone_number"]
+    assert check["blocking"] is False
+    created = post_json(client, f"{BASE}/deviations", new_deviation(description=text))
+    assert created.status_code == 201
+    assert [w["field"] for w in created.json()["warnings"]] == ["description", "description"]
+    comment = post_json(client, f"{BASE}/deviations/{created.json()['id']}/comments", {"body": "Mejla a@b.se"})
+    assert comment.json()["warnings"][0]["code"] == "email_address"
+
+    world.forum.block_personal_data = True
+    world.forum.save()
+    refused = post_json(client, f"{BASE}/deviations", new_deviation(description=text))
+    assert refused.status_code == 422
+    assert error_of(refused)["code"] == "personal_data"
+    assert error_of(refused)["field"] == "description"
+    assert "811218-9876" in error_of(refused)["message"]
+    assert Deviation.objects.count() == 1
+    refused_comment = post_json(client, f"{BASE}/deviations/{created.json()['id']}/comments", {"body": "ABC 123"})
+    assert error_of(refused_comment)["code"] == "personal_data"
+    assert post_json(client, f"{BASE}/personal-data-check", {"fields": {"x": "y"}}).json()["blocking"] is True
+    assert post_json(client, f"{BASE}/personal-data-check", {"fields": {"x": "y" * 5000}}).status_code == 422
+    assert post_json(client, f"{BASE}/personal-data-check", {"text": "y"}).status_code == 422
+    assert post_json(world.client(world.outsider), f"{BASE}/personal-data-check", {"fields": {}}).status_code == 404

@@ -57,6 +57,8 @@ def ui_strings() -> dict[str, str]:
         "gpsError": _("Your position could not be found. Click on the map instead."),
         "fixErrors": _("The deviation was not saved. Correct the following:"),
         "networkError": _("Nothing was saved: the server could not be reached. Try again."),
+        "privacyConfirm": _("Check the text. To save it as it is anyway, save again."),
+        "privacyBlocked": _("This forum does not accept personal data in free text. Remove it to save."),
         "changesSavedPhotosNot": _("Your changes were saved, but the photos were not added:"),
         "noDescription": _("No description."),
         "noComments": _("No comments yet."),

@@ -236,3 +236,18 @@ def test_edit_and_withdraw_own_deviation(site: str, desktop: Page) -> None:
     expect(desktop.locator(f'.list-item[data-id="{mine.pk}"]')).to_have_count(0)
     mine.refresh_from_db()
     assert mine.withdrawn_at is not None
+
+
+def test_personal_data_warning_before_saving(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "nattvandrare@farsta.demo")
+    report_at_centre_by_click(desktop)
+    dialog = desktop.get_by_role("dialog")
+    dialog.get_by_label("Kategori").select_option("drunkenness")
+    dialog.get_by_label("Beskrivning").fill("Berusad man, ring hans fru på 070-123 45 67")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog.locator("#report-warnings")).to_contain_text("ser ut som ett telefonnummer")
+    assert not Deviation.objects.filter(description__contains="070-123").exists()
+    # Having read the warning, the reporter may still save the text as it is.
+    dialog.get_by_role("button", name="Spara ändå").click()
+    expect(desktop.get_by_role("dialog")).to_be_hidden()
+    assert Deviation.objects.filter(description__contains="070-123 45 67").exists()

@@ -16,12 +16,12 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from lagesbild import geometry
+from lagesbild import geometry, personal_data
 from lagesbild.api import openapi_body, parse_json_body, validate
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import deviation_detail
-from lagesbild.errors import NotFound, UnsupportedMedia
+from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
 from lagesbild.forums.services import membership_for
 
@@ -201,7 +201,7 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
         shared_with=payload.shared_with,
     )
     deviation = services.report_deviation(membership, data, photos)
-    return Status(201, deviation_detail(membership, services.get_visible_deviation(membership, deviation.pk)))
+    return Status(201, _with_warnings(membership, deviation.pk))
 
 
 @router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
@@ -226,7 +226,7 @@ def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict
         if name in changes and changes[name] is None:
             changes.pop(name)  # null means "leave as it is" except for observed_until
     services.edit_deviation(membership, deviation_id, changes, version)
-    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
+    return _with_warnings(membership, deviation_id)
 
 
 @router.delete("/{forum}/deviations/{deviation_id}", response={204: None}, summary="Withdraw a deviation")
@@ -234,6 +234,36 @@ def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> Sta
     membership = membership_for(request.user, forum)
     services.withdraw_deviation(membership, deviation_id)
     return Status(204, None)
+
+
+def _with_warnings(membership: Membership, deviation_id: int) -> dict[str, Any]:
+    """The deviation in full, with a warning for anything in its text that looks like personal data."""
+    detail = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
+    detail["warnings"] = personal_data.warnings_for(
+        {"place_name": detail["placeName"], "description": detail["description"]})
+    return detail
+
+
+class PersonalDataCheckIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, str] = Field(description="Field name -> text, e.g. {'description': '...'}")
+
+
+class PersonalDataCheckOut(Schema):
+    warnings: list[dict[str, str]]
+    blocking: bool
+
+
+@router.post("/{forum}/personal-data-check", response=PersonalDataCheckOut,
+             summary="Warnings for text that looks like personal data, before it is saved",
+             openapi_extra=openapi_body(PersonalDataCheckIn))
+def check_personal_data(request: HttpRequest, forum: str) -> dict[str, Any]:
+    membership = membership_for(request.user, forum)
+    payload = parse_json_body(request, PersonalDataCheckIn)
+    if len(payload.fields) > 10 or any(len(text) > services.MAX_DESCRIPTION for text in payload.fields.values()):
+        raise InvalidInput(_("Too much text to check at once."), field="fields")
+    return {"warnings": personal_data.warnings_for(payload.fields), "blocking": membership.forum.block_personal_data}
 
 
 class CommentIn(Schema):
@@ -256,7 +286,8 @@ def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Statu
     payload = parse_json_body(request, CommentIn)
     comment = services.add_comment(membership, deviation_id, payload.body)
     comments = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
-    return Status(201, next(c for c in comments if c["id"] == comment.pk))
+    created = next(c for c in comments if c["id"] == comment.pk)
+    return Status(201, {**created, "warnings": personal_data.warnings_for({"body": comment.body})})
 
 
 @router.get("/{forum}/deviations/{deviation_id}/history", response=list[dict[str, Any]],

@@ -19,7 +19,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild import geometry, spatial_index
+from lagesbild import geometry, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
@@ -327,6 +327,7 @@ def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, 
     if len(data.place_name) > MAX_PLACE_NAME:
         raise InvalidInput(_("The place name may be at most %(max)d characters.") % {"max": MAX_PLACE_NAME},
                            field="place_name")
+    guard_personal_data(forum, {"place_name": data.place_name, "description": data.description})
     if data.severity not in Deviation.Severity.values:
         raise InvalidInput(_("Unknown severity: %(value)s.") % {"value": data.severity}, field="severity")
     if data.visibility not in Visibility.values:
@@ -341,6 +342,15 @@ def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, 
             raise InvalidInput(_("Name at least one other organisation, or choose another visibility."),
                                field="shared_with")
     return category, named
+
+
+def guard_personal_data(forum: Forum, texts: dict[str, str]) -> list[dict[str, str]]:
+    """The warnings for these texts; in a forum that refuses personal data, the first one as an error."""
+    warnings = personal_data.warnings_for(texts)
+    if warnings and forum.block_personal_data:
+        first = warnings[0]
+        raise InvalidInput(first["message"], field=first["field"], code="personal_data")
+    return warnings
 
 
 def _search_text(place_name: str, description: str) -> str:
@@ -468,6 +478,7 @@ def add_comment(membership: Membership, deviation_id: int, body: str) -> Comment
         raise InvalidInput(_("Write a comment first."), field="body")
     if len(body) > MAX_COMMENT:
         raise InvalidInput(_("A comment may be at most %(max)d characters.") % {"max": MAX_COMMENT}, field="body")
+    guard_personal_data(membership.forum, {"body": body})
     with transaction.atomic():
         comment = Comment.objects.create(forum_id=deviation.forum_id, deviation=deviation,
                                          author_id=membership.user_id,

@@ -64,6 +64,8 @@ class Forum(models.Model):
     # The forum's area as a GeoJSON Polygon or MultiPolygon in WGS84. Deviations must lie inside it.
     area = models.JSONField(_("area"), null=True, blank=True)
     timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm")
+    # Off: the form and the API warn about what looks like personal data. On: they refuse it.
+    block_personal_data = models.BooleanField(_("refuse personal data in free text"), default=False)
     created_at = models.DateTimeField(_("created"), default=now)
 
     class Meta:

@@ -536,11 +536,18 @@ function renderDetail(d) {
   });
   const commentForm = view.querySelector("[data-section=comment]");
   commentForm.hidden = !d.permissions.comment;
+  const commentConfirmation = { key: null };
   commentForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const errorElement = view.querySelector("#d-comment-error");
     const textarea = commentForm.body;
     try {
+      const warnings = view.querySelector("#d-comment-warnings");
+      if (!(await confirmedPersonalData({ body: textarea.value }, warnings, commentConfirmation))) {
+        textarea.setAttribute("aria-describedby", "d-comment-warnings");
+        textarea.focus();
+        return;
+      }
       await api(`/deviations/${d.id}/comments`, {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ body: textarea.value }),
@@ -652,6 +659,9 @@ function showError(message, field, partlySaved = false) {
 function openReportForm(existing = null) {
   state.editing = existing;
   clearErrors();
+  reportConfirmation.key = null;
+  $("#report-warnings").hidden = true;
+  $("#report-submit").textContent = $("#report-submit").dataset.save;
   reportForm.reset();
   const title = $("#report-title");
   title.textContent = existing ? title.dataset.edit : title.dataset.new;
@@ -721,6 +731,43 @@ function changedFields(original) {
   return body;
 }
 
+// --- Personal data --------------------------------------------------------------------------------------
+// Before saving, the server says whether the text looks like it holds personal data. The person sees why,
+// and saves again to keep the text as it is (unless the forum refuses such text altogether).
+
+async function personalDataCheck(fields) {
+  return api("/personal-data-check", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ fields }),
+  });
+}
+
+function renderWarnings(container, check) {
+  container.replaceChildren();
+  const list = document.createElement("ul");
+  for (const warning of check.warnings) {
+    const item = document.createElement("li");
+    item.textContent = warning.message;
+    list.append(item);
+  }
+  const advice = document.createElement("p");
+  advice.textContent = check.blocking ? t.privacyBlocked : t.privacyConfirm;
+  container.append(list, advice);
+  container.hidden = false;
+}
+
+// Returns true when saving may go on: nothing found, or the same text was already shown and confirmed.
+async function confirmedPersonalData(fields, container, confirmation) {
+  const key = JSON.stringify(fields);
+  if (confirmation.key === key) return true;
+  const check = await personalDataCheck(fields);
+  if (check.warnings.length === 0) return true;
+  renderWarnings(container, check);
+  confirmation.key = check.blocking ? null : key;
+  return false;
+}
+
+const reportConfirmation = { key: null };
+
 reportForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
@@ -728,6 +775,14 @@ reportForm.addEventListener("submit", async (event) => {
   const submit = $("#report-submit");
   submit.disabled = true;
   try {
+    const warnings = $("#report-warnings");
+    const texts = { place_name: reportForm.place_name.value, description: reportForm.description.value };
+    if (!(await confirmedPersonalData(texts, warnings, reportConfirmation))) {
+      submit.textContent = submit.dataset.anyway;
+      warnings.tabIndex = -1;
+      warnings.focus();
+      return;
+    }
     let deviation;
     if (state.editing) {
       const body = changedFields(state.editing);

@@ -25,12 +25,17 @@ def test_swedish_catalogue_is_complete_and_keeps_placeholders() -> None:
     assert catalogue.untranslated_entries() == []
     assert catalogue.fuzzy_entries() == []
     for entry in catalogue.translated_entries():
-        assert set(PLACEHOLDER.findall(entry.msgid)) == set(PLACEHOLDER.findall(entry.msgstr)), entry.msgid
+        translations = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+        for translation in translations:
+            assert set(PLACEHOLDER.findall(entry.msgid)) == set(PLACEHOLDER.findall(translation)), entry.msgid
 
 
 def test_compiled_catalogue_matches_the_source() -> None:
-    source = {e.msgid: e.msgstr for e in polib.pofile(str(SV_PO)).translated_entries()}
-    compiled = {e.msgid: e.msgstr for e in polib.mofile(str(SV_MO)) if e.msgid}
+    def pairs(catalogue: polib._BaseFile) -> dict[str, object]:
+        return {e.msgid: (dict(e.msgstr_plural) if e.msgid_plural else e.msgstr) for e in catalogue if e.msgid}
+
+    source = pairs(polib.pofile(str(SV_PO)))
+    compiled = pairs(polib.mofile(str(SV_MO)))
     assert compiled == source, "Run `make messages` to recompile the catalogue."
 
 

@@ -35,6 +35,33 @@ def content_security_policy() -> str:
     )
 
 
+class AuditContextMiddleware:
+    """Makes the client's address available to the audit log for the length of the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from lagesbild.audit.services import client_ip
+
+        token = client_ip.set(client_address(request))
+        try:
+            return self.get_response(request)
+        finally:
+            client_ip.reset(token)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or the address a trusted reverse proxy passed on (LAGESBILD_PROXY_COUNT proxies)."""
+    proxies = settings.LAGESBILD_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
 class ApiErrorsAsJsonMiddleware:
     """Answers under /api/ that Django or the router produced as HTML or plain text (an unknown path, a
     method the path does not take, a server error) get the API's JSON error shape as well."""

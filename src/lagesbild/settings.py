@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lagesbild.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -169,6 +170,10 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("LAGESBILD_HTTPS", False):
     SECURE_HSTS_SECONDS = 31536000
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# How many reverse proxies in front of the app add to X-Forwarded-For; 0 trusts none (the audit log then
+# records REMOTE_ADDR).
+LAGESBILD_PROXY_COUNT = int(os.environ.get("LAGESBILD_PROXY_COUNT", 0))
 
 LOGGING = {
     "version": 1,

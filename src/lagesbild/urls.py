@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from lagesbild import views
 from lagesbild.api import api
+from lagesbild.audit import views as audit_views
 from lagesbild.forums.forms import SignInForm
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("logga-ut/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("f/<slug:forum>/", views.map_page, name="map"),
+    path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
+    path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     path("api/", api.urls),
     path("drift/", admin.site.urls),  # the Django admin, for operators only
 ]

@@ -69,3 +69,11 @@ def test_report_form_and_detail(site: str, page: Page) -> None:
     page.locator("#deviation-list .list-item").first.click()
     expect(page.locator("#view-detail h2")).to_be_visible()
     assert serious_violations(page, "#view-detail") == []
+
+
+def test_audit_log_page(site: str, page: Page) -> None:
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.goto(f"{site}/f/farsta/logg/")
+    expect(page.get_by_role("heading", name="Händelselogg")).to_be_visible()
+    expect(page.get_by_role("table")).to_contain_text("Inloggad")
+    assert serious_violations(page) == []

@@ -251,3 +251,13 @@ def test_personal_data_warning_before_saving(site: str, desktop: Page) -> None:
     dialog.get_by_role("button", name="Spara ändå").click()
     expect(desktop.get_by_role("dialog")).to_be_hidden()
     assert Deviation.objects.filter(description__contains="070-123 45 67").exists()
+
+
+def test_a_link_opens_one_deviation(site: str, desktop: Page) -> None:
+    deviation = Deviation.objects.filter(visibility="forum").order_by("observed_at").first()
+    assert deviation is not None
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.goto(f"{site}/f/farsta/?period=all#deviation-{deviation.pk}")
+    detail = desktop.locator("#view-detail")
+    expect(detail.get_by_role("heading", level=2)).to_contain_text(deviation.category.name_sv)
+    expect(detail).to_contain_text(deviation.organisation.name)

@@ -1,11 +1,27 @@
+"""Writing and reading the audit log (händelselogg)."""
+
 from __future__ import annotations
 
+import contextvars
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from lagesbild.audit.models import AuditEvent
-from lagesbild.forums.models import Membership
+from lagesbild.errors import InvalidInput
+from lagesbild.forums.models import Forum, Membership, User
+
+# The client address of the request being handled, set by lagesbild.middleware.AuditContextMiddleware.
+# Services record events without being handed the request; this keeps "from where" in every event.
+client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
 def record(membership: Membership, action: str, obj: Model, changes: dict[str, Any] | None = None) -> AuditEvent:
@@ -18,4 +34,73 @@ def record(membership: Membership, action: str, obj: Model, changes: dict[str, A
         object_type=obj._meta.model_name or "",
         object_id=obj.pk,
         changes=changes or {},
+        ip=client_ip.get(),
     )
+
+
+def record_sign_in(user: User | None, action: str, email: str = "") -> AuditEvent:
+    """Sign-ins belong to no forum: one event with the person (if known) and the address tried."""
+    return AuditEvent.objects.create(
+        actor=user, action=action, object_type="user", object_id=user.pk if user else None,
+        changes={"email": email} if email else {}, ip=client_ip.get(),
+    )
+
+
+@dataclass
+class AuditFilter:
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    actions: Iterable[str] = ()
+    organisation: int | None = None
+    object_id: int | None = None
+
+
+def forum_log(forum: Forum, flt: AuditFilter) -> QuerySet[AuditEvent]:
+    """The forum's events, newest first, and the sign-ins of its members."""
+    member_ids = Membership.objects.filter(forum=forum).values("user_id")
+    events = AuditEvent.objects.filter(forum=forum) | AuditEvent.objects.filter(
+        forum__isnull=True, actor_id__in=member_ids)
+    if flt.start and flt.end and flt.start > flt.end:
+        raise InvalidInput(_("The start of the period is after its end."), field="from")
+    if flt.start:
+        events = events.filter(at__gte=flt.start)
+    if flt.end:
+        events = events.filter(at__lte=flt.end)
+    actions = list(flt.actions)
+    for action in actions:
+        if action not in AuditEvent.Action.values:
+            raise InvalidInput(_("Unknown event type: %(action)s.") % {"action": action}, field="action")
+    if actions:
+        events = events.filter(action__in=actions)
+    if flt.organisation:
+        events = events.filter(organisation_id=flt.organisation)
+    if flt.object_id:
+        events = events.filter(object_id=flt.object_id)
+    return events.select_related("actor", "organisation").order_by("-at", "-pk")
+
+
+def as_csv(events: Iterable[AuditEvent]) -> str:
+    """The events as CSV for a spreadsheet: times in Stockholm time, one row per event."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([_("Time"), _("Event"), _("Person"), _("E-mail address"), _("Organisation"), _("Object"),
+                     _("Object id"), _("IP address"), _("Details")])
+    for event in events:
+        writer.writerow([_cell(value) for value in (
+            timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M:%S"),
+            event.get_action_display(),
+            event.actor.display_name if event.actor else "",
+            event.actor.email if event.actor else "",
+            event.organisation.name if event.organisation else "",
+            event.object_type,
+            event.object_id or "",
+            event.ip or "",
+            json.dumps(event.changes, ensure_ascii=False) if event.changes else "",
+        )])
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    """Text that a spreadsheet will not run as a formula (CSV injection): names and descriptions are free text."""
+    text = str(value)
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text

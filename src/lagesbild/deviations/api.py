@@ -207,7 +207,7 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
 @router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
 def get_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
     membership = membership_for(request.user, forum)
-    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
+    return deviation_detail(membership, services.read_deviation(membership, deviation_id))
 
 
 @router.patch("/{forum}/deviations/{deviation_id}", response=dict[str, Any],

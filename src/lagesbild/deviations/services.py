@@ -256,9 +256,20 @@ def grid_aggregates(queryset: QuerySet[Deviation], forum: Forum, bbox: geometry.
 
 
 def history_of(deviation: Deviation) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(object_type="deviation", object_id=deviation.pk).select_related(
-        "actor", "organisation"
+    """What happened to the deviation. Who read it is for the audit log, not for every reader."""
+    return (
+        AuditEvent.objects.filter(object_type="deviation", object_id=deviation.pk)
+        .exclude(action=AuditEvent.Action.READ)
+        .select_related("actor", "organisation")
     )
+
+
+def read_deviation(membership: Membership, deviation_id: int) -> Deviation:
+    """A deviation opened in full. Reading a restricted one is audited: who, when, from where."""
+    deviation = get_visible_deviation(membership, deviation_id)
+    if deviation.visibility != Visibility.FORUM:
+        audit.record(membership, AuditEvent.Action.READ, deviation)
+    return deviation
 
 
 # --- Permissions ----------------------------------------------------------------------------------------
@@ -455,7 +466,10 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         after = _snapshot(deviation, named)
         diff = {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
         if diff:
-            audit.record(membership, AuditEvent.Action.UPDATE, deviation, diff)
+            # Who may see it is the change a coordinator looks for first, so it is its own kind of event.
+            visibility_changed = "visibility" in diff or "shared_with" in diff
+            action = AuditEvent.Action.VISIBILITY if visibility_changed else AuditEvent.Action.UPDATE
+            audit.record(membership, action, deviation, diff)
     return deviation
 
 

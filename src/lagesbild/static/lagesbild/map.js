@@ -489,7 +489,7 @@ function renderDetail(d) {
   for (const event of d.history) {
     const item = document.createElement("li");
     const who = [event.actor, event.organisation].filter(Boolean).join(", ");
-    const fields = event.action === "update"
+    const fields = ["update", "visibility"].includes(event.action)
       ? Object.keys(event.changes || {}).map((name) => t.fields[name] || name) : [];
     item.textContent = `${formatTime(event.at)}: ${event.actionLabel}${who ? ` (${who})` : ""}${
       fields.length ? `: ${fields.join(", ")}` : ""}`;
@@ -865,6 +865,9 @@ async function start() {
   }
   map.on("moveend", load);
   await load();
+  // A link such as …/f/farsta/#deviation-42 (from the audit log, say) opens that deviation.
+  const linked = /^#deviation-(\d+)$/.exec(location.hash);
+  if (linked) await openDetail(Number(linked[1]), { fly: true });
   document.body.classList.add("map-ready");
 }
 start();

@@ -1,0 +1,97 @@
+"""The audit log pages for coordinators: the list with filters, and its CSV export."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lagesbild.audit import services
+from lagesbild.audit.models import AuditEvent
+from lagesbild.errors import InvalidInput, NotFound
+from lagesbild.forums.models import Membership
+from lagesbild.forums.services import membership_for
+
+PAGE_SIZE = 50
+
+
+def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
+    try:
+        membership = membership_for(request.user, forum)
+    except NotFound as exc:
+        return render(request, "404.html", {"message": exc.message}, status=404)
+    if not membership.is_coordinator:
+        return render(request, "403.html", {"message": _("Only the forum's coordinators can read the audit log.")},
+                      status=403)
+    return membership
+
+
+def _day(value: str, field: str, end: bool = False) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(_("Write the date as YYYY-MM-DD."), field=field) from exc
+    moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
+    return timezone.make_aware(moment)
+
+
+def _filter(request: HttpRequest) -> services.AuditFilter:
+    organisation = request.GET.get("organisation", "")
+    return services.AuditFilter(
+        start=_day(request.GET.get("from", ""), "from"),
+        end=_day(request.GET.get("to", ""), "to", end=True),
+        actions=[a for a in request.GET.getlist("action") if a],
+        organisation=int(organisation) if organisation.isdigit() else None,
+    )
+
+
+def _without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+def log_page(request: HttpRequest, forum: str) -> HttpResponse:
+    membership = _coordinator(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    context = {
+        "forum": membership.forum,
+        "membership": membership,
+        "actions": AuditEvent.Action.choices,
+        "organisations": membership.forum.organisations.all(),
+        "query": _without_page(request),
+    }
+    try:
+        events = services.forum_log(membership.forum, _filter(request))
+    except InvalidInput as exc:
+        return render(request, "audit/log.html", {**context, "error": exc.message, "page": None}, status=400)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "audit/log.html", {**context, "page": page})
+
+
+@login_required
+def log_csv(request: HttpRequest, forum: str) -> HttpResponse:
+    membership = _coordinator(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        flt = _filter(request)
+        events = list(services.forum_log(membership.forum, flt))
+    except InvalidInput as exc:
+        return render(request, "403.html", {"message": exc.message}, status=400)
+    # The export is itself an event: who took a copy of the log, and of what.
+    services.record(membership, AuditEvent.Action.EXPORT, membership.forum,
+                    {"what": "audit_log", "rows": len(events), "filter": request.GET.urlencode()})
+    response = HttpResponse(services.as_csv(events), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="handelselogg-{membership.forum.slug}-{stamp}.csv"'
+    return response

@@ -79,8 +79,13 @@ def forum_log(forum: Forum, flt: AuditFilter) -> QuerySet[AuditEvent]:
     return events.select_related("actor", "organisation").order_by("-at", "-pk")
 
 
-def as_csv(events: Iterable[AuditEvent]) -> str:
-    """The events as CSV for a spreadsheet: times in Stockholm time, one row per event."""
+def as_csv(events: Iterable[AuditEvent], visible_deviation_ids: set[int]) -> str:
+    """The events as CSV for a spreadsheet: times in Stockholm time, one row per event.
+
+    The details of an event about a deviation (old and new text, say) are included only when the person
+    exporting may see that deviation: a coordinator learns that something happened, not what a
+    restricted deviation says.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([_("Time"), _("Event"), _("Person"), _("E-mail address"), _("Organisation"), _("Object"),
@@ -95,7 +100,8 @@ def as_csv(events: Iterable[AuditEvent]) -> str:
             event.object_type,
             event.object_id or "",
             event.ip or "",
-            json.dumps(event.changes, ensure_ascii=False) if event.changes else "",
+            json.dumps(event.changes, ensure_ascii=False) if event.changes and (
+                event.object_type != "deviation" or event.object_id in visible_deviation_ids) else "",
         )])
     return out.getvalue()
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from lagesbild.audit import services
 from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations.services import visible_deviations
 from lagesbild.errors import InvalidInput, NotFound
 from lagesbild.forums.models import Membership
 from lagesbild.forums.services import membership_for
@@ -91,7 +92,9 @@ def log_csv(request: HttpRequest, forum: str) -> HttpResponse:
     # The export is itself an event: who took a copy of the log, and of what.
     services.record(membership, AuditEvent.Action.EXPORT, membership.forum,
                     {"what": "audit_log", "rows": len(events), "filter": request.GET.urlencode()})
-    response = HttpResponse(services.as_csv(events), content_type="text/csv; charset=utf-8")
+    mentioned = {e.object_id for e in events if e.object_type == "deviation" and e.object_id}
+    visible = set(visible_deviations(membership).filter(pk__in=mentioned).values_list("pk", flat=True))
+    response = HttpResponse(services.as_csv(events, visible), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="handelselogg-{membership.forum.slug}-{stamp}.csv"'
     return response

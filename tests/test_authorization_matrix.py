@@ -1,0 +1,224 @@
+"""Who may do what, for every API endpoint and page, generated from one table.
+
+Each row is an endpoint (or page) with the answer each kind of visitor must get. Every response to a
+visitor who may not see the restricted deviation is searched for the marker planted in it. A route that
+the OpenAPI document (or the URL configuration) has and the table does not fails the test, so a new
+endpoint cannot arrive without its row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from lagesbild.deviations import services
+from lagesbild.deviations.models import Deviation
+from tests.conftest import World, image_bytes
+
+pytestmark = pytest.mark.django_db
+
+MARKER = "HEMLIG-MARKÖR-7731"
+ACTORS = ["anonymous", "other_forum", "viewer", "other_org", "author", "org_lead", "coordinator"]
+# Those who may see the restricted deviation: its author's organisation.
+SEES_RESTRICTED = {"author", "org_lead"}
+
+
+@dataclass
+class Row:
+    method: str
+    route: str  # the route as the OpenAPI document or the URL name spells it
+    url: Callable[[dict[str, Any]], str]
+    expected: dict[str, int]
+    body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    multipart: bool = False
+    label: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def answers(anonymous: int = 401, other_forum: int = 404, **others: int) -> dict[str, int]:
+    """Default: members get 200; anonymous 401; members of another forum 404."""
+    base = {"anonymous": anonymous, "other_forum": other_forum}
+    return {actor: others.get(actor, base.get(actor, 200)) for actor in ACTORS}
+
+
+def restricted_only(ok: int, anonymous: int = 401) -> dict[str, int]:
+    """Only the restricted deviation's organisation gets `ok`; for everyone else it does not exist."""
+    return {actor: ok if actor in SEES_RESTRICTED else (anonymous if actor == "anonymous" else 404)
+            for actor in ACTORS}
+
+
+F = "/api/forums/farsta"
+NEW = {"category": "graffiti", "lon": 18.09, "lat": 59.244}
+
+API_ROWS = [
+    Row("GET", "/api/forums", lambda o: "/api/forums", answers(other_forum=200)),
+    Row("GET", "/api/forums/{forum}", lambda o: F, answers()),
+    Row("GET", "/api/forums/{forum}/organisations", lambda o: f"{F}/organisations", answers()),
+    Row("GET", "/api/forums/{forum}/categories", lambda o: f"{F}/categories", answers()),
+    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations", answers()),
+    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations", answers(), label="search",
+        query={"q": MARKER.lower()}),
+    Row("POST", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations",
+        answers(viewer=403, other_org=201, author=201, org_lead=201, coordinator=201), body=lambda o: NEW),
+    Row("GET", "/api/forums/{forum}/deviations/aggregates", lambda o: f"{F}/deviations/aggregates", answers(),
+        query={"bbox": "18.0,59.2,18.2,59.3"}),
+    Row("POST", "/api/forums/{forum}/personal-data-check", lambda o: f"{F}/personal-data-check", answers(),
+        body=lambda o: {"fields": {"description": "070-123 45 67"}}),
+    # The restricted deviation
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['restricted']}",
+        restricted_only(200)),
+    Row("PATCH", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['restricted']}",
+        {**restricted_only(200), "author": 403}, body=lambda o: {"version": 1, "status": "reviewed"},
+        label="status"),
+    Row("PATCH", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['restricted']}",
+        restricted_only(200), body=lambda o: {"version": 1, "description": "Ny text"}, label="text"),
+    Row("DELETE", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['restricted']}",
+        restricted_only(204)),
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}/comments",
+        lambda o: f"{F}/deviations/{o['restricted']}/comments", restricted_only(200)),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/comments",
+        lambda o: f"{F}/deviations/{o['restricted']}/comments", restricted_only(201), body=lambda o: {"body": "Hej"}),
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}/history",
+        lambda o: f"{F}/deviations/{o['restricted']}/history", restricted_only(200)),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/photos",
+        lambda o: f"{F}/deviations/{o['restricted']}/photos", restricted_only(201),
+        body=lambda o: {"photos": [SimpleUploadedFile("a.jpg", image_bytes())]}, multipart=True),
+    Row("GET", "/api/forums/{forum}/photos/{photo_id}", lambda o: f"{F}/photos/{o['restricted_photo']}",
+        restricted_only(200)),
+    Row("GET", "/api/forums/{forum}/photos/{photo_id}/thumbnail",
+        lambda o: f"{F}/photos/{o['restricted_photo']}/thumbnail", restricted_only(200)),
+    # A deviation the whole forum sees, reported by the author
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['public']}",
+        answers(), label="public"),
+    Row("PATCH", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['public']}",
+        answers(viewer=403, other_org=403, coordinator=403), body=lambda o: {"version": 1, "description": "x"},
+        label="public text"),
+    Row("PATCH", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['public']}",
+        answers(viewer=403, other_org=403, author=403), body=lambda o: {"version": 1, "status": "resolved"},
+        label="public status"),
+    Row("DELETE", "/api/forums/{forum}/deviations/{deviation_id}", lambda o: f"{F}/deviations/{o['public']}",
+        answers(viewer=403, other_org=403, coordinator=403, author=204, org_lead=204), label="public"),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/comments",
+        lambda o: f"{F}/deviations/{o['public']}/comments",
+        answers(viewer=403, other_org=201, author=201, org_lead=201, coordinator=201),
+        body=lambda o: {"body": "Hej"}, label="public"),
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}/comments",
+        lambda o: f"{F}/deviations/{o['public']}/comments", answers(), label="public"),
+    Row("GET", "/api/forums/{forum}/deviations/{deviation_id}/history",
+        lambda o: f"{F}/deviations/{o['public']}/history", answers(), label="public"),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/photos",
+        lambda o: f"{F}/deviations/{o['public']}/photos",
+        answers(viewer=403, other_org=403, coordinator=403, author=201, org_lead=201),
+        body=lambda o: {"photos": [SimpleUploadedFile("a.jpg", image_bytes())]}, multipart=True, label="public"),
+]
+
+# Pages, by URL name. The sign-in page and /healthz are open to all; one forum sends you to its map.
+PAGE_ROWS = [
+    Row("GET", "home", lambda o: "/", {**answers(anonymous=302, other_forum=302), **{
+        a: 302 for a in ACTORS}}),
+    Row("GET", "healthz", lambda o: "/healthz", {a: 200 for a in ACTORS}),
+    Row("GET", "login", lambda o: "/logga-in/", {**{a: 302 for a in ACTORS}, "anonymous": 200}),
+    Row("POST", "logout", lambda o: "/logga-ut/", {a: 302 for a in ACTORS}, body=lambda o: {}),
+    Row("GET", "map", lambda o: "/f/farsta/", answers(anonymous=302)),
+    Row("GET", "audit-log", lambda o: "/f/farsta/logg/",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+    Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+]
+# Routes that are not the application's own pages.
+NOT_PAGES = {"set_language", "api-root", "openapi-json"}
+
+CASES = [(row, actor) for row in API_ROWS + PAGE_ROWS for actor in ACTORS]
+
+
+@pytest.fixture
+def objects(world: World) -> dict[str, Any]:
+    restricted = world.report(world.police_reporter, visibility="organisation",
+                              description=f"{MARKER} i trapphuset", place_name=f"Port {MARKER}")
+    services.add_comment(world.police_lead, restricted.pk, f"Kommentar {MARKER}")
+    [photo] = services.add_photos(world.police_reporter, restricted.pk,
+                                  [SimpleUploadedFile("secret.jpg", image_bytes())])
+    public = world.report(world.police_reporter, description="Klotter vid torget")
+    return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk}
+
+
+def client_for(world: World, actor: str) -> Client:
+    membership = {
+        "anonymous": None, "other_forum": world.outsider, "viewer": world.viewer,
+        "other_org": world.housing_reporter, "author": world.police_reporter, "org_lead": world.police_lead,
+        "coordinator": world.coordinator,
+    }[actor]
+    return world.client(membership)
+
+
+@pytest.mark.parametrize(("row", "actor"), CASES,
+                         ids=[f"{r.method} {r.route}{' ' + r.label if r.label else ''} as {a}" for r, a in CASES])
+def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> None:
+    client = client_for(world, actor)
+    url = row.url(objects)
+    body = row.body(objects) if row.body else None
+    if row.method == "GET":
+        response = client.get(url, row.query)
+    elif row.multipart:
+        response = client.post(url, body)
+    else:
+        payload = json.dumps(body or {})
+        response = getattr(client, row.method.lower())(url, payload, content_type="application/json")
+    assert response.status_code == row.expected[actor], response.content[:300]
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if actor not in SEES_RESTRICTED:
+        assert MARKER.encode() not in content
+        assert MARKER.lower().encode() not in content
+    if row.label == "search" and response.status_code == 200:
+        assert response.json()["numberMatched"] == (1 if actor in SEES_RESTRICTED else 0)
+    if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
+        ids = {f["id"] for f in response.json()["features"]}
+        assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    # Nothing that was refused changed anything.
+    if response.status_code >= 400:
+        assert Deviation.objects.filter(pk=objects["restricted"], version=1, withdrawn_at__isnull=True).exists()
+        assert Deviation.objects.filter(pk=objects["public"], version=1, withdrawn_at__isnull=True).exists()
+
+
+def test_every_api_route_has_a_row() -> None:
+    document = Client().get("/api/openapi.json").json()
+    routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    covered = {(row.method, row.route) for row in API_ROWS}
+    assert routes - covered == set(), "add these endpoints to the authorization matrix"
+    assert covered - routes == set(), "the matrix names endpoints that do not exist"
+
+
+def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            if route.startswith(("api/", "drift/")):
+                continue  # the API is checked above; the Django admin is for operators (staff only)
+            names |= _names(pattern.url_patterns, route)
+        elif pattern.name:
+            names.add(pattern.name)
+    return names
+
+
+def test_every_page_has_a_row() -> None:
+    pages = _names(get_resolver().url_patterns) - NOT_PAGES
+    assert pages - {row.route for row in PAGE_ROWS} == set(), "add these pages to the authorization matrix"
+
+
+def test_audit_log_export_keeps_restricted_text_from_the_coordinator(world: World, objects: dict[str, Any]) -> None:
+    """The coordinator sees that the restricted deviation was created, not what it says."""
+    response = world.client(world.coordinator).get("/f/farsta/logg.csv")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert MARKER not in content
+    assert f",deviation,{objects['restricted']}," in content
+    own = world.client(world.coordinator).get("/f/farsta/logg.csv").content.decode()
+    assert "Klotter vid torget" in own  # a deviation the coordinator may see keeps its details

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.models import Deviation, Photo
-from lagesbild.forums.models import ApiToken
+from lagesbild.forums.models import ApiToken, Membership
 from tests.conftest import INSIDE, World, image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -370,7 +370,7 @@ def test_photo_upload_and_download_respect_visibility(world: World) -> None:
 
 
 def test_bearer_token(world: World) -> None:
-    _token, key = ApiToken.issue(world.police_lead.user, "integration")
+    _token, key = ApiToken.issue(world.police_lead, "integration")
     response = Client().get(f"{BASE}/deviations", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
     # Token requests need no CSRF token: nothing sends the header automatically.
@@ -380,6 +380,22 @@ def test_bearer_token(world: World) -> None:
     assert Client().get(f"{BASE}/deviations", HTTP_AUTHORIZATION="Bearer lgb_wrong").status_code == 401
     ApiToken.objects.update(revoked_at=timezone.now())
     assert Client().get(f"{BASE}/deviations", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
+def test_a_token_reaches_only_its_forum_and_organisation(world: World) -> None:
+    from lagesbild.forums.services import add_member
+
+    # The police lead is a member of the other forum too, but the token was made for Farsta.
+    add_member(world.other_forum, email=world.police_lead.user.email, organisation=world.outsider.organisation,
+               role="coordinator")
+    _token, key = ApiToken.issue(world.police_lead, "farsta only")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert Client().get(f"{BASE}/deviations", **auth).status_code == 200
+    assert Client().get("/api/forums/skarholmen/deviations", **auth).status_code == 404
+    assert [f["slug"] for f in Client().get("/api/forums", **auth).json()] == ["farsta"]
+    # Moved to another organisation, the user no longer speaks for the token's one: the token stops.
+    Membership.objects.filter(pk=world.police_lead.pk).update(organisation=world.housing)
+    assert Client().get(f"{BASE}/deviations", **auth).status_code == 404
 
 
 def test_session_writes_need_csrf(world: World) -> None:

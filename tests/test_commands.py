@@ -80,6 +80,8 @@ def test_createforum_and_createuser(tmp_path: Path) -> None:
 def test_token_create_list_revoke() -> None:
     run("demo", "--count", "10")
     key = run("token", "create", "polis@farsta.demo", "--name", "integration").strip()
+    with pytest.raises(CommandError, match="not a member"):
+        run("token", "create", "polis@farsta.demo", "--forum", "elsewhere")
     assert key.startswith("lgb_")
     response = Client().get("/api/forums/farsta/deviations", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200

@@ -74,3 +74,22 @@ def test_healthz_needs_no_sign_in() -> None:
     response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] in {"sqlite", "postgresql"}
+
+
+def test_sessions_end_after_inactivity_and_each_request_extends_them(world: World, settings: object) -> None:
+    client = world.client(world.police_reporter)
+    response = client.get("/api/forums/farsta/deviations")
+    assert response.cookies["sessionid"]["max-age"] == 120 * 60
+    again = client.get("/api/forums/farsta")
+    assert "sessionid" in again.cookies  # the idle clock starts again with every request
+
+
+def test_passwords_are_hashed_with_argon2(world: World, settings: object) -> None:
+    from lagesbild import settings as project_settings
+
+    settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS  # type: ignore[attr-defined]
+    user = world.viewer.user
+    user.set_password("a new and long passphrase")
+    user.save()
+    assert user.password.startswith("argon2$")
+    assert Client().login(username=user.email, password="a new and long passphrase")

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from lagesbild.errors import DomainError, InvalidInput, UnsupportedMedia
-from lagesbild.forums.models import User
-from lagesbild.forums.services import user_for_token
+from lagesbild.forums.models import Membership, User
+from lagesbild.forums.services import membership_for, token_for_key
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
@@ -29,10 +29,17 @@ class TokenAuth(HttpBearer):
     """`Authorization: Bearer lgb_...` for machine clients; see `lagesbild token create`."""
 
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = user_for_token(token)
-        if user is not None:
-            request.user = user
-        return user
+        api_token = token_for_key(token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        request.api_token = api_token  # type: ignore[attr-defined]
+        return api_token.user
+
+
+def member(request: HttpRequest, forum: str) -> Membership:
+    """The requesting member of the forum, within the scope of their API token if they sent one."""
+    return membership_for(request.user, forum, token=getattr(request, "api_token", None))
 
 
 api = NinjaAPI(

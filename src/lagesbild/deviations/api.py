@@ -17,13 +17,12 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from lagesbild import geometry, personal_data
-from lagesbild.api import openapi_body, parse_json_body, validate
+from lagesbild.api import member, openapi_body, parse_json_body, validate
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import deviation_detail
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
-from lagesbild.forums.services import membership_for
 
 router = Router(tags=["deviations"])
 
@@ -39,7 +38,7 @@ class CategoryOut(Schema):
 
 @router.get("/{forum}/categories", response=list[CategoryOut], summary="Categories (two levels)")
 def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return [
         {"key": c.key, "name": c.name, "nameSv": c.name_sv, "nameEn": c.name_en, "color": c.color,
          "parent": c.parent.key if c.parent else None}
@@ -108,7 +107,7 @@ def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matche
 
 def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQuery
                           ) -> tuple[Membership, services.DeviationFilter, QuerySet[Deviation]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     flt = _filter_of(params, membership.forum)
     return membership, flt, services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
 
@@ -179,7 +178,7 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
 @router.post("/{forum}/deviations", response={201: dict[str, Any]}, summary="Report a deviation",
              openapi_extra=openapi_body(DeviationIn, multipart=True))
 def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     if (request.content_type or "") == "multipart/form-data":
         payload = validate(DeviationIn, _multipart_payload(request))
         photos = request.FILES.getlist("photos")
@@ -206,7 +205,7 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
 
 @router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
 def get_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return deviation_detail(membership, services.read_deviation(membership, deviation_id))
 
 
@@ -214,7 +213,7 @@ def get_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[s
               summary="Change a deviation (optimistic concurrency through `version`)",
               openapi_extra=openapi_body(DeviationPatch))
 def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     payload = parse_json_body(request, DeviationPatch)
     changes = payload.model_dump(exclude_unset=True)
     version = changes.pop("version")
@@ -231,7 +230,7 @@ def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict
 
 @router.delete("/{forum}/deviations/{deviation_id}", response={204: None}, summary="Withdraw a deviation")
 def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> Status[None]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     services.withdraw_deviation(membership, deviation_id)
     return Status(204, None)
 
@@ -259,7 +258,7 @@ class PersonalDataCheckOut(Schema):
              summary="Warnings for text that looks like personal data, before it is saved",
              openapi_extra=openapi_body(PersonalDataCheckIn))
 def check_personal_data(request: HttpRequest, forum: str) -> dict[str, Any]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     payload = parse_json_body(request, PersonalDataCheckIn)
     if len(payload.fields) > 10 or any(len(text) > services.MAX_DESCRIPTION for text in payload.fields.values()):
         raise InvalidInput(_("Too much text to check at once."), field="fields")
@@ -275,14 +274,14 @@ class CommentIn(Schema):
 @router.get("/{forum}/deviations/{deviation_id}/comments", response=list[dict[str, Any]],
             summary="Comments on a deviation")
 def list_comments(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
 
 
 @router.post("/{forum}/deviations/{deviation_id}/comments", response={201: dict[str, Any]},
              summary="Comment on a deviation", openapi_extra=openapi_body(CommentIn))
 def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Status[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     payload = parse_json_body(request, CommentIn)
     comment = services.add_comment(membership, deviation_id, payload.body)
     comments = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
@@ -293,7 +292,7 @@ def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Statu
 @router.get("/{forum}/deviations/{deviation_id}/history", response=list[dict[str, Any]],
             summary="A deviation's change history")
 def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["history"]
 
 
@@ -303,7 +302,7 @@ def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[di
                  "type": "object", "properties": {"photos": {"type": "array", "items": {
                      "type": "string", "format": "binary"}}}}}}}})
 def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> Status[list[dict[str, Any]]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     if (request.content_type or "") != "multipart/form-data":
         raise UnsupportedMedia(_("Upload photos as multipart/form-data."))
     created = services.add_photos(membership, deviation_id, request.FILES.getlist("photos"))
@@ -326,11 +325,11 @@ def _photo_file(membership: Membership, photo_id: int, thumbnail: bool) -> FileR
 @router.get("/{forum}/photos/{photo_id}", summary="A photo (JPEG, metadata removed)",
             response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
 def get_photo(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
-    return _photo_file(membership_for(request.user, forum), photo_id, thumbnail=False)
+    return _photo_file(member(request, forum), photo_id, thumbnail=False)
 
 
 @router.get("/{forum}/photos/{photo_id}/thumbnail", summary="A photo's thumbnail (JPEG)",
             response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
 def get_photo_thumbnail(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
-    return _photo_file(membership_for(request.user, forum), photo_id, thumbnail=True)
+    return _photo_file(member(request, forum), photo_id, thumbnail=True)
 

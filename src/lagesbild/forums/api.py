@@ -9,8 +9,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from lagesbild import geometry
+from lagesbild.api import member
 from lagesbild.forums.models import Forum
-from lagesbild.forums.services import membership_for, memberships_of
+from lagesbild.forums.services import memberships_of
 from lagesbild.meetings.services import last_meeting_at
 
 router = Router(tags=["forums"])
@@ -60,18 +61,22 @@ def forum_out(forum: Forum, membership: Any) -> dict[str, Any]:
 
 @router.get("", response=list[ForumOut], summary="The forums you are a member of")
 def list_forums(request: HttpRequest) -> list[dict[str, Any]]:
-    return [forum_out(m.forum, m) for m in memberships_of(request.user)]  # type: ignore[arg-type]
+    memberships = memberships_of(request.user)  # type: ignore[arg-type]
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        memberships = memberships.filter(forum_id=token.forum_id, organisation_id=token.organisation_id)
+    return [forum_out(m.forum, m) for m in memberships]
 
 
 @router.get("/{forum}", response=ForumOut, summary="One forum")
 def get_forum(request: HttpRequest, forum: str) -> dict[str, Any]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return forum_out(membership.forum, membership)
 
 
 @router.get("/{forum}/organisations", response=list[OrganisationOut], summary="The forum's member organisations")
 def list_organisations(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
-    membership = membership_for(request.user, forum)
+    membership = member(request, forum)
     return [
         {"id": o.pk, "name": o.name, "kind": o.kind, "kindLabel": o.get_kind_display()}
         for o in membership.forum.organisations.all()

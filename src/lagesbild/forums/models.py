@@ -152,6 +152,10 @@ class ApiToken(models.Model):
     PREFIX = "lgb_"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    # A token speaks for one organisation in one forum, whatever else its user is a member of.
+    # (Nullable only for the table's history; a token without them is refused.)
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, null=True, related_name="api_tokens")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, null=True, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=100, blank=True)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(_("created"), default=now)
@@ -170,7 +174,9 @@ class ApiToken(models.Model):
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:
+    def issue(cls, membership: Membership, name: str = "") -> tuple[ApiToken, str]:
+        """A new token for the member's organisation in that forum. The key is returned once, never stored."""
         key = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_hash=cls.hash(key))
+        token = cls.objects.create(user_id=membership.user_id, forum_id=membership.forum_id,
+                                   organisation_id=membership.organisation_id, name=name, key_hash=cls.hash(key))
         return token, key

@@ -15,11 +15,12 @@ from lagesbild.errors import InvalidInput, NotFound
 from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User
 
 
-def membership_for(user: User | AnonymousUser, forum_slug: str) -> Membership:
+def membership_for(user: User | AnonymousUser, forum_slug: str, token: ApiToken | None = None) -> Membership:
     """The user's active membership in the forum.
 
     A forum that does not exist and one the user is not a member of give the same answer, so that
-    nobody learns which forums exist by guessing names.
+    nobody learns which forums exist by guessing names. A request made with an API token reaches only
+    the token's forum, and only while its user still speaks for the token's organisation there.
     """
     if not user.is_authenticated:
         raise NotFound(_("No such forum."))
@@ -29,6 +30,9 @@ def membership_for(user: User | AnonymousUser, forum_slug: str) -> Membership:
         .first()
     )
     if membership is None:
+        raise NotFound(_("No such forum."))
+    if token is not None and (token.forum_id != membership.forum_id
+                              or token.organisation_id != membership.organisation_id):
         raise NotFound(_("No such forum."))
     return membership
 
@@ -74,13 +78,14 @@ def add_member(
     return membership
 
 
-def user_for_token(key: str) -> User | None:
-    """The user a bearer token belongs to, or None for an unknown or revoked token."""
+def token_for_key(key: str) -> ApiToken | None:
+    """The live token with this key, or None for an unknown, revoked or unscoped one."""
     if not key.startswith(ApiToken.PREFIX):
         return None
     token = (
         ApiToken.objects.select_related("user")
-        .filter(key_hash=ApiToken.hash(key), revoked_at__isnull=True, user__is_active=True)
+        .filter(key_hash=ApiToken.hash(key), revoked_at__isnull=True, user__is_active=True,
+                forum__isnull=False, organisation__isnull=False)
         .first()
     )
     if token is None:
@@ -89,4 +94,4 @@ def user_for_token(key: str) -> User | None:
     # Writing on every request would turn reads into writes; once a minute is enough to see use.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token

@@ -23,6 +23,7 @@ class AuditEvent(models.Model):
         SIGN_IN_FAILED = "sign_in_failed", _("Failed sign-in")
         SIGN_OUT = "sign_out", _("Signed out")
         EXPORT = "export", _("Exported")
+        RETENTION = "retention", _("Retention applied")
 
     forum = models.ForeignKey("forums.Forum", on_delete=models.CASCADE, null=True, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")

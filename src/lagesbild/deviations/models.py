@@ -96,6 +96,8 @@ class Deviation(models.Model):
     # Lower-cased place name and description: case-insensitive search that also folds å, ä and ö,
     # which SQLite's LIKE does not.
     search_text = models.TextField(blank=True, default="", editable=False)
+    # Set when retention removed the free text, photos and comments; the rest stays for statistics.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
     # A withdrawn deviation is kept for the change history but shown nowhere.
     withdrawn_at = models.DateTimeField(null=True, blank=True)
 

@@ -66,6 +66,15 @@ class Forum(models.Model):
     timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm")
     # Off: the form and the API warn about what looks like personal data. On: they refuse it.
     block_personal_data = models.BooleanField(_("refuse personal data in free text"), default=False)
+
+    class Retention(models.TextChoices):
+        ANONYMISE = "anonymise", _("Anonymise (keep category, place, time and status)")
+        DELETE = "delete", _("Delete")
+
+    # Deviations observed longer ago than this are anonymised or deleted by `lagesbild retention`.
+    retention_months = models.PositiveSmallIntegerField(_("keep deviations for (months)"), null=True, blank=True)
+    retention_action = models.CharField(_("after that"), max_length=10, choices=Retention.choices,
+                                        default=Retention.ANONYMISE)
     created_at = models.DateTimeField(_("created"), default=now)
 
     class Meta:

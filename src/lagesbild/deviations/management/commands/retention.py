@@ -1,0 +1,31 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from lagesbild.deviations.retention import apply_retention
+from lagesbild.forums.models import Forum
+
+
+class Command(BaseCommand):
+    help = ("Anonymise or delete deviations older than each forum keeps them (its retention setting). "
+            "Run daily, e.g. from cron.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--forum", help="Only this forum (short name).")
+        parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        forums = Forum.objects.all()
+        if options["forum"]:
+            forums = forums.filter(slug=options["forum"])
+            if not forums.exists():
+                raise CommandError(f"No forum with the short name {options['forum']!r}.")
+        for forum in forums:
+            result = apply_retention(forum, dry_run=options["dry_run"])
+            if result is None:
+                self.stdout.write(f"{forum.slug}: keeps deviations without limit.")
+                continue
+            verb = "would " + result.action if options["dry_run"] else result.action + "d"
+            self.stdout.write(
+                f"{forum.slug}: {verb} {result.deviations} deviations observed before "
+                f"{result.cutoff:%Y-%m-%d} ({result.photos} photos, {result.comments} comments).")

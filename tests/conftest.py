@@ -80,8 +80,9 @@ class World:
 @pytest.fixture
 def world(db: None) -> World:
     seed_default_taxonomy(Category)  # a flushed database (after a browser test) has lost the migration's rows
-    forum = Forum.objects.create(slug="farsta", name="Farsta", area=AREA)
-    other = Forum.objects.create(slug="skarholmen", name="Skärholmen", area=None)
+    # Two-factor sign-in has tests of its own (test_sign_in.py); here a forced login is enough.
+    forum = Forum.objects.create(slug="farsta", name="Farsta", area=AREA, require_two_factor=False)
+    other = Forum.objects.create(slug="skarholmen", name="Skärholmen", area=None, require_two_factor=False)
     district = Organisation.objects.create(forum=forum, name="Stadsdelsförvaltningen", kind="district")
     police = Organisation.objects.create(forum=forum, name="Polisen", kind="police")
     housing = Organisation.objects.create(forum=forum, name="Bostadsbolaget", kind="housing")

@@ -61,10 +61,10 @@ def test_reading_a_restricted_deviation_is_logged_and_hidden_from_its_history(wo
 
 def test_sign_in_sign_out_and_failed_sign_in(world: World) -> None:
     client = Client(REMOTE_ADDR="192.0.2.7")
-    client.post("/logga-in/", {"username": "polis@test.se", "password": "wrong password"})
-    client.post("/logga-in/", {"username": "nobody@test.se", "password": "wrong password"})
-    client.post("/logga-in/", {"username": "polis@test.se", "password": PASSWORD})
-    client.post("/logga-ut/")
+    client.post("/konto/login/", {"login": "polis@test.se", "password": "wrong password"})
+    client.post("/konto/login/", {"login": "nobody@test.se", "password": "wrong password"})
+    client.post("/konto/login/", {"login": "polis@test.se", "password": PASSWORD})
+    client.post("/konto/logout/")
     logged = events(object_type="user")
     assert [e.action for e in logged] == ["sign_in_failed", "sign_in_failed", "sign_in", "sign_out"]
     assert logged[0].actor_id == world.police_reporter.user_id

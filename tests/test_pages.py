@@ -18,7 +18,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(world: World) -> None:
     for url in ["/", "/f/farsta/"]:
         response = Client().get(url)
         assert response.status_code == 302
-        assert response["Location"].startswith("/logga-in/")
+        assert response["Location"].startswith("/konto/login/")
 
 
 def test_one_forum_goes_straight_to_its_map(world: World) -> None:

@@ -188,7 +188,8 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
     days = int(months * 30.4)
     with transaction.atomic():
         seed_default_taxonomy(Category)  # normally there from the migration; a flushed test database lacks it
-        forum = Forum.objects.create(slug=slug, name=name, area=FARSTA_AREA)
+        # The demo is for trying the tool at once, so it does not ask for an authenticator app.
+        forum = Forum.objects.create(slug=slug, name=name, area=FARSTA_AREA, require_two_factor=False)
         orgs: dict[str, list[Organisation]] = {}
         members: dict[int, Membership] = {}
         for kind, org_name, email, first, last, role in ORGANISATIONS:

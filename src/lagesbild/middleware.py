@@ -6,7 +6,9 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _lazy
 
 
@@ -60,6 +62,33 @@ def client_address(request: HttpRequest) -> str | None:
         if len(hops) >= proxies:
             return hops[-proxies]
     return request.META.get("REMOTE_ADDR") or None
+
+
+class TwoFactorRequiredMiddleware:
+    """Members of a forum that requires two-factor authentication set up an authenticator app first.
+
+    Until they have, pages send them to the set-up page and the API answers 403; signing in and out,
+    the account pages, language choice and static files stay reachable.
+    """
+
+    OPEN_PREFIXES = ("/konto/", "/i18n/", "/static/", "/healthz")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and not request.path.startswith(self.OPEN_PREFIXES):
+            from lagesbild.forums.services import needs_two_factor_setup
+
+            if needs_two_factor_setup(user):  # type: ignore[arg-type]
+                message = _lazy("Your forum requires two-factor authentication. Set up an authenticator app first.")
+                if request.path.startswith("/api/"):
+                    return JsonResponse({"error": {"code": "two_factor_required", "message": str(message),
+                                                   "field": None}}, status=403)
+                messages.info(request, message)
+                return redirect("mfa_activate_totp")
+        return self.get_response(request)
 
 
 class ApiErrorsAsJsonMiddleware:

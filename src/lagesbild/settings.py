@@ -47,6 +47,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "lagesbild.forums",
     "lagesbild.deviations",
     "lagesbild.meetings",
@@ -63,7 +68,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "lagesbild.middleware.AuditContextMiddleware",
+    "lagesbild.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -116,9 +123,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in (django-allauth) ----------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "lagesbild.forums.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "lagesbild.forums.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"  # people join by invitation, not by signing up
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# Guessing: at most LAGESBILD_LOGIN_ATTEMPTS wrong passwords per address in 15 minutes, 30 per IP.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"30/15m/ip,{int(os.environ.get('LAGESBILD_LOGIN_ATTEMPTS', 5))}/15m/key",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Lägesbild"
+# Single sign-on for municipalities through OpenID Connect, when configured.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {}
+if os.environ.get("LAGESBILD_OIDC_SERVER_URL"):
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [{
+            "provider_id": os.environ.get("LAGESBILD_OIDC_ID", "kommun"),
+            "name": os.environ.get("LAGESBILD_OIDC_NAME", "Kommunens inloggning"),
+            "client_id": os.environ["LAGESBILD_OIDC_CLIENT_ID"],
+            "secret": os.environ.get("LAGESBILD_OIDC_SECRET", ""),
+            "settings": {"server_url": os.environ["LAGESBILD_OIDC_SERVER_URL"]},
+        }],
+    }
+
+EMAIL_BACKEND = os.environ.get("LAGESBILD_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("LAGESBILD_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("LAGESBILD_EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("LAGESBILD_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("LAGESBILD_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("LAGESBILD_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("LAGESBILD_EMAIL_FROM", "Lägesbild <noreply@localhost>")
 
 # --- Language and time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "sv"

@@ -41,7 +41,7 @@ def serious_violations(page: Page, include: str | None = None) -> list[dict[str,
 
 
 def test_sign_in_page(site: str, page: Page) -> None:
-    page.goto(f"{site}/logga-in/")
+    page.goto(f"{site}/konto/login/")
     assert serious_violations(page) == []
 
 

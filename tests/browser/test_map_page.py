@@ -43,6 +43,7 @@ def test_wrong_password_gives_a_swedish_message(site: str, desktop: Page) -> Non
     desktop.get_by_label("Lösenord").fill("fel lösenord")
     desktop.get_by_role("button", name="Logga in").click()
     expect(desktop.get_by_role("alert")).to_contain_text("E-postadressen eller lösenordet är fel")
+    expect(desktop.get_by_label("E-postadress")).to_have_value("polis@farsta.demo")
 
 
 def test_filter_by_category_and_period(site: str, desktop: Page) -> None:

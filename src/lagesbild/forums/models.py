@@ -66,6 +66,9 @@ class Forum(models.Model):
     timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm")
     # Off: the form and the API warn about what looks like personal data. On: they refuse it.
     block_personal_data = models.BooleanField(_("refuse personal data in free text"), default=False)
+    # Every member can be named in a restricted deviation's visibility, so every member can read restricted
+    # data: in a forum that requires it, nobody gets in without an authenticator app. Off only for demos.
+    require_two_factor = models.BooleanField(_("require two-factor authentication"), default=True)
 
     class Retention(models.TextChoices):
         ANONYMISE = "anonymise", _("Anonymise (keep category, place, time and status)")

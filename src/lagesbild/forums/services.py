@@ -37,6 +37,15 @@ def membership_for(user: User | AnonymousUser, forum_slug: str, token: ApiToken 
     return membership
 
 
+def needs_two_factor_setup(user: User) -> bool:
+    """True for a member of a forum that requires two-factor authentication who has no authenticator yet."""
+    from allauth.mfa.models import Authenticator
+
+    if not Membership.objects.filter(user=user, is_active=True, forum__require_two_factor=True).exists():
+        return False
+    return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
 def memberships_of(user: User) -> QuerySet[Membership]:
     return (
         Membership.objects.select_related("forum", "organisation")

@@ -13,6 +13,7 @@ TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext
 
 run: install
 	$(BIN)/lagesbild migrate --noinput
+	$(BIN)/lagesbild createcachetable
 	$(BIN)/lagesbild demo --if-empty
 	$(BIN)/lagesbild runserver $(HOST):$(PORT)
 

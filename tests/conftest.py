@@ -41,6 +41,14 @@ def _swedish() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache(db: None) -> None:
+    """Sign-in rate limits live in the cache; one test's failed attempts must not lock out the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 

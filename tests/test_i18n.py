@@ -54,3 +54,11 @@ def test_no_string_in_the_code_is_missing_from_the_catalogue(tmp_path: Path, set
     catalogue = polib.pofile(str(copy / "locale" / "sv" / "LC_MESSAGES" / "django.po"))
     assert [e.msgid for e in catalogue.untranslated_entries()] == []
     assert [e.msgid for e in catalogue.fuzzy_entries()] == []
+
+
+def test_translation_functions_are_imported_under_names_makemessages_knows() -> None:
+    """makemessages finds `_(...)`, `gettext(...)` and friends; an alias such as `_lazy` hides strings from it."""
+    alias = re.compile(r"import .*\b(?:gettext|gettext_lazy|pgettext|ngettext)\b as (?!_\b)(\w+)")
+    offenders = [f"{path.relative_to(PACKAGE)}: {match.group(0)}"
+                 for path in PACKAGE.rglob("*.py") for match in alias.finditer(path.read_text())]
+    assert offenders == []

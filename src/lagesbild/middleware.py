@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy as _
 
 
 def content_security_policy() -> str:
@@ -82,7 +82,7 @@ class TwoFactorRequiredMiddleware:
             from lagesbild.forums.services import needs_two_factor_setup
 
             if needs_two_factor_setup(user):  # type: ignore[arg-type]
-                message = _lazy("Your forum requires two-factor authentication. Set up an authenticator app first.")
+                message = _("Your forum requires two-factor authentication. Set up an authenticator app first.")
                 if request.path.startswith("/api/"):
                     return JsonResponse({"error": {"code": "two_factor_required", "message": str(message),
                                                    "field": None}}, status=403)
@@ -96,9 +96,9 @@ class ApiErrorsAsJsonMiddleware:
     method the path does not take, a server error) get the API's JSON error shape as well."""
 
     MESSAGES = {
-        404: (_lazy("No such address in the API."), "not_found"),
-        405: (_lazy("That method is not allowed here."), "method_not_allowed"),
-        500: (_lazy("Something went wrong on our side. Nothing was saved. Try again in a while."), "server_error"),
+        404: (_("No such address in the API."), "not_found"),
+        405: (_("That method is not allowed here."), "method_not_allowed"),
+        500: (_("Something went wrong on our side. Nothing was saved. Try again in a while."), "server_error"),
     }
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -70,8 +70,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "lagesbild.middleware.AuditContextMiddleware",
-    "lagesbild.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "lagesbild.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -109,6 +109,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Tests run on a real file, not SQLite's in-memory database.
     _db["TEST"] = {"NAME": os.environ.get("LAGESBILD_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}
 DATABASES = {"default": _db}
+# The cache holds sign-in rate limits, so it must be shared by every app process: the database serves.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "lagesbild_cache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "forums.User"
@@ -140,6 +142,7 @@ ACCOUNT_EMAIL_VERIFICATION = "none"  # people join by invitation, not by signing
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # no mail to addresses that have no account: nobody can use us to spam
 # Guessing: at most LAGESBILD_LOGIN_ATTEMPTS wrong passwords per address in 15 minutes, 30 per IP.
 ACCOUNT_RATE_LIMITS = {
     "login_failed": f"30/15m/ip,{int(os.environ.get('LAGESBILD_LOGIN_ATTEMPTS', 5))}/15m/key",

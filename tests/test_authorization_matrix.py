@@ -128,6 +128,12 @@ PAGE_ROWS = [
     Row("POST", "account_logout", lambda o: "/konto/logout/", {a: 302 for a in ACTORS}, body=lambda o: {},
         multipart=True),
     Row("GET", "map", lambda o: "/f/farsta/", answers(anonymous=302)),
+    Row("GET", "accept-invitation", lambda o: "/konto/inbjudan/not-a-real-key/", {a: 404 for a in ACTORS}),
+    Row("GET", "members", lambda o: "/f/farsta/medlemmar/",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403}),
+    Row("POST", "member-action", lambda o: "/f/farsta/medlemmar/suspend/",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403,
+         "coordinator": 302}, body=lambda o: {"membership": str(o["housing_member"])}, multipart=True),
     Row("GET", "audit-log", lambda o: "/f/farsta/logg/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
@@ -147,7 +153,8 @@ def objects(world: World) -> dict[str, Any]:
     [photo] = services.add_photos(world.police_reporter, restricted.pk,
                                   [SimpleUploadedFile("secret.jpg", image_bytes())])
     public = world.report(world.police_reporter, description="Klotter vid torget")
-    return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk}
+    return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk,
+            "housing_member": world.housing_reporter.pk}
 
 
 def client_for(world: World, actor: str) -> Client:

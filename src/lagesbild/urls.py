@@ -4,13 +4,17 @@ from django.urls import include, path
 from lagesbild import views
 from lagesbild.api import api
 from lagesbild.audit import views as audit_views
+from lagesbild.forums import views as forum_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("konto/inbjudan/<str:key>/", forum_views.accept_invitation, name="accept-invitation"),
     path("konto/", include("allauth.urls")),  # sign-in, sign-out, password reset, two-factor, single sign-on
     path("i18n/", include("django.conf.urls.i18n")),
     path("f/<slug:forum>/", views.map_page, name="map"),
+    path("f/<slug:forum>/medlemmar/", forum_views.members_page, name="members"),
+    path("f/<slug:forum>/medlemmar/<slug:action>/", forum_views.member_action, name="member-action"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     path("api/", api.urls),

@@ -77,3 +77,13 @@ def test_audit_log_page(site: str, page: Page) -> None:
     expect(page.get_by_role("heading", name="Händelselogg")).to_be_visible()
     expect(page.get_by_role("table")).to_contain_text("Inloggad")
     assert serious_violations(page) == []
+
+
+def test_members_page(site: str, page: Page) -> None:
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.goto(f"{site}/f/farsta/medlemmar/")
+    expect(page.get_by_role("heading", name="Medlemmar", exact=True).first).to_be_visible()
+    page.get_by_label("E-postadress").fill("ny.medlem@example.se")
+    page.get_by_role("button", name="Skicka inbjudan").click()
+    expect(page.get_by_role("status")).to_contain_text("En inbjudan skickades till ny.medlem@example.se")
+    assert serious_violations(page) == []

@@ -158,6 +158,32 @@ class Membership(models.Model):
         return self.role == Role.COORDINATOR
 
 
+class Invitation(models.Model):
+    """An e-mailed link that makes someone a member of a forum, for an organisation, with a role.
+
+    Only a hash of the link's key is stored. It works once, and not after it expires.
+    """
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="invitations")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("e-mail address"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.REPORTER)
+    key_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=now)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.forum} ({self.organisation}, {self.role})"
+
+
 class ApiToken(models.Model):
     """A bearer token for a machine client. Only a hash is stored; the token is shown once."""
 

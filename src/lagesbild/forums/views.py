@@ -1,0 +1,140 @@
+"""Pages for managing a forum's members (coordinators and organisation leads) and accepting invitations."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lagesbild.errors import DomainError, NotFound
+from lagesbild.forums import members
+from lagesbild.forums.models import Membership, Organisation, Role, User
+from lagesbild.forums.services import membership_for
+
+
+def _manager(request: HttpRequest, forum: str) -> Membership | HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect(f"/konto/login/?next={request.path}")
+    try:
+        membership = membership_for(request.user, forum)
+    except NotFound as exc:
+        return render(request, "404.html", {"message": exc.message}, status=404)
+    if membership.role not in {Role.COORDINATOR, Role.ORG_LEAD}:
+        return render(request, "403.html", {"message": _("Only coordinators and organisation leads manage members.")},
+                      status=403)
+    return membership
+
+
+def members_page(request: HttpRequest, forum: str) -> HttpResponse:
+    manager = _manager(request, forum)
+    if isinstance(manager, HttpResponse):
+        return manager
+    return render(request, "forums/members.html", _context(manager))
+
+
+def _context(manager: Membership, **extra: object) -> dict[str, object]:
+    organisations = manager.forum.organisations.all()
+    if manager.role != Role.COORDINATOR:
+        organisations = organisations.filter(pk=manager.organisation_id)
+    roles = [(value, label) for value, label in Role.choices if value in members.assignable_roles(manager)]
+    return {
+        "forum": manager.forum,
+        "membership": manager,
+        "members": members.manageable_members(manager),
+        "invitations": members.pending_invitations(manager),
+        "organisations": organisations,
+        "roles": roles,
+        "kinds": Organisation.Kind.choices,
+        "form": {},
+        "errors": {},
+        **extra,
+    }
+
+
+def _act(request: HttpRequest, forum: str, action: str) -> HttpResponse:
+    """Run one change from the members page; show its error on the page, or go back with a confirmation."""
+    manager = _manager(request, forum)
+    if isinstance(manager, HttpResponse):
+        return manager
+    data = request.POST
+    try:
+        if action == "invite":
+            invitation = members.invite(manager, email=data.get("email", ""),
+                                        organisation_id=_int(data.get("organisation")), role=data.get("role", ""),
+                                        base_url=request.build_absolute_uri("/"))
+            messages.success(request, _("An invitation was sent to %(email)s.") % {"email": invitation.email})
+        elif action == "role":
+            target = members.change_role(manager, _int(data.get("membership")), data.get("role", ""))
+            messages.success(request, _("%(name)s is now %(role)s.") % {
+                "name": target.user.display_name, "role": target.get_role_display().lower()})
+        elif action in {"suspend", "reactivate"}:
+            target = members.set_active(manager, _int(data.get("membership")), active=action == "reactivate")
+            messages.success(request, (_("%(name)s can sign in to the forum again.") if target.is_active
+                                       else _("%(name)s no longer has access to the forum.")) % {
+                "name": target.user.display_name})
+        elif action == "remove":
+            members.remove(manager, _int(data.get("membership")))
+            messages.success(request, _("The member was removed from the forum."))
+        elif action == "organisation":
+            organisation = members.add_organisation(manager, name=data.get("name", ""), kind=data.get("kind", ""))
+            messages.success(request, _("%(name)s is now a member organisation.") % {"name": organisation.name})
+    except DomainError as exc:
+        status = exc.status if exc.status < 500 else 400
+        return render(request, "forums/members.html", _context(
+            manager, form=data, errors={exc.field or "__all__": exc.message}, failed=action), status=status)
+    return redirect("members", forum=forum)
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+@require_POST
+def member_action(request: HttpRequest, forum: str, action: str) -> HttpResponse:
+    if action not in {"invite", "role", "suspend", "reactivate", "remove", "organisation"}:
+        return render(request, "404.html", status=404)
+    return _act(request, forum, action)
+
+
+def accept_invitation(request: HttpRequest, key: str) -> HttpResponse:
+    """The page an invitation link opens: join with the signed-in account, or create one."""
+    try:
+        invitation = members.invitation_for(key)
+    except DomainError as exc:
+        return render(request, "forums/invitation.html", {"problem": exc.message}, status=exc.status)
+    user = request.user if request.user.is_authenticated else None
+    context: dict[str, object] = {"invitation": invitation, "form": {}, "errors": {}}
+    if user is not None and user.email.lower() != invitation.email.lower():  # type: ignore[union-attr]
+        context["problem"] = _("This invitation is for %(email)s, but you are signed in as %(you)s. Sign out and "
+                               "open the link again.") % {"email": invitation.email, "you": user.email}  # type: ignore[union-attr]
+        return render(request, "forums/invitation.html", context, status=403)
+    has_account = user is not None or User.objects.filter(email__iexact=invitation.email).exists()
+    context["has_account"] = has_account
+    if request.method != "POST":
+        return render(request, "forums/invitation.html", context)
+    data = request.POST
+    try:
+        if user is not None:
+            membership = members.accept_invitation(key, user=user)  # type: ignore[arg-type]
+        elif has_account:
+            return redirect(f"/konto/login/?next={request.path}")
+        else:
+            password = data.get("password1", "")
+            if password != data.get("password2", ""):
+                raise ValidationError(_("The two passwords are not the same."))
+            validate_password(password, User(email=invitation.email, first_name=data.get("first_name", "")))
+            membership = members.accept_invitation(key, first_name=data.get("first_name", ""),
+                                                   last_name=data.get("last_name", ""), password=password)
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    except ValidationError as exc:
+        return render(request, "forums/invitation.html",
+                      {**context, "form": data, "errors": {"password1": " ".join(exc.messages)}}, status=400)
+    except DomainError as exc:
+        return render(request, "forums/invitation.html", {**context, "problem": exc.message}, status=exc.status)
+    messages.success(request, _("Welcome to %(forum)s.") % {"forum": membership.forum.name})
+    return redirect("map", forum=membership.forum.slug)

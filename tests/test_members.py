@@ -129,7 +129,7 @@ def test_suspend_reactivate_remove(world: World) -> None:
     with pytest.raises(NotFound):
         members.remove(world.coordinator, world.outsider.pk)  # another forum's member: not found here
     actions = list(AuditEvent.objects.filter(actor=world.coordinator.user).values_list("action", flat=True))
-    assert actions == ["suspend", "reactivate", "remove"]
+    assert actions == ["suspend", "reactivate", "remove", "refused"]
 
 
 def test_members_page_and_forms(world: World) -> None:
@@ -153,3 +153,25 @@ def test_members_page_and_forms(world: World) -> None:
     lead = world.client(world.police_lead).get("/f/farsta/medlemmar/").content.decode()
     assert "polis@test.se" in lead and "vicevard@test.se" not in lead  # only the police's own members
     assert "Lägg till en organisation" not in lead
+
+
+def test_forged_requests_and_tampering_are_refused_and_logged(world: World) -> None:
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(world.coordinator.user)
+    response = forged.post("/f/farsta/medlemmar/suspend/", {"membership": world.housing_reporter.pk})
+    assert response.status_code == 403
+    assert "inget ändrades" in response.content.decode()
+    assert Membership.objects.get(pk=world.housing_reporter.pk).is_active
+    assert AuditEvent.objects.filter(action="refused", changes__reason="csrf").count() == 1
+    # A member id from another forum: not found here, and logged.
+    with pytest.raises(NotFound):
+        members.set_active(world.coordinator, world.outsider.pk, active=False)
+    assert Membership.objects.get(pk=world.outsider.pk).is_active
+    # A visibility list naming another forum's organisation.
+    from lagesbild.deviations import services
+
+    with pytest.raises(InvalidInput):
+        world.report(world.police_reporter, visibility="named", shared_with=[world.outsider.organisation.pk])
+    reasons = list(AuditEvent.objects.filter(action="refused").values_list("changes__reason", flat=True))
+    assert reasons == ["csrf", "membership of another forum", "visibility names organisations outside the forum"]
+    assert not services.visible_deviations(world.police_lead).exists()

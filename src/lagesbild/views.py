@@ -18,6 +18,22 @@ from lagesbild.errors import NotFound
 from lagesbild.forums.services import membership_for, memberships_of
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused form or API call without a valid CSRF token: say so plainly, change nothing, log it."""
+    from lagesbild.audit.models import AuditEvent
+    from lagesbild.audit.services import client_ip
+
+    AuditEvent.objects.create(
+        actor=request.user if request.user.is_authenticated else None,  # type: ignore[misc]
+        action=AuditEvent.Action.REFUSED, object_type="request", object_id=None,
+        changes={"reason": "csrf", "path": request.path[:200]}, ip=client_ip.get())
+    message = _("The page had expired or the request did not come from Lägesbild, so nothing was changed. "
+                "Reload the page and try again.")
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "csrf", "message": message, "field": None}}, status=403)
+    return render(request, "403.html", {"message": message}, status=403)
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the app and its database answer; 503 otherwise. For load balancers and monitoring."""

@@ -348,6 +348,9 @@ def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, 
         wanted = set(data.shared_with) - {membership.organisation_id}
         named = list(Organisation.objects.filter(forum=forum, pk__in=wanted))
         if len(named) != len(wanted):
+            outside = sorted(wanted - {org.pk for org in named})
+            audit.record(membership, AuditEvent.Action.REFUSED, forum,
+                         {"reason": "visibility names organisations outside the forum", "organisations": outside})
             raise InvalidInput(_("Only organisations in this forum can be named."), field="shared_with")
         if not named:
             raise InvalidInput(_("Name at least one other organisation, or choose another visibility."),

@@ -161,6 +161,10 @@ def _managed(manager: Membership, membership_id: int) -> Membership:
     target = Membership.objects.select_related("user", "organisation").filter(
         pk=membership_id, forum_id=manager.forum_id).first()
     if target is None:
+        if Membership.objects.filter(pk=membership_id).exists():
+            # Another forum's member, addressed by id: the same answer as for none, but logged.
+            audit.record(manager, AuditEvent.Action.REFUSED, manager.forum,
+                         {"reason": "membership of another forum", "membership": membership_id})
         raise NotFound(_("No such member."))
     if not can_manage(manager, target.organisation):
         raise _refuse(manager, _("You can only manage your own organisation's members."), target)

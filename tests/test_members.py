@@ -175,3 +175,47 @@ def test_forged_requests_and_tampering_are_refused_and_logged(world: World) -> N
     reasons = list(AuditEvent.objects.filter(action="refused").values_list("changes__reason", flat=True))
     assert reasons == ["csrf", "membership of another forum", "visibility names organisations outside the forum"]
     assert not services.visible_deviations(world.police_lead).exists()
+
+
+def test_forum_settings(world: World) -> None:
+    import io
+    import json
+
+    client = world.client(world.coordinator)
+    assert client.get("/f/farsta/installningar/").status_code == 200
+    area = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+        [[18.0, 59.2], [18.2, 59.2], [18.2, 59.3], [18.0, 59.3], [18.0, 59.2]]]}}
+    upload = io.BytesIO(json.dumps(area).encode())
+    upload.name = "farsta.geojson"
+    response = client.post("/f/farsta/installningar/", {
+        "name": "Farsta trygghetsforum", "block_personal_data": "on", "retention_months": "24",
+        "retention_action": "delete", "area": upload})
+    assert response.status_code == 302
+    world.forum.refresh_from_db()
+    assert (world.forum.name, world.forum.require_two_factor, world.forum.block_personal_data) == (
+        "Farsta trygghetsforum", False, True)
+    assert (world.forum.retention_months, world.forum.retention_action) == (24, "delete")
+    assert world.forum.area["coordinates"][0][1] == [18.2, 59.2]
+    event = AuditEvent.objects.get(action="settings")
+    assert event.changes["name"] == ["Farsta", "Farsta trygghetsforum"]
+    assert event.changes["area"] == ["…", "…"]
+
+    bow_tie = io.BytesIO(json.dumps({"type": "Polygon", "coordinates": [
+        [[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}).encode())
+    bow_tie.name = "bad.geojson"
+    bad = client.post("/f/farsta/installningar/", {"name": "Nytt namn", "area": bow_tie})
+    assert bad.status_code == 422
+    assert "korsar sig själv" in bad.content.decode()
+    world.forum.refresh_from_db()
+    assert world.forum.name == "Farsta trygghetsforum"  # nothing changed
+    not_json = io.BytesIO(b"<kml>")
+    not_json.name = "area.kml"
+    assert client.post("/f/farsta/installningar/", {"name": "X", "area": not_json}).status_code == 422
+    assert client.post("/f/farsta/installningar/", {"name": "X", "retention_months": "tre"}).status_code == 422
+    assert client.post("/f/farsta/installningar/", {"name": "X", "retention_months": "0"}).status_code == 422
+    assert world.client(world.police_lead).post("/f/farsta/installningar/", {"name": "Hackat"}).status_code == 403
+    world.forum.refresh_from_db()
+    assert world.forum.name == "Farsta trygghetsforum"
+    # Turning two-factor authentication on takes effect at once, for the coordinator too.
+    client.post("/f/farsta/installningar/", {"name": "Farsta trygghetsforum", "require_two_factor": "on"})
+    assert client.get("/f/farsta/")["Location"] == "/konto/2fa/totp/activate/"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("konto/", include("allauth.urls")),  # sign-in, sign-out, password reset, two-factor, single sign-on
     path("i18n/", include("django.conf.urls.i18n")),
     path("f/<slug:forum>/", views.map_page, name="map"),
+    path("f/<slug:forum>/installningar/", forum_views.settings_page, name="forum-settings"),
     path("f/<slug:forum>/medlemmar/", forum_views.members_page, name="members"),
     path("f/<slug:forum>/medlemmar/<slug:action>/", forum_views.member_action, name="member-action"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lagesbild import geometry
-from lagesbild.errors import InvalidInput, NotFound
+from lagesbild.errors import Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User
 
 
@@ -104,3 +104,44 @@ def token_for_key(key: str) -> ApiToken | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+SETTING_FIELDS = ("name", "area", "require_two_factor", "block_personal_data", "retention_months", "retention_action")
+
+
+def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
+    """Change the forum's settings (coordinators only); every change is audited with its old and new value."""
+    from lagesbild.audit import services as audit
+    from lagesbild.audit.models import AuditEvent
+
+    forum = manager.forum
+    if manager.role != Role.COORDINATOR:
+        audit.record(manager, AuditEvent.Action.REFUSED, forum, {"reason": "settings by a non-coordinator"})
+        raise Forbidden(_("Only the forum's coordinators can change its settings."))
+    unknown = set(changes) - set(SETTING_FIELDS)
+    if unknown:
+        raise InvalidInput(_("The field %(name)s cannot be changed.") % {"name": sorted(unknown)[0]},
+                           field=sorted(unknown)[0])
+    if "name" in changes:
+        changes["name"] = str(changes["name"]).strip()
+        if not changes["name"] or len(changes["name"]) > 120:
+            raise InvalidInput(_("Give the forum a name (at most 120 characters)."), field="name")
+    if changes.get("area") is not None:
+        geometry.validate_area(changes["area"])
+    months = changes.get("retention_months")
+    if months is not None and not 1 <= int(months) <= 240:
+        raise InvalidInput(_("Keep deviations for 1 to 240 months, or leave it empty to keep them."),
+                           field="retention_months")
+    if "retention_action" in changes and changes["retention_action"] not in Forum.Retention.values:
+        raise InvalidInput(_("Choose what happens to old deviations."), field="retention_action")
+    diff = {name: [getattr(forum, name), value] for name, value in changes.items() if getattr(forum, name) != value}
+    if not diff:
+        return forum
+    with transaction.atomic():
+        for name, (_old, value) in diff.items():
+            setattr(forum, name, value)
+        forum.save(update_fields=list(diff))
+        # An area is long; the log says that it changed, not every coordinate.
+        logged = {k: (["…", "…"] if k == "area" else v) for k, v in diff.items()}
+        audit.record(manager, AuditEvent.Action.SETTINGS, forum, logged)
+    return forum

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.password_validation import validate_password
@@ -11,10 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from lagesbild.errors import DomainError, NotFound
+from lagesbild.errors import DomainError, InvalidInput, NotFound
 from lagesbild.forums import members
-from lagesbild.forums.models import Membership, Organisation, Role, User
-from lagesbild.forums.services import membership_for
+from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
+from lagesbild.forums.services import membership_for, update_settings
 
 
 def _manager(request: HttpRequest, forum: str) -> Membership | HttpResponse:
@@ -99,6 +102,67 @@ def member_action(request: HttpRequest, forum: str, action: str) -> HttpResponse
     if action not in {"invite", "role", "suspend", "reactivate", "remove", "organisation"}:
         return render(request, "404.html", status=404)
     return _act(request, forum, action)
+
+
+def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
+    """The forum's settings, for coordinators: name, area, two-factor, personal data, retention."""
+    manager = _manager(request, forum)
+    if isinstance(manager, HttpResponse):
+        return manager
+    if manager.role != Role.COORDINATOR:
+        return render(request, "403.html", {"message": _("Only the forum's coordinators can change its settings.")},
+                      status=403)
+    context: dict[str, object] = {"forum": manager.forum, "membership": manager, "errors": {},
+                                  "retention_actions": Forum.Retention.choices}
+    if request.method != "POST":
+        return render(request, "forums/settings.html", context)
+    data = request.POST
+    try:
+        changes = {
+            "name": data.get("name", ""),
+            "require_two_factor": data.get("require_two_factor") == "on",
+            "block_personal_data": data.get("block_personal_data") == "on",
+            "retention_months": _optional_int(data.get("retention_months", ""), "retention_months"),
+            "retention_action": data.get("retention_action", Forum.Retention.ANONYMISE),
+        }
+        area = _uploaded_area(request)
+        if area is not None:
+            changes["area"] = area
+        update_settings(manager, changes)
+    except DomainError as exc:
+        return render(request, "forums/settings.html", {**context, "errors": {exc.field or "__all__": exc.message},
+                                                         "form": data}, status=exc.status)
+    messages.success(request, _("The forum's settings were saved."))
+    return redirect("forum-settings", forum=forum)
+
+
+def _optional_int(value: str, field: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(_("Write a whole number."), field=field)
+    return int(value)
+
+
+def _uploaded_area(request: HttpRequest) -> dict[str, Any] | None:
+    """The area from an uploaded GeoJSON file (a Polygon, a Feature or a FeatureCollection's first feature)."""
+    upload = request.FILES.get("area")
+    if upload is None:
+        return None
+    if upload.size and upload.size > 2 * 2**20:
+        raise InvalidInput(_("The area file is too large (at most 2 MB)."), field="area")
+    try:
+        data = json.loads(upload.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(_("The area file is not GeoJSON."), field="area") from exc
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection" and data.get("features"):
+        data = data["features"][0]
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        data = data.get("geometry")
+    if not isinstance(data, dict):
+        raise InvalidInput(_("The area file is not GeoJSON."), field="area")
+    return data
 
 
 def accept_invitation(request: HttpRequest, key: str) -> HttpResponse:

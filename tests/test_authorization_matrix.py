@@ -131,6 +131,8 @@ PAGE_ROWS = [
     Row("GET", "accept-invitation", lambda o: "/konto/inbjudan/not-a-real-key/", {a: 404 for a in ACTORS}),
     Row("GET", "forum-settings", lambda o: "/f/farsta/installningar/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+    Row("GET", "categories", lambda o: "/f/farsta/kategorier/",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "members", lambda o: "/f/farsta/medlemmar/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403}),
     Row("POST", "member-action", lambda o: "/f/farsta/medlemmar/suspend/",

@@ -4,6 +4,7 @@ from django.urls import include, path
 from lagesbild import views
 from lagesbild.api import api
 from lagesbild.audit import views as audit_views
+from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("f/<slug:forum>/", views.map_page, name="map"),
     path("f/<slug:forum>/installningar/", forum_views.settings_page, name="forum-settings"),
+    path("f/<slug:forum>/kategorier/", deviation_views.categories_page, name="categories"),
     path("f/<slug:forum>/medlemmar/", forum_views.members_page, name="members"),
     path("f/<slug:forum>/medlemmar/<slug:action>/", forum_views.member_action, name="member-action"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),

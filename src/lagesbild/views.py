@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
-from lagesbild.deviations.services import forum_categories
+from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
 from lagesbild.forums.services import membership_for, memberships_of
 
@@ -126,6 +126,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
             for parent in categories if parent.parent_id is None
         ],
         "organisations": membership.forum.organisations.all(),
+        "hidden_categories": hidden_category_ids(membership.forum),
         "statuses": Deviation.Status.choices,
         "severities": Deviation.Severity.choices,
         "visibilities": Deviation.Visibility.choices,

@@ -87,3 +87,11 @@ def test_members_page(site: str, page: Page) -> None:
     page.get_by_role("button", name="Skicka inbjudan").click()
     expect(page.get_by_role("status")).to_contain_text("En inbjudan skickades till ny.medlem@example.se")
     assert serious_violations(page) == []
+
+
+@pytest.mark.parametrize("path", ["/f/farsta/installningar/", "/f/farsta/kategorier/"])
+def test_coordinator_pages(site: str, page: Page, path: str) -> None:
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.goto(f"{site}{path}")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert serious_violations(page) == []

@@ -34,14 +34,16 @@ class CategoryOut(Schema):
     nameEn: str
     color: str
     parent: str | None
+    hidden: bool
 
 
 @router.get("/{forum}/categories", response=list[CategoryOut], summary="Categories (two levels)")
 def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     membership = member(request, forum)
+    hidden = services.hidden_category_ids(membership.forum)
     return [
         {"key": c.key, "name": c.name, "nameSv": c.name_sv, "nameEn": c.name_en, "color": c.color,
-         "parent": c.parent.key if c.parent else None}
+         "parent": c.parent.key if c.parent else None, "hidden": c.pk in hidden}
         for c in services.forum_categories(membership.forum)
     ]
 

@@ -42,6 +42,19 @@ class Category(models.Model):
         return self.name_en if lang == "en" and self.name_en else self.name_sv
 
 
+class HiddenCategory(models.Model):
+    """A category the forum no longer offers when reporting. Deviations already in it keep it."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="hidden_categories")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["forum", "category"], name="hidden_category_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.forum}: {self.category}"
+
+
 class Deviation(models.Model):
     """Something a member organisation noticed at a place and time."""
 

@@ -23,7 +23,7 @@ from lagesbild import geometry, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
-from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, Photo
+from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation, Role
 
@@ -67,8 +67,12 @@ def get_visible_deviation(membership: Membership, deviation_id: int) -> Deviatio
 
 
 def forum_categories(forum: Forum) -> QuerySet[Category]:
-    """The default taxonomy plus the forum's own categories."""
+    """The default taxonomy plus the forum's own categories, hidden ones included (old deviations use them)."""
     return Category.objects.filter(Q(forum__isnull=True) | Q(forum=forum)).select_related("parent")
+
+
+def hidden_category_ids(forum: Forum) -> set[int]:
+    return set(HiddenCategory.objects.filter(forum=forum).values_list("category_id", flat=True))
 
 
 @dataclass
@@ -309,7 +313,8 @@ class DeviationInput:
 EDITABLE_FIELDS = tuple(f.name for f in fields(DeviationInput))
 
 
-def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, list[Organisation]]:
+def _validated(membership: Membership, data: DeviationInput, current_category: str | None = None
+               ) -> tuple[Category, list[Organisation]]:
     """Check everything about the input against the forum; return the category and named organisations."""
     forum = membership.forum
     geometry.check_lon_lat(data.lon, data.lat)
@@ -319,6 +324,9 @@ def _validated(membership: Membership, data: DeviationInput) -> tuple[Category, 
     category = forum_categories(forum).filter(key=data.category).first()
     if category is None:
         raise InvalidInput(_("Unknown category: %(key)s.") % {"key": data.category}, field="category")
+    if data.category != current_category and HiddenCategory.objects.filter(forum=forum, category=category).exists():
+        raise InvalidInput(_("The forum no longer uses the category %(name)s. Choose another.") % {
+            "name": category.name}, field="category")
     if timezone.is_naive(data.observed_at):
         raise InvalidInput(_("The time must include a time zone."), field="observed_at")
     now = timezone.now()
@@ -440,7 +448,7 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         setattr(merged, name, value)
     if "visibility" in content_changes and merged.visibility != Visibility.NAMED:
         merged.shared_with = []
-    category, named = _validated(membership, merged)
+    category, named = _validated(membership, merged, current_category=deviation.category.key)
 
     values: dict[str, Any] = {
         "category": category,

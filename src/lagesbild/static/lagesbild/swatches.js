@@ -1,0 +1,2 @@
+// Colour swatches take their colour from data-color: the Content-Security-Policy forbids style attributes.
+for (const swatch of document.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;

@@ -219,3 +219,17 @@ def test_forum_settings(world: World) -> None:
     # Turning two-factor authentication on takes effect at once, for the coordinator too.
     client.post("/f/farsta/installningar/", {"name": "Farsta trygghetsforum", "require_two_factor": "on"})
     assert client.get("/f/farsta/")["Location"] == "/konto/2fa/totp/activate/"
+
+
+def test_a_drawn_area_that_crosses_itself_is_refused(world: World) -> None:
+    import json
+
+    client = world.client(world.coordinator)
+    bow_tie = {"type": "Polygon", "coordinates": [[[18.0, 59.2], [18.1, 59.3], [18.1, 59.2], [18.0, 59.3],
+                                                   [18.0, 59.2]]]}
+    response = client.post("/f/farsta/installningar/", {"name": "Farsta", "area_drawn": json.dumps(bow_tie)})
+    assert response.status_code == 422
+    assert "korsar sig själv" in response.content.decode()
+    assert client.post("/f/farsta/installningar/", {"name": "Farsta", "meeting_cadence": "daily"}).status_code == 422
+    world.forum.refresh_from_db()
+    assert world.forum.area["coordinates"][0][1] == [18.15, 59.22] and world.forum.meeting_cadence == "monthly"

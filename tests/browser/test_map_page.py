@@ -262,3 +262,29 @@ def test_a_link_opens_one_deviation(site: str, desktop: Page) -> None:
     detail = desktop.locator("#view-detail")
     expect(detail.get_by_role("heading", level=2)).to_contain_text(deviation.category.name_sv)
     expect(detail).to_contain_text(deviation.organisation.name)
+
+
+def test_coordinator_draws_the_forum_area(site: str, desktop: Page) -> None:
+    from lagesbild.forums.models import Forum
+
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.goto(f"{site}/f/farsta/installningar/")
+    desktop.wait_for_selector("body.area-map-ready")
+    desktop.get_by_role("button", name="Rita nytt område").click()
+    box = desktop.locator("#area-map").bounding_box()
+    assert box is not None
+    for dx, dy in [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7)]:
+        desktop.mouse.click(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
+    expect(desktop.locator("#area-status")).to_contain_text("3 hörn")
+    desktop.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+    desktop.get_by_role("button", name="Ta bort sista hörnet").click()
+    desktop.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
+    desktop.get_by_role("button", name="Klar").click()
+    expect(desktop.locator("#area-status")).to_contain_text("Spara för att behålla")
+    desktop.get_by_label("Forumet möts").select_option("biweekly")
+    desktop.get_by_role("button", name="Spara").click()
+    expect(desktop.get_by_role("status").first).to_contain_text("Forumets inställningar sparades")
+    forum = Forum.objects.get(slug="farsta")
+    ring = forum.area["coordinates"][0]
+    assert forum.area["type"] == "Polygon" and len(ring) == 5 and ring[0] == ring[-1]
+    assert forum.meeting_cadence == "biweekly"

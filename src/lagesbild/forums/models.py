@@ -74,6 +74,13 @@ class Forum(models.Model):
         ANONYMISE = "anonymise", _("Anonymise (keep category, place, time and status)")
         DELETE = "delete", _("Delete")
 
+    class Cadence(models.TextChoices):
+        WEEKLY = "weekly", _("Every week")
+        BIWEEKLY = "biweekly", _("Every other week")
+        MONTHLY = "monthly", _("Every month")
+        BIMONTHLY = "bimonthly", _("Every other month")
+
+    meeting_cadence = models.CharField(_("meetings"), max_length=10, choices=Cadence.choices, default=Cadence.MONTHLY)
     # Deviations observed longer ago than this are anonymised or deleted by `lagesbild retention`.
     retention_months = models.PositiveSmallIntegerField(_("keep deviations for (months)"), null=True, blank=True)
     retention_action = models.CharField(_("after that"), max_length=10, choices=Retention.choices,

@@ -106,7 +106,8 @@ def token_for_key(key: str) -> ApiToken | None:
     return token
 
 
-SETTING_FIELDS = ("name", "area", "require_two_factor", "block_personal_data", "retention_months", "retention_action")
+SETTING_FIELDS = ("name", "area", "meeting_cadence", "require_two_factor", "block_personal_data", "retention_months",
+                  "retention_action")
 
 
 def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
@@ -132,6 +133,8 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
     if months is not None and not 1 <= int(months) <= 240:
         raise InvalidInput(_("Keep deviations for 1 to 240 months, or leave it empty to keep them."),
                            field="retention_months")
+    if "meeting_cadence" in changes and changes["meeting_cadence"] not in Forum.Cadence.values:
+        raise InvalidInput(_("Choose how often the forum meets."), field="meeting_cadence")
     if "retention_action" in changes and changes["retention_action"] not in Forum.Retention.values:
         raise InvalidInput(_("Choose what happens to old deviations."), field="retention_action")
     diff = {name: [getattr(forum, name), value] for name, value in changes.items() if getattr(forum, name) != value}

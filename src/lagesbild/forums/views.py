@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.password_validation import validate_password
@@ -113,13 +114,24 @@ def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
         return render(request, "403.html", {"message": _("Only the forum's coordinators can change its settings.")},
                       status=403)
     context: dict[str, object] = {"forum": manager.forum, "membership": manager, "errors": {},
-                                  "retention_actions": Forum.Retention.choices}
+                                  "retention_actions": Forum.Retention.choices, "cadences": Forum.Cadence.choices,
+                                  "map_config": {"tileUrl": settings.LAGESBILD_TILE_URL,
+                                                 "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+                                                 "workerUrl": settings.STATIC_URL
+                                                 + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
+                                                 "area": manager.forum.area},
+                                  "area_strings": {
+                                      "corners": _("%(count)s corners. Click the next one, or choose Done."),
+                                      "tooFew": _("An area needs at least three corners."),
+                                      "ready": _("The new area is drawn. Save to keep it."),
+                                  }}
     if request.method != "POST":
         return render(request, "forums/settings.html", context)
     data = request.POST
     try:
         changes = {
             "name": data.get("name", ""),
+            "meeting_cadence": data.get("meeting_cadence", manager.forum.meeting_cadence),
             "require_two_factor": data.get("require_two_factor") == "on",
             "block_personal_data": data.get("block_personal_data") == "on",
             "retention_months": _optional_int(data.get("retention_months", ""), "retention_months"),
@@ -146,14 +158,16 @@ def _optional_int(value: str, field: str) -> int | None:
 
 
 def _uploaded_area(request: HttpRequest) -> dict[str, Any] | None:
-    """The area from an uploaded GeoJSON file (a Polygon, a Feature or a FeatureCollection's first feature)."""
+    """The area from an uploaded GeoJSON file (a Polygon, a Feature or a FeatureCollection's first feature),
+    or else as drawn on the map (the page's script puts the polygon in the field `area_drawn`)."""
     upload = request.FILES.get("area")
-    if upload is None:
+    drawn = request.POST.get("area_drawn", "").strip()
+    if upload is None and not drawn:
         return None
-    if upload.size and upload.size > 2 * 2**20:
+    if upload is not None and upload.size and upload.size > 2 * 2**20:
         raise InvalidInput(_("The area file is too large (at most 2 MB)."), field="area")
     try:
-        data = json.loads(upload.read().decode("utf-8"))
+        data = json.loads(upload.read().decode("utf-8") if upload is not None else drawn)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(_("The area file is not GeoJSON."), field="area") from exc
     if isinstance(data, dict) and data.get("type") == "FeatureCollection" and data.get("features"):

@@ -14,22 +14,16 @@ from django.utils.translation import gettext as _
 from lagesbild.audit import services
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.services import visible_deviations
-from lagesbild.errors import InvalidInput, NotFound
-from lagesbild.forums.models import Membership
-from lagesbild.forums.services import membership_for
+from lagesbild.errors import InvalidInput
+from lagesbild.forums.models import Membership, Role
+from lagesbild.pages import member_with_role
 
 PAGE_SIZE = 50
 
 
 def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    try:
-        membership = membership_for(request.user, forum)
-    except NotFound as exc:
-        return render(request, "404.html", {"message": exc.message}, status=404)
-    if not membership.is_coordinator:
-        return render(request, "403.html", {"message": _("Only the forum's coordinators can read the audit log.")},
-                      status=403)
-    return membership
+    return member_with_role(request, forum, {Role.COORDINATOR},
+                            _("Only the forum's coordinators can read the audit log."))
 
 
 def _day(value: str, field: str, end: bool = False) -> dt.datetime | None:

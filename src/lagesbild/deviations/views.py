@@ -9,22 +9,14 @@ from django.utils.translation import gettext as _
 
 from lagesbild.deviations import categories
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
-from lagesbild.errors import DomainError, NotFound
-from lagesbild.forums.models import Membership
-from lagesbild.forums.services import membership_for
+from lagesbild.errors import DomainError
+from lagesbild.forums.models import Membership, Role
+from lagesbild.pages import member_with_role
 
 
 def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect(f"/konto/login/?next={request.path}")
-    try:
-        membership = membership_for(request.user, forum)
-    except NotFound as exc:
-        return render(request, "404.html", {"message": exc.message}, status=404)
-    if not membership.is_coordinator:
-        return render(request, "403.html", {"message": _("Only the forum's coordinators can change its categories.")},
-                      status=403)
-    return membership
+    return member_with_role(request, forum, {Role.COORDINATOR},
+                            _("Only the forum's coordinators can change its categories."))
 
 
 def categories_page(request: HttpRequest, forum: str) -> HttpResponse:

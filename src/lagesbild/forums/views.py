@@ -15,23 +15,16 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from lagesbild.errors import DomainError, InvalidInput, NotFound
+from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums import members
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
-from lagesbild.forums.services import membership_for, update_settings
+from lagesbild.forums.services import update_settings
+from lagesbild.pages import member_with_role
 
 
 def _manager(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect(f"/konto/login/?next={request.path}")
-    try:
-        membership = membership_for(request.user, forum)
-    except NotFound as exc:
-        return render(request, "404.html", {"message": exc.message}, status=404)
-    if membership.role not in {Role.COORDINATOR, Role.ORG_LEAD}:
-        return render(request, "403.html", {"message": _("Only coordinators and organisation leads manage members.")},
-                      status=403)
-    return membership
+    return member_with_role(request, forum, {Role.COORDINATOR, Role.ORG_LEAD},
+                            _("Only coordinators and organisation leads manage members."))
 
 
 def members_page(request: HttpRequest, forum: str) -> HttpResponse:
@@ -107,12 +100,10 @@ def member_action(request: HttpRequest, forum: str, action: str) -> HttpResponse
 
 def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
     """The forum's settings, for coordinators: name, area, two-factor, personal data, retention."""
-    manager = _manager(request, forum)
+    manager = member_with_role(request, forum, {Role.COORDINATOR},
+                               _("Only the forum's coordinators can change its settings."))
     if isinstance(manager, HttpResponse):
         return manager
-    if manager.role != Role.COORDINATOR:
-        return render(request, "403.html", {"message": _("Only the forum's coordinators can change its settings.")},
-                      status=403)
     context: dict[str, object] = {"forum": manager.forum, "membership": manager, "errors": {},
                                   "retention_actions": Forum.Retention.choices, "cadences": Forum.Cadence.choices,
                                   "map_config": {"tileUrl": settings.LAGESBILD_TILE_URL,

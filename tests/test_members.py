@@ -54,6 +54,7 @@ def test_invitation_creates_an_account_and_a_membership(world: World) -> None:
     again = Client().get(link)
     assert again.status_code == 422
     assert "redan använts" in again.content.decode()
+    assert AuditEvent.objects.filter(action="refused", changes__reason="invitation already used").count() == 1
 
 
 def test_expired_and_unknown_links(world: World) -> None:
@@ -63,6 +64,8 @@ def test_expired_and_unknown_links(world: World) -> None:
     assert expired.status_code == 422
     assert "gått ut" in expired.content.decode()
     assert Client().get("/konto/inbjudan/nonsense/").status_code == 404
+    reasons = set(AuditEvent.objects.filter(action="refused").values_list("changes__reason", flat=True))
+    assert reasons == {"invitation expired", "unknown or revoked invitation"}
     with pytest.raises(InvalidInput):
         members.accept_invitation(link.split("/")[-2], password="ett långt lösenord här")
     assert not User.objects.filter(email="ny@example.se").exists()

@@ -89,6 +89,15 @@ def test_forum_that_requires_two_factor_sends_members_to_set_it_up(world: World)
     assert "Felaktig kod" in wrong.content.decode()
     assert second.post("/konto/2fa/authenticate/", {"code": totp.now()}).status_code == 302
     assert second.get("/f/farsta/").status_code == 200
+    # Without the phone, a recovery code works once.
+    from allauth.mfa.models import Authenticator
+
+    codes = Authenticator.objects.get(user=world.police_reporter.user, type="recovery_codes").wrap().get_unused_codes()
+    for attempt, expected in [(codes[0], 200), (codes[0], 302)]:
+        third = Client()
+        sign_in(third, "polis@test.se")
+        third.post("/konto/2fa/authenticate/", {"code": attempt})
+        assert third.get("/f/farsta/").status_code == expected
 
 
 def test_members_of_relaxed_forums_are_not_asked(world: World) -> None:

@@ -122,13 +122,24 @@ def invitation_for(key: str) -> Invitation:
     """The invitation a link names, if it can still be used."""
     invitation = Invitation.objects.select_related("forum", "organisation").filter(key_hash=_key_hash(key)).first()
     if invitation is None or invitation.revoked_at is not None:
+        _log_refused_link(invitation, "unknown or revoked invitation")
         raise NotFound(_("This invitation link is not valid. Ask for a new invitation."))
     if invitation.accepted_at is not None:
+        _log_refused_link(invitation, "invitation already used")
         raise InvalidInput(_("This invitation has already been used. Sign in instead."), code="used")
     if invitation.expires_at <= timezone.now():
+        _log_refused_link(invitation, "invitation expired")
         raise InvalidInput(_("This invitation has expired. Ask the person who invited you for a new one."),
                            code="expired")
     return invitation
+
+
+def _log_refused_link(invitation: Invitation | None, reason: str) -> None:
+    """A dead invitation link was opened: nobody is signed in to blame, but the forum sees it happened."""
+    AuditEvent.objects.create(
+        forum=invitation.forum if invitation else None, action=AuditEvent.Action.REFUSED,
+        object_type="invitation", object_id=invitation.pk if invitation else None,
+        changes={"reason": reason, **({"email": invitation.email} if invitation else {})}, ip=audit.client_ip.get())
 
 
 @transaction.atomic

@@ -20,7 +20,7 @@ from lagesbild import geometry, personal_data
 from lagesbild.api import member, openapi_body, parse_json_body, validate
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
-from lagesbild.deviations.presenters import deviation_detail
+from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
 
@@ -277,7 +277,7 @@ class CommentIn(Schema):
             summary="Comments on a deviation")
 def list_comments(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
     membership = member(request, forum)
-    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
+    return comments_of(services.get_visible_deviation(membership, deviation_id))
 
 
 @router.post("/{forum}/deviations/{deviation_id}/comments", response={201: dict[str, Any]},
@@ -286,8 +286,7 @@ def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Statu
     membership = member(request, forum)
     payload = parse_json_body(request, CommentIn)
     comment = services.add_comment(membership, deviation_id, payload.body)
-    comments = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["comments"]
-    created = next(c for c in comments if c["id"] == comment.pk)
+    created = next(c for c in comments_of(comment.deviation) if c["id"] == comment.pk)
     return Status(201, {**created, "warnings": personal_data.warnings_for({"body": comment.body})})
 
 
@@ -295,7 +294,7 @@ def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Statu
             summary="A deviation's change history")
 def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
     membership = member(request, forum)
-    return deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["history"]
+    return history_entries(membership, services.get_visible_deviation(membership, deviation_id))
 
 
 @router.post("/{forum}/deviations/{deviation_id}/photos", response={201: list[dict[str, Any]]},
@@ -308,7 +307,7 @@ def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> Status
     if (request.content_type or "") != "multipart/form-data":
         raise UnsupportedMedia(_("Upload photos as multipart/form-data."))
     created = services.add_photos(membership, deviation_id, request.FILES.getlist("photos"))
-    photos = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))["photos"]
+    photos = photos_of(membership, created[0].deviation)
     ids = {p.pk for p in created}
     return Status(201, [p for p in photos if p["id"] in ids])
 

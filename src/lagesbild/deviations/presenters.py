@@ -15,8 +15,42 @@ def _person(user: Any) -> str | None:
     return user.display_name if user is not None else None
 
 
+# The parts below are also served on their own (comments, history, new photos), without the rest.
+
+def photos_of(membership: Membership, deviation: Deviation) -> list[dict[str, Any]]:
+    slug = membership.forum.slug
+    return [
+        {
+            "id": p.pk,
+            "width": p.width,
+            "height": p.height,
+            "url": reverse("api:get_photo", kwargs={"forum": slug, "photo_id": p.pk}),
+            "thumbnailUrl": reverse("api:get_photo_thumbnail", kwargs={"forum": slug, "photo_id": p.pk}),
+        }
+        for p in deviation.photos.all()
+    ]
+
+
+def comments_of(deviation: Deviation) -> list[dict[str, Any]]:
+    return [
+        {"id": c.pk, "body": c.body, "createdAt": c.created_at, "author": _person(c.author),
+         "organisation": c.organisation.name}
+        for c in deviation.comments.select_related("author", "organisation")
+    ]
+
+
+def history_entries(membership: Membership, deviation: Deviation) -> list[dict[str, Any]]:
+    """Who changed what. People are named only to members of their own organisation."""
+    return [
+        {"action": e.action, "actionLabel": e.get_action_display(), "at": e.at,
+         "organisation": e.organisation.name if e.organisation else None,
+         "actor": _person(e.actor) if e.organisation_id == membership.organisation_id else None,
+         "changes": e.changes}
+        for e in services.history_of(deviation)
+    ]
+
+
 def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, Any]:
-    forum_slug = membership.forum.slug
     same_org = deviation.organisation_id == membership.organisation_id
     category = deviation.category
     parent = category.parent
@@ -48,28 +82,9 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
         "status": deviation.status,
         "statusLabel": deviation.get_status_display(),
         "source": deviation.source,
-        "photos": [
-            {
-                "id": p.pk,
-                "width": p.width,
-                "height": p.height,
-                "url": reverse("api:get_photo", kwargs={"forum": forum_slug, "photo_id": p.pk}),
-                "thumbnailUrl": reverse("api:get_photo_thumbnail", kwargs={"forum": forum_slug, "photo_id": p.pk}),
-            }
-            for p in deviation.photos.all()
-        ],
-        "comments": [
-            {"id": c.pk, "body": c.body, "createdAt": c.created_at, "author": _person(c.author),
-             "organisation": c.organisation.name}
-            for c in deviation.comments.select_related("author", "organisation")
-        ],
-        "history": [
-            {"action": e.action, "actionLabel": e.get_action_display(), "at": e.at,
-             "organisation": e.organisation.name if e.organisation else None,
-             "actor": _person(e.actor) if e.organisation_id == membership.organisation_id else None,
-             "changes": e.changes}
-            for e in services.history_of(deviation)
-        ],
+        "photos": photos_of(membership, deviation),
+        "comments": comments_of(deviation),
+        "history": history_entries(membership, deviation),
         "permissions": {
             "edit": services.can_edit(membership, deviation),
             "changeStatus": services.can_change_status(membership, deviation),

@@ -21,7 +21,7 @@ from lagesbild.deviations import photos as photo_files
 from lagesbild.deviations.models import Comment, Deviation, Photo
 from lagesbild.forums.models import Forum
 
-FREE_TEXT = ("description", "place_name", "comment_text")
+FREE_TEXT = ("description", "place_name")  # the audited fields that can describe a person
 REMOVED = "[borttaget]"
 
 
@@ -94,7 +94,7 @@ def _scrub_audit_log(deviation_ids: list[int]) -> None:
     events = AuditEvent.objects.filter(object_type="deviation", object_id__in=deviation_ids)
     for event in events.only("pk", "changes"):
         changes = dict(event.changes)
-        for key in ("description", "place_name"):
+        for key in FREE_TEXT:
             if key in changes:
                 value = changes[key]
                 changes[key] = [REMOVED, REMOVED] if isinstance(value, list) else REMOVED

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -541,8 +542,6 @@ def get_visible_photo(membership: Membership, photo_id: int) -> Photo:
 # --- Helpers -------------------------------------------------------------------------------------------
 
 def _prepare_photos(uploads: Sequence[UploadedFile], already: int) -> list[photo_files.PreparedPhoto]:
-    from django.conf import settings
-
     limit = settings.LAGESBILD_PHOTOS_PER_DEVIATION
     if already + len(uploads) > limit:
         raise InvalidInput(_("A deviation can have at most %(max)d photos.") % {"max": limit}, field="photos")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,9 +41,10 @@ def needs_two_factor_setup(user: User) -> bool:
     """True for a member of a forum that requires two-factor authentication who has no authenticator yet."""
     from allauth.mfa.models import Authenticator
 
-    if not Membership.objects.filter(user=user, is_active=True, forum__require_two_factor=True).exists():
-        return False
-    return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    # One query: it runs on every signed-in request.
+    has_totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP)
+    return Membership.objects.filter(user=user, is_active=True, forum__require_two_factor=True).exclude(
+        Exists(has_totp)).exists()
 
 
 def memberships_of(user: User) -> QuerySet[Membership]:

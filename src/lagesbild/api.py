@@ -152,9 +152,13 @@ def openapi_body(schema: type[BaseModel], multipart: bool = False) -> dict[str, 
 def _register_routers() -> None:
     from lagesbild.deviations.api import router as deviations_router
     from lagesbild.forums.api import router as forums_router
+    from lagesbild.meetings.api import router as meetings_router
+    from lagesbild.places.api import router as places_router
 
     api.add_router("/forums", forums_router)
     api.add_router("/forums", deviations_router)
+    api.add_router("/forums", places_router)
+    api.add_router("/forums", meetings_router)
 
 
 _register_routers()

@@ -21,7 +21,8 @@ from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.models import Category, Deviation, DeviationShare
 from lagesbild.deviations.taxonomy import seed_default_taxonomy
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
-from lagesbild.meetings.models import Meeting
+from lagesbild.meetings.models import Action, AgendaItem, FollowUp, Meeting, Protocol
+from lagesbild.places.models import Place
 
 DEMO_PASSWORD = "lagesbild-demo"  # noqa: S105 - documented in README, demo only
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -254,12 +255,91 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
                        changes={"category": d.category.key, "status": "new"})
             for d in created
         ], batch_size=2000)
-        # Monthly meetings on the second Tuesday at 14:00, back to the start of the period.
-        month = now.astimezone(STOCKHOLM).date().replace(day=1)
-        for _ in range(months):
-            tuesday = month + dt.timedelta(days=(1 - month.weekday()) % 7 + 7)
-            held = dt.datetime.combine(tuesday, dt.time(14), tzinfo=STOCKHOLM)
-            if held < now:
-                Meeting.objects.create(forum=forum, held_at=held, title=f"Avstämningsmöte {tuesday:%Y-%m-%d}")
-            month = (month - dt.timedelta(days=1)).replace(day=1)
+        _meetings_places_and_actions(forum, orgs, members, now, months)
     return forum
+
+
+# The recurring places the forum has named. The parking garage is left out: the places page
+# suggests it, since deviations recur there.
+DEMO_PLACES = [("Farsta centrum, torget", 90), ("Farsta tunnelbanestation", 70), ("Hökarängsplan", 110),
+               ("Parken vid Farstaviken", 160)]
+# (place, responsible organisation kind, what, months before now decided, status)
+DEMO_ACTIONS = [
+    ("Parken vid Farstaviken", "district", "Byta trasig belysning längs gångvägen", 9, Action.Status.DONE),
+    ("Parken vid Farstaviken", "district", "Röja skymmande buskage vid lekplatsen", 7, Action.Status.DONE),
+    ("Farsta tunnelbanestation", "transit", "Fler trygghetsvärdar vid spärrarna kvällstid", 5, Action.Status.DONE),
+    ("Farsta centrum, torget", "night_walkers", "Nattvandring fredagar och lördagar", 3, Action.Status.IN_PROGRESS),
+    ("Hökarängsplan", "housing", "Sanera klotter inom 24 timmar", 2, Action.Status.PLANNED),
+    ("Farsta centrum, torget", "business", "Belysning vid butikernas lastintag", 1, Action.Status.PLANNED),
+]
+
+
+def _meetings_places_and_actions(forum: Forum, orgs: dict[str, list[Organisation]],
+                                 members: dict[int, Membership], now: dt.datetime, months: int) -> None:
+    """Monthly meetings on the second Tuesday at 14:00 back to the start of the period, places at the
+    hotspots, and actions decided at meetings: some done, some under way, some overdue."""
+    from lagesbild.meetings import protocol
+    from lagesbild.places.services import circle_bbox
+
+    places = {}
+    for name, radius in DEMO_PLACES:
+        hotspot = next(h for h in HOTSPOTS if h.name == name)
+        x, y = geometry.to_sweref99tm(hotspot.lon, hotspot.lat)
+        bbox = circle_bbox(hotspot.lon, hotspot.lat, radius)
+        places[name] = Place.objects.create(
+            forum=forum, name=name, lon=hotspot.lon, lat=hotspot.lat, sweref_x=x, sweref_y=y, radius_m=radius,
+            min_lon=bbox[0], min_lat=bbox[1], max_lon=bbox[2], max_lat=bbox[3],
+            created_at=now - dt.timedelta(days=months * 30))
+    month = now.astimezone(STOCKHOLM).date().replace(day=1)
+    helds = []
+    for _ in range(months):
+        tuesday = month + dt.timedelta(days=(1 - month.weekday()) % 7 + 7)
+        held = dt.datetime.combine(tuesday, dt.time(14), tzinfo=STOCKHOLM)
+        if held < now:
+            helds.append(held)
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    helds.sort()
+    meetings = []
+    for i, held in enumerate(helds):
+        start = helds[i - 1] if i else held - dt.timedelta(days=30)
+        meetings.append(Meeting.objects.create(forum=forum, held_at=held, title=f"Avstämningsmöte {held:%Y-%m-%d}",
+                                               location="Farsta stadsdelsförvaltning, sal 2",
+                                               period_start=start, period_end=held))
+    coordinator = next(m for m in members.values() if m.role == Role.COORDINATOR) if members else None
+    for place_name, kind, title, months_ago, status in DEMO_ACTIONS:
+        index = max(0, len(meetings) - 1 - months_ago)
+        if not meetings:
+            break
+        meeting = meetings[index]
+        org = orgs.get(kind, orgs["district"])[0]
+        item = AgendaItem.objects.create(forum=forum, meeting=meeting, position=1, kind=AgendaItem.Kind.PLACE,
+                                         title=f"Plats: {place_name}", place=places[place_name],
+                                         notes="Gick igenom avvikelserna vid platsen.", decision=title + ".")
+        created = meeting.held_at
+        due = (created + dt.timedelta(days=45)).date()
+        action = Action.objects.create(
+            forum=forum, title=title, organisation=org, due_date=due, place=places[place_name],
+            lon=places[place_name].lon, lat=places[place_name].lat, meeting=meeting, agenda_item=item,
+            status=status, created_at=created, updated_at=created, created_by=coordinator.user if coordinator else None,
+            completed_at=created + dt.timedelta(days=30) if status == Action.Status.DONE else None,
+            result="Genomfört enligt plan." if status == Action.Status.DONE else "")
+        member = members.get(org.pk)
+        FollowUp.objects.create(forum=forum, action=action, organisation=org, author=member.user if member else None,
+                                body="Arbetet har påbörjats.", status=Action.Status.IN_PROGRESS,
+                                created_at=created + dt.timedelta(days=10))
+        if status == Action.Status.DONE:
+            FollowUp.objects.create(forum=forum, action=action, organisation=org,
+                                    author=member.user if member else None, body="Klart.",
+                                    status=Action.Status.DONE, created_at=created + dt.timedelta(days=30))
+    # The latest meetings have published protocols.
+    for meeting in meetings[-3:]:
+        if not meeting.items.exists():
+            AgendaItem.objects.create(forum=forum, meeting=meeting, position=1, kind=AgendaItem.Kind.CATEGORIES,
+                                      title="Nya avvikelser per kategori", notes="Inga särskilda beslut.")
+        meeting.attending_organisations.set([o for group in orgs.values() for o in group][:8])
+        meeting.state = Meeting.State.PUBLISHED
+        meeting.save(update_fields=["state"])
+        Protocol.objects.create(forum=forum, meeting=meeting, version=1, published_at=meeting.held_at,
+                                published_by=coordinator.user if coordinator else None,
+                                content=protocol.snapshot(meeting, version=1))
+

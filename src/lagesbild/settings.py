@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "lagesbild.forums",
     "lagesbild.deviations",
+    "lagesbild.places",
     "lagesbild.meetings",
     "lagesbild.audit",
 ]
@@ -170,6 +173,20 @@ EMAIL_PORT = int(os.environ.get("LAGESBILD_EMAIL_PORT", 25))
 EMAIL_HOST_USER = os.environ.get("LAGESBILD_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("LAGESBILD_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("LAGESBILD_EMAIL_TLS", False)
+# Links in e-mails sent from the background worker, which has no request to take the address from.
+LAGESBILD_BASE_URL = os.environ.get("LAGESBILD_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Reminders and digests are sent by a background worker (`lagesbild db_worker`) from a queue in the
+# database, so a slow mail server never holds up a page. LAGESBILD_TASKS=immediate runs them at once.
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks.backends.immediate.ImmediateBackend"
+            if os.environ.get("LAGESBILD_TASKS") == "immediate"
+            else "django_tasks_db.DatabaseBackend"
+        ),
+        "QUEUES": ["default"],
+    }
+}
 DEFAULT_FROM_EMAIL = os.environ.get("LAGESBILD_EMAIL_FROM", "Lägesbild <noreply@localhost>")
 
 # --- Language and time ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from lagesbild.api import api
 from lagesbild.audit import views as audit_views
 from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
+from lagesbild.meetings import views as meeting_views
+from lagesbild.places import views as place_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +20,14 @@ urlpatterns = [
     path("f/<slug:forum>/kategorier/", deviation_views.categories_page, name="categories"),
     path("f/<slug:forum>/medlemmar/", forum_views.members_page, name="members"),
     path("f/<slug:forum>/medlemmar/<slug:action>/", forum_views.member_action, name="member-action"),
+    path("f/<slug:forum>/platser/", place_views.places_page, name="places"),
+    path("f/<slug:forum>/platser/<int:place_id>/", place_views.place_page, name="place"),
+    path("f/<slug:forum>/moten/", meeting_views.meetings_page, name="meetings"),
+    path("f/<slug:forum>/moten/<int:meeting_id>/", meeting_views.meeting_page, name="meeting"),
+    path("f/<slug:forum>/moten/<int:meeting_id>/protokoll/", meeting_views.protocol_page, name="protocol"),
+    path("f/<slug:forum>/moten/<int:meeting_id>/protokoll.pdf", meeting_views.protocol_pdf, name="protocol-pdf"),
+    path("f/<slug:forum>/atgarder/", meeting_views.actions_page, name="actions"),
+    path("f/<slug:forum>/atgarder/<int:action_id>/", meeting_views.action_page, name="action"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     path("api/", api.urls),

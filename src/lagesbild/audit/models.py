@@ -31,6 +31,9 @@ class AuditEvent(models.Model):
         REACTIVATE = "reactivate", _("Membership reactivated")
         REMOVE = "remove", _("Membership removed")
         SETTINGS = "settings", _("Forum settings changed")
+        DELETE = "delete", _("Deleted")
+        FOLLOW_UP = "follow_up", _("Followed up")
+        PUBLISH = "publish", _("Protocol published")
         REFUSED = "refused", _("Refused attempt")
 
     forum = models.ForeignKey("forums.Forum", on_delete=models.CASCADE, null=True, related_name="+")

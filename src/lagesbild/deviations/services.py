@@ -54,6 +54,13 @@ def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
     )
 
 
+def forum_wide_deviations(forum: Forum) -> QuerySet[Deviation]:
+    """What every member of the forum may see. Figures shown to the whole forum at once (the meeting's
+    shared screen, the published protocol, digests) come from these, so no restricted deviation is
+    counted where an organisation that may not see it reads."""
+    return Deviation.objects.filter(forum=forum, withdrawn_at__isnull=True, visibility=Visibility.FORUM)
+
+
 def get_visible_deviation(membership: Membership, deviation_id: int) -> Deviation:
     """One deviation the member may see. Missing and not-visible give the same 404, revealing nothing."""
     deviation = (
@@ -585,3 +592,19 @@ def _snapshot(deviation: Deviation, named: Iterable[Organisation]) -> dict[str, 
         "shared_with": sorted(org.pk for org in named),
         "status": deviation.status,
     }
+
+
+def resolve_for_action(membership: Membership, deviation_ids: Iterable[int], action_id: int) -> int:
+    """Mark the deviations an action dealt with as resolved, when the action is done.
+
+    The forum decided the action, so its responsible organisation may close what it was about, but only
+    what that member can see. Returns how many changed.
+    """
+    rows = list(visible_deviations(membership).filter(pk__in=list(deviation_ids))
+                .exclude(status__in=[Status.RESOLVED, Status.DISMISSED]).values_list("pk", "status"))
+    for pk, old in rows:
+        Deviation.objects.filter(pk=pk).update(status=Status.RESOLVED, version=F("version") + 1,
+                                               updated_at=timezone.now())
+        audit.record(membership, AuditEvent.Action.UPDATE, Deviation(pk=pk),
+                     {"status": [old, Status.RESOLVED], "action": action_id})
+    return len(rows)

@@ -81,6 +81,8 @@ class Forum(models.Model):
         BIMONTHLY = "bimonthly", _("Every other month")
 
     meeting_cadence = models.CharField(_("meetings"), max_length=10, choices=Cadence.choices, default=Cadence.MONTHLY)
+    # The responsible organisation is reminded this many days before an action is due.
+    reminder_days = models.PositiveSmallIntegerField(_("remind about actions (days before due)"), default=3)
     # Deviations observed longer ago than this are anonymised or deleted by `lagesbild retention`.
     retention_months = models.PositiveSmallIntegerField(_("keep deviations for (months)"), null=True, blank=True)
     retention_action = models.CharField(_("after that"), max_length=10, choices=Retention.choices,

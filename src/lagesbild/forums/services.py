@@ -107,8 +107,8 @@ def token_for_key(key: str) -> ApiToken | None:
     return token
 
 
-SETTING_FIELDS = ("name", "area", "meeting_cadence", "require_two_factor", "block_personal_data", "retention_months",
-                  "retention_action")
+SETTING_FIELDS = ("name", "area", "meeting_cadence", "reminder_days", "require_two_factor", "block_personal_data",
+                  "retention_months", "retention_action")
 
 
 def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
@@ -136,6 +136,8 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
                            field="retention_months")
     if "meeting_cadence" in changes and changes["meeting_cadence"] not in Forum.Cadence.values:
         raise InvalidInput(_("Choose how often the forum meets."), field="meeting_cadence")
+    if "reminder_days" in changes and not 0 <= int(changes["reminder_days"]) <= 60:
+        raise InvalidInput(_("Remind 0 to 60 days before an action is due."), field="reminder_days")
     if "retention_action" in changes and changes["retention_action"] not in Forum.Retention.values:
         raise InvalidInput(_("Choose what happens to old deviations."), field="retention_action")
     diff = {name: [getattr(forum, name), value] for name, value in changes.items() if getattr(forum, name) != value}

@@ -120,9 +120,11 @@ def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
         return render(request, "forums/settings.html", context)
     data = request.POST
     try:
-        changes = {
+        changes: dict[str, Any] = {
             "name": data.get("name", ""),
             "meeting_cadence": data.get("meeting_cadence", manager.forum.meeting_cadence),
+            "reminder_days": _optional_int(data.get("reminder_days", ""), "reminder_days")
+            if data.get("reminder_days", "") != "" else manager.forum.reminder_days,
             "require_two_factor": data.get("require_two_factor") == "on",
             "block_personal_data": data.get("block_personal_data") == "on",
             "retention_months": _optional_int(data.get("retention_months", ""), "retention_months"),

@@ -61,7 +61,19 @@ function setDrawing(on) {
 }
 
 map.on("click", (event) => {
-  if (!drawing) return;
+  if (!drawing) {
+    // On the places page a click outside drawing sets the centre of a point-with-radius place.
+    const lon = $("#place-lon");
+    const lat = $("#place-lat");
+    if (!lon || !lat) return;
+    lon.value = event.lngLat.lng.toFixed(6);
+    lat.value = event.lngLat.lat.toFixed(6);
+    corners = [[Number(lon.value), Number(lat.value)]];
+    $("#area-drawn").value = "";
+    show();
+    $("#area-status").textContent = t.centre;
+    return;
+  }
   corners.push([Number(event.lngLat.lng.toFixed(6)), Number(event.lngLat.lat.toFixed(6))]);
   $("#area-status").textContent = format(t.corners, { count: corners.length });
   show();

@@ -1,0 +1,265 @@
+"""The protocol: a snapshot of the meeting taken when it is published, shown as a printable page and
+as a PDF (fpdf2: pure Python, no system libraries).
+
+The snapshot is written in Swedish and holds only what the whole forum may see, since every member
+reads the protocol.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from fpdf import FPDF
+
+from lagesbild import geometry, staticmap
+from lagesbild.deviations import services as deviations
+from lagesbild.meetings.models import Action, AgendaItem, FollowUp, Meeting
+from lagesbild.meetings.services import agenda, in_period
+from lagesbild.places import services as places
+from lagesbild.places.models import Place
+
+MAP_POINTS = 3000  # more than this in a period are drawn as the first 3,000; the count says how many
+
+
+def _when(meeting: Meeting, value: dt.datetime, fmt: str = "j F Y H:i") -> str:
+    return date_format(value.astimezone(ZoneInfo(meeting.forum.timezone)), fmt)
+
+
+def _action(meeting: Meeting, action: Action) -> dict[str, Any]:
+    latest = action.follow_ups.order_by("-created_at", "-pk").first()
+    today = dt.datetime.now(ZoneInfo(meeting.forum.timezone)).date()
+    return {
+        "id": action.pk, "title": action.title, "organisation": action.organisation.name,
+        "responsible": action.responsible.display_name if action.responsible else "",
+        "due": date_format(action.due_date, "j F Y"), "status": action.get_status_display(),
+        "overdue": action.is_open and action.due_date < today,
+        "place": action.place.name if action.place else "",
+        "followUp": latest.body if latest else "", "result": action.result,
+    }
+
+
+def snapshot(meeting: Meeting, version: int, correction_reason: str = "") -> dict[str, Any]:
+    with translation.override("sv"):
+        return _snapshot(meeting, version, correction_reason)
+
+
+def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[str, Any]:
+    forum = meeting.forum
+    items = []
+    followed: dict[int, Action] = {}
+    for number, view in enumerate(agenda(meeting, viewer=None), start=1):
+        item = view.item
+        lines: list[str] = []
+        if item.kind == AgendaItem.Kind.ACTIONS_DUE:
+            for action in view.actions:
+                followed[action.pk] = action
+                lines.append(_("%(title)s, due %(due)s, %(status)s") % {
+                    "title": action.title, "due": date_format(action.due_date, "j F Y"),
+                    "status": action.get_status_display().lower()})
+        if view.place_count is not None:
+            lines.append(_("%(count)d new deviations in the period (%(previous)d in the period before).") % {
+                "count": view.place_count.count, "previous": view.place_count.previous})
+        for category in view.categories:
+            lines.append(_("%(name)s: %(count)d (%(previous)d in the period before)") % {
+                "name": category.name, "count": category.count, "previous": category.previous})
+        if view.flag is not None:
+            lines.append(_("Raised by %(organisation)s.") % {"organisation": view.flag.organisation.name})
+        items.append({"number": number, "title": item.title, "kind": item.kind, "notes": item.notes,
+                      "decision": item.decision, "lines": lines,
+                      "actions": [_action(meeting, a) for a in view.decided]})
+    for follow_up in FollowUp.objects.filter(meeting=meeting).select_related("action"):
+        followed.setdefault(follow_up.action_id, follow_up.action)
+    new_actions = Action.objects.filter(meeting=meeting).select_related("organisation", "responsible", "place")
+    shared = in_period(deviations.forum_wide_deviations(forum), meeting.period_start, meeting.period_end)
+    colours = {c.key: c.color for c in deviations.forum_categories(forum)}
+    rows = list(shared.order_by("-observed_at").values_list("lon", "lat", "category__key",
+                                                            "category__parent__key")[:MAP_POINTS])
+    place_rows = list(Place.objects.filter(forum=forum))
+    bounds = geometry.area_bounds(forum.area)
+    if bounds is None and rows:
+        bounds = (min(r[0] for r in rows), min(r[1] for r in rows), max(r[0] for r in rows), max(r[1] for r in rows))
+    return {
+        "forum": forum.name,
+        "title": meeting.title,
+        "version": version,
+        "correctionReason": correction_reason,
+        "heldAt": _when(meeting, meeting.held_at),
+        "location": meeting.location,
+        "period": [_when(meeting, meeting.period_start, "j F Y"),
+                   _when(meeting, meeting.period_end - dt.timedelta(seconds=1), "j F Y")],
+        "organisations": sorted(o.name for o in meeting.attending_organisations.all()),
+        "people": sorted(f"{u.display_name}" for u in meeting.attendees.all()),
+        "items": items,
+        "newActions": [_action(meeting, a) for a in new_actions],
+        "followedUp": [_action(meeting, a) for a in sorted(followed.values(), key=lambda a: (a.due_date, a.pk))],
+        "map": {
+            "bbox": list(staticmap.padded(bounds)) if bounds else None,
+            "area": forum.area,
+            "count": shared.count(),
+            "points": [[round(lon, 6), round(lat, 6), colours.get(parent or key, "#555555")]
+                       for lon, lat, key, parent in rows],
+            "places": [[p.name, places.outline(p, corners=32)] for p in place_rows],
+        },
+        "publishedAt": _when(meeting, dt.datetime.now(dt.UTC)),
+    }
+
+
+def map_svg(content: dict[str, Any], width: int = 640, height: int = 420) -> str:
+    data = content["map"]
+    if not data["bbox"]:
+        return ""
+    frame = staticmap.Frame(tuple(data["bbox"]), width, height)  # type: ignore[arg-type]
+    return staticmap.svg(frame, title=_("Map of the period's deviations"), area=data["area"],
+                         outlines=[(name, outline) for name, outline in data["places"]],
+                         points=[(lon, lat, colour) for lon, lat, colour in data["points"]])
+
+
+# --- PDF ---------------------------------------------------------------------------------------------------
+
+# The PDF's built-in fonts cover Latin-1 (å, ä, ö, é …); a few common typographic characters are
+# swapped for their nearest Latin-1 forms, anything else for "?".
+_REPLACEMENTS = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                 "\u2026": "...", "\u2192": "->", "\u2022": "-", "\u00a0": " ", "\u202f": " "}
+
+
+def latin1(text: str) -> str:
+    for char, replacement in _REPLACEMENTS.items():
+        text = text.replace(char, replacement)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class _ProtocolPDF(FPDF):
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.set_text_color(90, 90, 90)
+        self.cell(0, 6, latin1(f"{self.footer_text} - {_('page')} {self.page_no()}/{{nb}}"), align="C")
+
+
+def pdf_bytes(content: dict[str, Any]) -> bytes:
+    with translation.override("sv"):
+        return _pdf(content)
+
+
+def _pdf(content: dict[str, Any]) -> bytes:
+    pdf = _ProtocolPDF(format="A4")
+    pdf.footer_text = f"{content['forum']} - {content['title']} - {_('version')} {content['version']}"
+    pdf.set_title(latin1(f"{_('Protocol')}: {content['title']}"))
+    pdf.set_author(latin1(content["forum"]))
+    pdf.set_lang("sv")
+    pdf.set_auto_page_break(True, margin=16)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    def heading(text: str, size: int = 13) -> None:
+        pdf.ln(3)
+        pdf.set_font("Helvetica", "B", size)
+        pdf.multi_cell(width, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=10)
+
+    def para(text: str, style: str = "") -> None:
+        pdf.set_font("Helvetica", style, 10)
+        pdf.multi_cell(width, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=10)
+
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.multi_cell(width, 9, latin1(f"{_('Protocol')}: {content['title']}"), new_x="LMARGIN", new_y="NEXT")
+    para(content["forum"])
+    para(f"{_('Held')}: {content['heldAt']}" + (f", {content['location']}" if content["location"] else ""))
+    para(f"{_('Period reviewed')}: {content['period'][0]} - {content['period'][1]}")
+    para(f"{_('Version')} {content['version']}, {_('published')} {content['publishedAt']}")
+    if content["correctionReason"]:
+        para(f"{_('Correction')}: {content['correctionReason']}", "I")
+
+    heading(_("Attending"))
+    para(", ".join(content["organisations"]) or _("No organisations recorded."))
+    if content["people"]:
+        para(", ".join(content["people"]))
+
+    heading(_("Agenda"))
+    for item in content["items"]:
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.multi_cell(width, 6, latin1(f"{item['number']}. {item['title']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=10)
+        for line in item["lines"]:
+            para(f"- {line}")
+        if item["notes"]:
+            para(f"{_('Notes')}: {item['notes']}")
+        if item["decision"]:
+            para(f"{_('Decision')}: {item['decision']}", "B")
+        for action in item["actions"]:
+            para(f"{_('New action')}: {action['title']} ({action['organisation']}, {_('due')} {action['due']})")
+        pdf.ln(1)
+
+    for key, title in (("newActions", _("New actions")), ("followedUp", _("Actions followed up"))):
+        heading(title)
+        if not content[key]:
+            para(_("None."))
+            continue
+        with pdf.table(col_widths=(44, 24, 18, 14), text_align="LEFT", first_row_as_headings=True) as table:
+            table.row([latin1(_("Action")), latin1(_("Responsible")), latin1(_("Due")), latin1(_("Status"))])
+            for action in content[key]:
+                responsible = action["organisation"] + (f" ({action['responsible']})" if action["responsible"] else "")
+                what = action["title"] + (f" - {action['place']}" if action["place"] else "")
+                if action["followUp"]:
+                    what += f"\n{_('Latest follow-up')}: {action['followUp']}"
+                status = action["status"] + (f" ({_('overdue')})" if action["overdue"] else "")
+                table.row([latin1(what), latin1(responsible), latin1(action["due"]), latin1(status)])
+
+    data = content["map"]
+    if data["bbox"]:
+        if pdf.get_y() > pdf.h - 130:
+            pdf.add_page()
+        heading(_("Map of the period"))
+        para(_("%(count)d deviations that the whole forum can see, with the forum's area and places.") % {
+            "count": data["count"]})
+        _draw_map(pdf, data, pdf.l_margin, pdf.get_y() + 2, width, 110)
+    return bytes(pdf.output())
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    try:
+        return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
+    except ValueError:
+        return (85, 85, 85)
+
+
+def _draw_map(pdf: FPDF, data: dict[str, Any], left: float, top: float, width: float, height: float) -> None:
+    frame = staticmap.Frame(tuple(data["bbox"]), width, height)  # type: ignore[arg-type]
+
+    def at(lon: float, lat: float) -> tuple[float, float]:
+        x, y = frame.xy(lon, lat)
+        return left + x, top + y
+
+    pdf.set_fill_color(244, 241, 234)
+    pdf.rect(left, top, width, height, style="F")
+    pdf.set_line_width(0.4)
+    pdf.set_draw_color(20, 33, 61)
+    for ring in staticmap.rings(data["area"]):
+        pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
+    pdf.set_draw_color(29, 78, 216)
+    pdf.set_font("Helvetica", size=7)
+    for _name, outline in data["places"]:
+        for ring in staticmap.rings(outline):
+            pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
+    pdf.set_line_width(0.1)
+    pdf.set_draw_color(255, 255, 255)
+    for lon, lat, colour in data["points"]:
+        x, y = at(lon, lat)
+        pdf.set_fill_color(*_hex(colour))
+        pdf.circle(x=x, y=y, radius=0.9, style="FD")
+    length, label = staticmap.scale_bar(frame)
+    pdf.set_draw_color(34, 34, 34)
+    pdf.set_line_width(0.5)
+    pdf.line(left + 4, top + height - 4, left + 4 + length, top + height - 4)
+    pdf.set_xy(left + 4, top + height - 10)
+    pdf.cell(20, 5, label)
+    pdf.set_y(top + height + 2)

@@ -1,0 +1,260 @@
+"""Pages: meetings, the meeting's shared screen, the protocol (page and PDF), actions and one action."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from lagesbild.deviations import services as deviations
+from lagesbild.errors import DomainError, InvalidInput
+from lagesbild.forums.models import Membership
+from lagesbild.meetings import actions as action_services
+from lagesbild.meetings import effect, protocol, services
+from lagesbild.meetings.api import protocol_pdf_response
+from lagesbild.meetings.models import Action, Meeting
+from lagesbild.pages import any_member, form_date, form_datetime, form_float, form_int
+from lagesbild.places.services import forum_places
+
+
+def _not_found(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return render(request, "404.html", {"message": exc.message}, status=404)
+
+
+def _local_input(value: Any, membership: Membership) -> str:
+    return value.astimezone(ZoneInfo(membership.forum.timezone)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    errors: dict[str, str] = {}
+    status = 200
+    tz = membership.forum.timezone
+    if request.method == "POST":
+        data = request.POST
+        try:
+            if data.get("op") == "flag":
+                services.flag_for_meeting(membership, data.get("text", ""), form_int(data.get("deviation")),
+                                          form_int(data.get("place")))
+                messages.success(request, _("Thank you. It will be on the next meeting's agenda."))
+                return redirect("meetings", forum=forum)
+            meeting = services.schedule_meeting(membership, services.MeetingInput(
+                held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
+                location=data.get("location", ""),
+                period_start=form_datetime(data.get("period_start"), "period_start", tz),
+                period_end=form_datetime(data.get("period_end"), "period_end", tz)))
+            messages.success(request, _("The meeting was scheduled."))
+            return redirect("meeting", forum=forum, meeting_id=meeting.pk)
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+    upcoming, past = services.upcoming_and_past(membership)
+    suggested = services.suggested_next(membership.forum)
+    start, end = services.default_period(membership.forum, suggested)
+    return render(request, "meetings/meetings.html", {
+        "forum": membership.forum, "membership": membership, "upcoming": upcoming, "past": past,
+        "flags": services.open_flags(membership.forum_id), "errors": errors,
+        "form": request.POST if errors else {},
+        "defaults": {"held_at": _local_input(suggested, membership), "period_start": _local_input(start, membership),
+                     "period_end": _local_input(end, membership)},
+        "flag_deviation": request.GET.get("deviation", ""), "flag_place": request.GET.get("place", ""),
+        "places": forum_places(membership)}, status=status)
+
+
+def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) -> str:
+    """Carry out one change from the meeting page; return the confirmation to show."""
+    data = request.POST
+    op = data.get("op", "")
+    tz = membership.forum.timezone
+    item_id = form_int(data.get("item"))
+    if op == "build":
+        services.build_agenda(membership, meeting.pk)
+        return _("The agenda was built.")
+    if op == "add_item":
+        services.add_item(membership, meeting.pk, data.get("title", ""), form_int(data.get("place")))
+        return _("The item was added.")
+    if op == "save_item" and item_id:
+        services.update_item(membership, meeting.pk, item_id, notes=data.get("notes", ""),
+                             decision=data.get("decision", ""))
+        return _("The notes were saved.")
+    if op in {"up", "down"} and item_id:
+        services.move_item(membership, meeting.pk, item_id, -1 if op == "up" else 1)
+        return _("The agenda was reordered.")
+    if op == "remove_item" and item_id:
+        services.remove_item(membership, meeting.pk, item_id)
+        return _("The item was removed.")
+    if op == "attendance":
+        services.set_attendance(membership, meeting.pk, [int(v) for v in data.getlist("organisations")],
+                                [int(v) for v in data.getlist("people")])
+        return _("Attendance was saved.")
+    if op == "details":
+        services.update_meeting(membership, meeting.pk, services.MeetingInput(
+            held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
+            location=data.get("location", ""),
+            period_start=form_datetime(data.get("period_start"), "period_start", tz),
+            period_end=form_datetime(data.get("period_end"), "period_end", tz)))
+        return _("The meeting was saved.")
+    if op == "action":
+        action_services.create_action(membership, action_services.ActionInput(
+            title=data.get("title", ""), organisation_id=form_int(data.get("organisation")),
+            due_date=form_date(data.get("due_date"), "due_date"), agenda_item_id=item_id, meeting_id=meeting.pk))
+        return _("The action was created.")
+    if op == "follow_up":
+        action_services.follow_up(membership, form_int(data.get("action")) or 0, data.get("body", ""),
+                                  data.get("status") or None, meeting_id=meeting.pk)
+        return _("The follow-up was saved.")
+    if op == "publish":
+        published = services.publish_protocol(membership, meeting.pk, data.get("correction_reason", ""))
+        return _("Version %(version)d of the protocol was published. Members are sent a summary.") % {
+            "version": published.version}
+    if op == "correct":
+        services.start_correction(membership, meeting.pk)
+        return _("The protocol can be corrected now. Publishing it again makes a new version.")
+    raise InvalidInput(_("Unknown request."))
+
+
+def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        meeting = services.get_meeting(membership, meeting_id)
+    except DomainError as exc:
+        return _not_found(request, exc)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            messages.success(request, _meeting_op(request, membership, meeting))
+            anchor = f"#item-{request.POST['item']}" if request.POST.get("item") else ""
+            return redirect(f"{request.path}{anchor}")
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+            meeting.refresh_from_db()
+    forum_obj = membership.forum
+    return render(request, "meetings/meeting.html", {
+        "forum": forum_obj, "membership": membership, "meeting": meeting,
+        "editable": membership.is_coordinator, "open": not meeting.is_locked,
+        "agenda": services.agenda(meeting, membership), "errors": errors, "form": request.POST if errors else {},
+        "organisations": forum_obj.organisations.all(),
+        "attending": set(meeting.attending_organisations.values_list("pk", flat=True)),
+        "people": forum_obj.memberships.filter(is_active=True).select_related("user", "organisation")
+        .order_by("organisation__name", "user__first_name"),
+        "present": set(meeting.attendees.values_list("pk", flat=True)),
+        "protocols": meeting.protocols.order_by("-version"), "places": forum_places(membership),
+        "statuses": Action.Status.choices, "today": action_services.today(membership),
+        "period_map": services.map_url(forum_obj, meeting.period_start, meeting.period_end),
+        "details": {"held_at": _local_input(meeting.held_at, membership),
+                    "period_start": _local_input(meeting.period_start, membership),
+                    "period_end": _local_input(meeting.period_end, membership)},
+        "period_last_day": meeting.period_end - services.dt.timedelta(seconds=1),
+    }, status=status)
+
+
+def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
+    except DomainError as exc:
+        return _not_found(request, exc)
+    return render(request, "meetings/protocol.html", {
+        "forum": membership.forum, "membership": membership, "protocol": published, "c": published.content,
+        "svg": protocol.map_svg(published.content),
+        "versions": published.meeting.protocols.order_by("-version")})
+
+
+def protocol_pdf(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
+    except DomainError as exc:
+        return _not_found(request, exc)
+    return protocol_pdf_response(published)
+
+
+def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        data = request.POST
+        try:
+            action = action_services.create_action(membership, action_services.ActionInput(
+                title=data.get("title", ""), organisation_id=form_int(data.get("organisation")),
+                due_date=form_date(data.get("due_date"), "due_date"), description=data.get("description", ""),
+                responsible_id=form_int(data.get("responsible")), place_id=form_int(data.get("place")),
+                lon=form_float(data.get("lon"), "lon"), lat=form_float(data.get("lat"), "lat"),
+                deviation_ids=[int(v) for v in data.getlist("deviations") if v.isdigit()]))
+            messages.success(request, _("The action was created."))
+            return redirect("action", forum=forum, action_id=action.pk)
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+    show = request.GET.get("show", "mine")
+    queryset = action_services.my_open_actions(membership) if show == "mine" else \
+        action_services.forum_actions(membership).order_by("status", "due_date")
+    prefill_deviations = [int(v) for v in request.GET.getlist("deviation") if v.isdigit()]
+    visible_prefill = list(deviations.visible_deviations(membership).filter(pk__in=prefill_deviations)
+                           .select_related("category"))
+    organisations = membership.forum.organisations.all()
+    if not membership.is_coordinator:
+        organisations = organisations.filter(pk=membership.organisation_id)
+    return render(request, "meetings/actions.html", {
+        "forum": membership.forum, "membership": membership, "actions": list(queryset[:500]), "show": show,
+        "today": action_services.today(membership), "errors": errors, "form": request.POST if errors else {},
+        "can_create": membership.is_coordinator or membership.role == "org_lead",
+        "organisations": organisations, "places": forum_places(membership),
+        "prefill_place": request.GET.get("place", ""), "prefill_deviations": visible_prefill}, status=status)
+
+
+def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        action = action_services.get_action(membership, action_id)
+    except DomainError as exc:
+        return _not_found(request, exc)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        data = request.POST
+        try:
+            if data.get("op") == "edit":
+                action_services.update_action(membership, action.pk, {
+                    "title": data.get("title", ""), "description": data.get("description", ""),
+                    "due_date": form_date(data.get("due_date"), "due_date"),
+                    "organisation_id": form_int(data.get("organisation")),
+                    "responsible_id": form_int(data.get("responsible"))})
+                messages.success(request, _("The action was saved."))
+            else:
+                action_services.follow_up(membership, action.pk, data.get("body", ""), data.get("status") or None,
+                                          data.get("result") if "result" in data else None,
+                                          resolve_deviations=data.get("resolve_deviations") == "on")
+                messages.success(request, _("The follow-up was saved."))
+            return redirect("action", forum=forum, action_id=action.pk)
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+    return render(request, "meetings/action.html", {
+        "forum": membership.forum, "membership": membership, "action": action,
+        "deviations": action_services.linked_deviations(membership, action),
+        "follow_ups": action.follow_ups.select_related("author", "organisation"),
+        "can_follow_up": action_services.can_follow_up(membership, action),
+        "statuses": Action.Status.choices, "effect": effect.action_effect(membership, action),
+        "today": action_services.today(membership), "organisations": membership.forum.organisations.all(),
+        "people": membership.forum.memberships.filter(organisation=action.organisation, is_active=True)
+        .select_related("user"), "errors": errors, "form": request.POST if errors else {}}, status=status)

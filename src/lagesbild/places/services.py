@@ -1,0 +1,329 @@
+"""Places: drawing them, which deviations lie in them, their history, and suggesting new ones.
+
+A deviation belongs to a place by geometry, worked out when asked, so a place drawn today gathers the
+deviations reported there before it was drawn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import shapely
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from shapely.geometry import Point, shape
+
+from lagesbild import geometry, spatial_index
+from lagesbild.audit import services as audit
+from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations.models import Deviation
+from lagesbild.errors import Forbidden, InvalidInput, NotFound
+from lagesbild.forums.models import Membership
+from lagesbild.places.models import Place
+
+MIN_RADIUS = 10
+MAX_RADIUS = 2000
+MAX_NAME = 120
+METRES_PER_DEGREE_LAT = 111_320.0
+
+
+@dataclass
+class PlaceInput:
+    name: str
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    radius_m: int | None = None
+    area: dict[str, Any] | None = None  # a GeoJSON Polygon; when given, lon/lat/radius are not used
+
+
+def require_coordinator(membership: Membership, what: str) -> None:
+    if not membership.is_coordinator:
+        audit.record(membership, AuditEvent.Action.REFUSED, membership.forum, {"reason": what})
+        raise Forbidden(_("Only the forum's coordinators can do this."))
+
+
+def forum_places(membership: Membership) -> QuerySet[Place]:
+    return Place.objects.filter(forum_id=membership.forum_id)
+
+
+def get_place(membership: Membership, place_id: int) -> Place:
+    place = forum_places(membership).filter(pk=place_id).first()
+    if place is None:
+        raise NotFound(_("No such place."))
+    return place
+
+
+def _geometry_fields(membership: Membership, data: PlaceInput) -> dict[str, Any]:
+    """Validate a place's shape and work out its centre and bounding box."""
+    forum_area = membership.forum.area
+    if data.area is not None:
+        geom = geometry.validate_area(data.area)
+        if geom.geom_type != "Polygon":
+            raise InvalidInput(_("A place is one connected area; draw it as a single polygon."), field="area")
+        if forum_area and not shape(forum_area).covers(geom):
+            raise InvalidInput(_("The place lies outside the forum's area."), field="area")
+        inside = geom.representative_point()
+        lon, lat = inside.x, inside.y
+        min_lon, min_lat, max_lon, max_lat = geom.bounds
+        radius = None
+        shape_kind = Place.Shape.POLYGON
+        area = shapely.geometry.mapping(geom)
+        area = {"type": "Polygon", "coordinates": [[list(p) for p in ring] for ring in area["coordinates"]]}
+    else:
+        if data.lon is None or data.lat is None:
+            raise InvalidInput(_("Choose where the place is: a point on the map, or draw its area."), field="lon")
+        geometry.check_lon_lat(data.lon, data.lat)
+        if not geometry.area_contains(forum_area, data.lon, data.lat):
+            raise InvalidInput(_("The place lies outside the forum's area."), field="lon")
+        if data.radius_m is None or not MIN_RADIUS <= data.radius_m <= MAX_RADIUS:
+            raise InvalidInput(_("The radius must be between %(min)d and %(max)d metres.") % {
+                "min": MIN_RADIUS, "max": MAX_RADIUS}, field="radius_m")
+        lon, lat, radius, area = data.lon, data.lat, data.radius_m, None
+        min_lon, min_lat, max_lon, max_lat = circle_bbox(lon, lat, radius)
+        shape_kind = Place.Shape.CIRCLE
+    x, y = geometry.to_sweref99tm(lon, lat)
+    return {"shape": shape_kind, "lon": lon, "lat": lat, "sweref_x": x, "sweref_y": y, "radius_m": radius,
+            "area": area, "min_lon": min_lon, "min_lat": min_lat, "max_lon": max_lon, "max_lat": max_lat}
+
+
+def circle_bbox(lon: float, lat: float, radius_m: float) -> geometry.BBox:
+    # A little wider than the circle: the exact test is done in SWEREF 99 TM metres afterwards.
+    dlat = radius_m * 1.05 / METRES_PER_DEGREE_LAT
+    dlon = radius_m * 1.05 / (METRES_PER_DEGREE_LAT * math.cos(math.radians(lat)))
+    return (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(_("Give the place a name."), field="name")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(_("The name is too long (at most %(max)d characters).") % {"max": MAX_NAME}, field="name")
+    return name
+
+
+def create_place(membership: Membership, data: PlaceInput) -> Place:
+    require_coordinator(membership, "place by a non-coordinator")
+    values = {"name": _clean_name(data.name), "description": data.description.strip()[:2000],
+              **_geometry_fields(membership, data)}
+    try:
+        with transaction.atomic():
+            place = Place.objects.create(forum_id=membership.forum_id, created_by_id=membership.user_id, **values)
+            audit.record(membership, AuditEvent.Action.CREATE, place, {"name": place.name, "shape": place.shape})
+    except IntegrityError as exc:
+        raise InvalidInput(_("The forum already has a place with that name."), field="name") from exc
+    return place
+
+
+def update_place(membership: Membership, place_id: int, data: PlaceInput) -> Place:
+    require_coordinator(membership, "place by a non-coordinator")
+    place = get_place(membership, place_id)
+    values = {"name": _clean_name(data.name), "description": data.description.strip()[:2000],
+              **_geometry_fields(membership, data)}
+    diff = {k: [getattr(place, k), v] for k, v in values.items()
+            if k in {"name", "description", "shape", "radius_m"} and getattr(place, k) != v}
+    if values["area"] != place.area or values["lon"] != place.lon or values["lat"] != place.lat:
+        diff["geometry"] = ["…", "…"]
+    try:
+        with transaction.atomic():
+            Place.objects.filter(pk=place.pk).update(**values)
+            if diff:
+                audit.record(membership, AuditEvent.Action.UPDATE, place, diff)
+    except IntegrityError as exc:
+        raise InvalidInput(_("The forum already has a place with that name."), field="name") from exc
+    place.refresh_from_db()
+    return place
+
+
+def delete_place(membership: Membership, place_id: int) -> None:
+    """Remove a place. Its deviations stay; actions and agenda items keep their text but lose the link."""
+    require_coordinator(membership, "place by a non-coordinator")
+    place = get_place(membership, place_id)
+    with transaction.atomic():
+        audit.record(membership, AuditEvent.Action.DELETE, place, {"name": place.name})
+        place.delete()
+
+
+# --- Which deviations lie in a place --------------------------------------------------------------------
+
+def place_geometry(place: Place) -> Any:
+    if place.shape == Place.Shape.POLYGON and place.area:
+        geom = shape(place.area)
+        shapely.prepare(geom)
+        return geom
+    return None
+
+
+def contains(place: Place, lon: float, lat: float, sweref: tuple[float, float] | None = None) -> bool:
+    polygon = place_geometry(place)
+    if polygon is not None:
+        return bool(polygon.covers(Point(lon, lat)))
+    x, y = sweref or geometry.to_sweref99tm(lon, lat)
+    return (x - place.sweref_x) ** 2 + (y - place.sweref_y) ** 2 <= (place.radius_m or 0) ** 2
+
+
+def deviations_at(place: Place, queryset: QuerySet[Deviation]) -> QuerySet[Deviation]:
+    """The deviations of `queryset` that lie in the place (on its edge counts as in it)."""
+    in_box = spatial_index.filter_bbox(queryset, place.bbox)
+    polygon = place_geometry(place)
+    if polygon is None:
+        # Distance in SWEREF 99 TM metres, in SQL on both backends.
+        r2 = float(place.radius_m or 0) ** 2
+        dx = F("sweref_x") - place.sweref_x
+        dy = F("sweref_y") - place.sweref_y
+        return in_box.alias(d2=dx * dx + dy * dy).filter(d2__lte=r2)
+    rows = list(in_box.values_list("pk", "lon", "lat"))
+    if not rows:
+        return in_box.none()
+    ids, lons, lats = zip(*rows, strict=True)
+    inside = shapely.intersects_xy(polygon, lons, lats)  # for a point: in it or on its edge
+    return queryset.filter(pk__in=[pk for pk, hit in zip(ids, inside, strict=True) if hit])
+
+
+def places_containing(places: list[Place], lon: float, lat: float) -> list[Place]:
+    sweref = geometry.to_sweref99tm(lon, lat)
+    return [p for p in places if contains(p, lon, lat, sweref)]
+
+
+# --- A place's history ---------------------------------------------------------------------------------
+
+@dataclass
+class MonthTable:
+    months: list[str]  # "2026-03", oldest first
+    rows: list[tuple[str, str, list[int], int]]  # category key, name, count per month, total
+    totals: list[int]
+
+
+def counts_by_month(place: Place, queryset: QuerySet[Deviation], months: int = 12,
+                    now: dt.datetime | None = None) -> MonthTable:
+    """Deviations at the place per main category and calendar month (in the forum's time zone)."""
+    tz = ZoneInfo(place.forum.timezone)
+    local_now = (now or timezone.now()).astimezone(tz)
+    keys: list[str] = []
+    year, month = local_now.year, local_now.month
+    for _i in range(months):
+        keys.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    keys.reverse()
+    first = dt.datetime(int(keys[0][:4]), int(keys[0][5:]), 1, tzinfo=tz)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    names: dict[str, str] = {}
+    rows = deviations_at(place, queryset.filter(observed_at__gte=first)).values_list(
+        "observed_at", "category__key", "category__parent__key", "category__name_sv", "category__parent__name_sv",
+        "category__name_en", "category__parent__name_en")
+    # Category names come from the category table in both languages, as Category.name picks them.
+    lang_en = (translation.get_language() or "sv")[:2] == "en"
+    for observed, key, parent_key, name_sv, parent_sv, name_en, parent_en in rows:
+        main = parent_key or key
+        names[main] = (parent_en or name_en) if lang_en else (parent_sv or name_sv)
+        counts[main][observed.astimezone(tz).strftime("%Y-%m")] += 1
+    table_rows = sorted(
+        ((key, names[key], [counts[key][m] for m in keys], sum(counts[key].values())) for key in counts),
+        key=lambda row: (-row[3], row[1]))
+    totals = [sum(row[2][i] for row in table_rows) for i in range(len(keys))]
+    return MonthTable(months=keys, rows=table_rows, totals=totals)
+
+
+# --- Suggesting places ------------------------------------------------------------------------------------
+
+@dataclass
+class Suggestion:
+    lon: float
+    lat: float
+    radius_m: int
+    count: int
+    weeks: int
+    name_hint: str
+    categories: list[tuple[str, int]] = field(default_factory=list)
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+
+
+def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, radius_m: int = 150, days: int = 90,
+                   min_count: int = 5, min_weeks: int = 3, now: dt.datetime | None = None) -> list[Suggestion]:
+    """Where deviations recur but no place is drawn yet.
+
+    A cluster is the deviations within `radius_m` of one of them, in the last `days`, outside every
+    existing place. It is suggested when it has at least `min_count` deviations spread over at least
+    `min_weeks` different weeks, so one busy evening does not make a place. Clusters are taken greedily,
+    densest first, and a deviation belongs to one cluster at most.
+    """
+    if not MIN_RADIUS <= radius_m <= MAX_RADIUS:
+        raise InvalidInput(_("The radius must be between %(min)d and %(max)d metres.") % {
+            "min": MIN_RADIUS, "max": MAX_RADIUS}, field="radius_m")
+    if not 7 <= days <= 730:
+        raise InvalidInput(_("The period must be between 7 and 730 days."), field="days")
+    if not 2 <= min_count <= 1000:
+        raise InvalidInput(_("A cluster needs at least 2 deviations."), field="min_count")
+    if not 1 <= min_weeks <= 104:
+        raise InvalidInput(_("The number of weeks must be between 1 and 104."), field="min_weeks")
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    tz = ZoneInfo(membership.forum.timezone)
+    places = list(forum_places(membership))
+    rows = [
+        row for row in queryset.filter(observed_at__gte=since).order_by("pk").values_list(
+            "pk", "lon", "lat", "sweref_x", "sweref_y", "observed_at", "place_name",
+            "category__parent__name_sv", "category__name_sv")
+        if not any(contains(p, row[1], row[2], (row[3], row[4])) for p in places)
+    ]
+    # Points hashed into cells one radius wide: neighbours are in the same or the adjacent cells.
+    cells: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        cells[(int(row[3] // radius_m), int(row[4] // radius_m))].append(i)
+    r2 = radius_m * radius_m
+    neighbours: list[list[int]] = []
+    for row in rows:
+        cx, cy = int(row[3] // radius_m), int(row[4] // radius_m)
+        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cells.get((cx + dx, cy + dy), ())
+                if (rows[j][3] - row[3]) ** 2 + (rows[j][4] - row[4]) ** 2 <= r2]
+        neighbours.append(near)
+    taken: set[int] = set()
+    suggestions: list[Suggestion] = []
+    for i in sorted(range(len(rows)), key=lambda k: (-len(neighbours[k]), rows[k][0])):
+        if i in taken:
+            continue
+        members = [j for j in neighbours[i] if j not in taken]
+        if len(members) < min_count:
+            continue
+        taken.update(members)
+        weeks = {rows[j][5].astimezone(tz).isocalendar()[:2] for j in members}
+        if len(weeks) < min_weeks:
+            continue
+        names = Counter(rows[j][6].strip() for j in members if rows[j][6].strip())
+        categories = Counter(rows[j][7] or rows[j][8] for j in members)
+        times = [rows[j][5] for j in members]
+        suggestions.append(Suggestion(
+            lon=round(sum(rows[j][1] for j in members) / len(members), 6),
+            lat=round(sum(rows[j][2] for j in members) / len(members), 6),
+            radius_m=radius_m, count=len(members), weeks=len(weeks),
+            name_hint=names.most_common(1)[0][0] if names else "",
+            categories=categories.most_common(3), first=min(times), last=max(times),
+        ))
+    return suggestions
+
+
+def outline(place: Place, corners: int = 48) -> dict[str, Any]:
+    """The place as a GeoJSON Polygon; a circle is drawn as a polygon with `corners` corners."""
+    if place.shape == Place.Shape.POLYGON and place.area:
+        return place.area
+    radius = float(place.radius_m or 0)
+    dlat = radius / METRES_PER_DEGREE_LAT
+    dlon = radius / (METRES_PER_DEGREE_LAT * math.cos(math.radians(place.lat)))
+    ring = [[round(place.lon + dlon * math.cos(2 * math.pi * k / corners), 6),
+             round(place.lat + dlat * math.sin(2 * math.pi * k / corners), 6)] for k in range(corners)]
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def as_feature(place: Place) -> dict[str, Any]:
+    return {"type": "Feature", "id": place.pk, "geometry": outline(place),
+            "properties": {"id": place.pk, "name": place.name, "shape": place.shape, "radius_m": place.radius_m,
+                           "centre": [place.lon, place.lat], "bbox": list(place.bbox)}}

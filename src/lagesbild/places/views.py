@@ -1,0 +1,144 @@
+"""Pages: the forum's places (with suggested new ones) and one place's page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lagesbild import staticmap
+from lagesbild.deviations import services as deviations
+from lagesbild.errors import DomainError, InvalidInput
+from lagesbild.forums.models import Membership
+from lagesbild.meetings import actions as action_services
+from lagesbild.meetings import effect
+from lagesbild.meetings.models import Action
+from lagesbild.pages import any_member, form_float, form_int
+from lagesbild.places import services
+
+RECENT = dt.timedelta(days=90)
+
+
+def _editor_config(membership: Membership) -> dict[str, Any]:
+    return {"tileUrl": settings.LAGESBILD_TILE_URL, "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+            "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
+            "area": membership.forum.area}
+
+
+def _editor_strings() -> dict[str, str]:
+    return {"corners": _("%(count)s corners. Click the next one, or choose Done."),
+            "tooFew": _("An area needs at least three corners."),
+            "ready": _("The area is drawn. Save to keep it."),
+            "centre": _("The centre is set. Choose a radius and save.")}
+
+
+def _place_input(data: Any) -> services.PlaceInput:
+    area = None
+    if data.get("area_drawn"):
+        try:
+            area = json.loads(data["area_drawn"])
+        except ValueError as exc:
+            raise InvalidInput(_("The area is not a valid GeoJSON polygon."), field="area") from exc
+    return services.PlaceInput(name=data.get("name", ""), description=data.get("description", ""),
+                               lon=form_float(data.get("lon"), "lon"), lat=form_float(data.get("lat"), "lat"),
+                               radius_m=form_int(data.get("radius_m")), area=area)
+
+
+def places_page(request: HttpRequest, forum: str) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            place = services.create_place(membership, _place_input(request.POST))
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+        else:
+            messages.success(request, _("The place %(name)s was saved.") % {"name": place.name})
+            return redirect("place", forum=forum, place_id=place.pk)
+    visible = deviations.visible_deviations(membership)
+    since = timezone.now() - RECENT
+    rows = [(place, services.deviations_at(place, visible.filter(observed_at__gte=since)).count(),
+             place.actions.filter(status__in=Action.OPEN).count())
+            for place in services.forum_places(membership)]
+    suggestions = []
+    if membership.is_coordinator:
+        suggestions = services.suggest_places(membership, visible)
+    return render(request, "places/places.html", {
+        "forum": membership.forum, "membership": membership, "rows": rows, "suggestions": suggestions,
+        "errors": errors, "form": request.POST if errors else {}, "map_config": _editor_config(membership),
+        "area_strings": _editor_strings(), "radius_default": 100}, status=status)
+
+
+def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        place = services.get_place(membership, place_id)
+    except DomainError as exc:
+        return render(request, "404.html", {"message": exc.message}, status=404)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        op = request.POST.get("op")
+        try:
+            if op == "delete":
+                services.delete_place(membership, place.pk)
+                messages.success(request, _("The place %(name)s was deleted.") % {"name": place.name})
+                return redirect("places", forum=forum)
+            if op == "edit":
+                data = request.POST.copy()
+                if place.shape == place.Shape.POLYGON and not data.get("area_drawn"):
+                    data["area_drawn"] = json.dumps(place.area)
+                elif not data.get("lon"):
+                    data["lon"], data["lat"] = str(place.lon), str(place.lat)
+                place = services.update_place(membership, place.pk, _place_input(data))
+                messages.success(request, _("The place was saved."))
+                return redirect("place", forum=forum, place_id=place.pk)
+            raise InvalidInput(_("Unknown request."))
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+    visible = deviations.visible_deviations(membership)
+    at_place = services.deviations_at(place, visible)
+    table = services.counts_by_month(place, visible)
+    recent = list(at_place.select_related("category", "category__parent", "organisation")
+                  .order_by("-observed_at")[:50])
+    actions = list(place.actions.select_related("organisation", "responsible").order_by("-created_at"))
+    timeline = sorted(
+        [("deviation", d.observed_at, d) for d in recent]
+        + [("action", a.created_at, a) for a in actions]
+        + [("follow_up", f.created_at, f) for a in actions for f in a.follow_ups.select_related("organisation")],
+        key=lambda entry: entry[1], reverse=True)[:80]
+    effects = [(a, effect.action_effect(membership, a)) for a in actions if a.status == Action.Status.DONE]
+    frame = staticmap.Frame(staticmap.padded(place.bbox, 0.6), 640, 360)
+    colours = {c.key: c.color for c in deviations.forum_categories(membership.forum)}
+    points = [(d.lon, d.lat, colours.get(d.category.parent.key if d.category.parent else d.category.key, "#555"))
+              for d in recent]
+    svg = staticmap.svg(frame, title=_("Map of %(name)s with its latest deviations") % {"name": place.name},
+                        outlines=[(place.name, services.outline(place))], points=points)
+    return render(request, "places/place.html", {
+        "forum": membership.forum, "membership": membership, "place": place, "table": table,
+        "timeline": timeline, "actions": actions, "effects": effects, "svg": svg, "count": at_place.count(),
+        "map_url": _map_link(membership, place),
+        "can_create_action": membership.is_coordinator or membership.role == "org_lead",
+        "organisations": membership.forum.organisations.all(), "today": action_services.today(membership),
+        "errors": errors, "form": request.POST if errors else {}}, status=status)
+
+
+def _map_link(membership: Membership, place: Any) -> str:
+    from lagesbild.meetings.services import map_url
+
+    now = timezone.now()
+    return map_url(membership.forum, now - dt.timedelta(days=365), now + dt.timedelta(seconds=1), place.bbox)

@@ -8,6 +8,7 @@ endpoint cannot arrive without its row.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
+from lagesbild.meetings import actions
+from lagesbild.meetings import services as meetings
+from lagesbild.places import services as places
 from tests.conftest import World, image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +61,13 @@ def restricted_only(ok: int, anonymous: int = 401) -> dict[str, int]:
 
 F = "/api/forums/farsta"
 NEW = {"category": "graffiti", "lon": 18.09, "lat": 59.244}
+
+
+def coordinators_only(ok: int) -> dict[str, int]:
+    return answers(viewer=403, other_org=403, author=403, org_lead=403, coordinator=ok)
+
+
+PLACE = {"name": "Ny plats", "lon": 18.09, "lat": 59.244, "radius_m": 50}
 
 API_ROWS = [
     Row("GET", "/api/forums", lambda o: "/api/forums", answers(other_forum=200)),
@@ -117,6 +129,62 @@ API_ROWS = [
         lambda o: f"{F}/deviations/{o['public']}/photos",
         answers(viewer=403, other_org=403, coordinator=403, author=201, org_lead=201),
         body=lambda o: {"photos": [SimpleUploadedFile("a.jpg", image_bytes())]}, multipart=True, label="public"),
+    # Places
+    Row("GET", "/api/forums/{forum}/places", lambda o: f"{F}/places", answers()),
+    Row("POST", "/api/forums/{forum}/places", lambda o: f"{F}/places", coordinators_only(201), body=lambda o: PLACE),
+    Row("GET", "/api/forums/{forum}/places/suggestions", lambda o: f"{F}/places/suggestions", answers(),
+        query={"min_count": "2", "min_weeks": "1"}),
+    Row("GET", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}", answers()),
+    Row("PATCH", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}",
+        coordinators_only(200), body=lambda o: {**PLACE, "name": "Torget 2"}),
+    Row("DELETE", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}",
+        coordinators_only(204)),
+    # Meetings, their agenda and protocol
+    Row("GET", "/api/forums/{forum}/meetings", lambda o: f"{F}/meetings", answers()),
+    Row("POST", "/api/forums/{forum}/meetings", lambda o: f"{F}/meetings", coordinators_only(201), body=lambda o: {}),
+    Row("GET", "/api/forums/{forum}/meetings/{meeting_id}", lambda o: f"{F}/meetings/{o['meeting']}", answers()),
+    Row("PATCH", "/api/forums/{forum}/meetings/{meeting_id}", lambda o: f"{F}/meetings/{o['meeting']}",
+        coordinators_only(200), body=lambda o: {"title": "Nytt namn"}),
+    Row("PUT", "/api/forums/{forum}/meetings/{meeting_id}/attendance",
+        lambda o: f"{F}/meetings/{o['meeting']}/attendance", coordinators_only(200),
+        body=lambda o: {"organisations": [], "people": []}),
+    Row("POST", "/api/forums/{forum}/meetings/{meeting_id}/agenda", lambda o: f"{F}/meetings/{o['meeting']}/agenda",
+        coordinators_only(200)),
+    Row("POST", "/api/forums/{forum}/meetings/{meeting_id}/items", lambda o: f"{F}/meetings/{o['meeting']}/items",
+        coordinators_only(201), body=lambda o: {"title": "Övrigt"}),
+    Row("PUT", "/api/forums/{forum}/meetings/{meeting_id}/items/order",
+        lambda o: f"{F}/meetings/{o['meeting']}/items/order", coordinators_only(200),
+        body=lambda o: {"items": o["items"][::-1]}),
+    Row("PATCH", "/api/forums/{forum}/meetings/{meeting_id}/items/{item_id}",
+        lambda o: f"{F}/meetings/{o['meeting']}/items/{o['items'][0]}", coordinators_only(200),
+        body=lambda o: {"notes": "Anteckning"}),
+    Row("DELETE", "/api/forums/{forum}/meetings/{meeting_id}/items/{item_id}",
+        lambda o: f"{F}/meetings/{o['meeting']}/items/{o['items'][0]}", coordinators_only(204)),
+    Row("POST", "/api/forums/{forum}/meetings/{meeting_id}/protocols",
+        lambda o: f"{F}/meetings/{o['meeting']}/protocols", coordinators_only(201), body=lambda o: {}),
+    Row("POST", "/api/forums/{forum}/meetings/{meeting_id}/correction",
+        lambda o: f"{F}/meetings/{o['published']}/correction", coordinators_only(200)),
+    Row("GET", "/api/forums/{forum}/meetings/{meeting_id}/protocols/{version}",
+        lambda o: f"{F}/meetings/{o['published']}/protocols/1", answers()),
+    Row("GET", "/api/forums/{forum}/meetings/{meeting_id}/protocols/{version}/pdf",
+        lambda o: f"{F}/meetings/{o['published']}/protocols/1/pdf", answers()),
+    Row("POST", "/api/forums/{forum}/flags", lambda o: f"{F}/flags",
+        answers(viewer=403, other_org=201, author=201, org_lead=201, coordinator=201),
+        body=lambda o: {"text": "Ta upp detta"}),
+    # Actions: the police's, linked to the restricted deviation and a public one
+    Row("GET", "/api/forums/{forum}/actions", lambda o: f"{F}/actions", answers()),
+    Row("POST", "/api/forums/{forum}/actions", lambda o: f"{F}/actions",
+        answers(viewer=403, other_org=403, author=403, org_lead=201, coordinator=201),
+        body=lambda o: {"title": "Fler patrullor", "organisation": o["police"], "due_date": o["due"]}),
+    Row("GET", "/api/forums/{forum}/actions/{action_id}", lambda o: f"{F}/actions/{o['action']}", answers()),
+    Row("PATCH", "/api/forums/{forum}/actions/{action_id}", lambda o: f"{F}/actions/{o['action']}",
+        coordinators_only(200), body=lambda o: {"title": "Ny rubrik"}),
+    Row("POST", "/api/forums/{forum}/actions/{action_id}/follow-ups",
+        lambda o: f"{F}/actions/{o['action']}/follow-ups",
+        answers(viewer=403, other_org=403, author=201, org_lead=201, coordinator=201),
+        body=lambda o: {"body": "Pågår"}),
+    Row("GET", "/api/forums/{forum}/actions/{action_id}/effect", lambda o: f"{F}/actions/{o['action']}/effect",
+        answers()),
 ]
 
 # Pages, by URL name. The sign-in page and /healthz are open to all; one forum sends you to its map.
@@ -142,6 +210,20 @@ PAGE_ROWS = [
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+    Row("GET", "places", lambda o: "/f/farsta/platser/", answers(anonymous=302)),
+    Row("GET", "place", lambda o: f"/f/farsta/platser/{o['place']}/", answers(anonymous=302)),
+    Row("GET", "meetings", lambda o: "/f/farsta/moten/", answers(anonymous=302)),
+    Row("GET", "meeting", lambda o: f"/f/farsta/moten/{o['meeting']}/", answers(anonymous=302)),
+    Row("GET", "protocol", lambda o: f"/f/farsta/moten/{o['published']}/protokoll/", answers(anonymous=302)),
+    Row("GET", "protocol-pdf", lambda o: f"/f/farsta/moten/{o['published']}/protokoll.pdf", answers(anonymous=302)),
+    Row("GET", "actions", lambda o: "/f/farsta/atgarder/", answers(anonymous=302)),
+    Row("GET", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/", answers(anonymous=302)),
+    Row("POST", "place", lambda o: f"/f/farsta/platser/{o['place']}/",
+        {**coordinators_only(302), "anonymous": 302}, body=lambda o: {"op": "delete"}, multipart=True,
+        label="delete"),
+    Row("POST", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/",
+        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 302, "org_lead": 302,
+         "coordinator": 302}, body=lambda o: {"op": "follow_up", "body": "Pågår"}, multipart=True, label="follow-up"),
 ]
 # Routes that are not the application's own pages.
 NOT_PAGES = {"set_language", "api-root", "openapi-json"}
@@ -157,8 +239,23 @@ def objects(world: World) -> dict[str, Any]:
     [photo] = services.add_photos(world.police_reporter, restricted.pk,
                                   [SimpleUploadedFile("secret.jpg", image_bytes())])
     public = world.report(world.police_reporter, description="Klotter vid torget")
+    place = places.create_place(world.coordinator, places.PlaceInput(name="Torget", lon=18.09, lat=59.244,
+                                                                     radius_m=100))
+    now = timezone.now()
+    published = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(
+        held_at=now - dt.timedelta(days=30), period_start=now - dt.timedelta(days=60)))
+    meetings.build_agenda(world.coordinator, published.pk)
+    meetings.publish_protocol(world.coordinator, published.pk)
+    meetings.flag_for_meeting(world.police_reporter, "Trapphuset", deviation_id=restricted.pk)
+    meeting = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(held_at=now + dt.timedelta(days=7)))
+    items = [i.pk for i in meetings.build_agenda(world.coordinator, meeting.pk)]
+    action = actions.create_action(world.police_lead, actions.ActionInput(
+        title="Kameror i trapphuset", organisation_id=world.police.pk, due_date=now.date() + dt.timedelta(days=20),
+        deviation_ids=[restricted.pk, public.pk], place_id=place.pk))
     return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk,
-            "housing_member": world.housing_reporter.pk}
+            "housing_member": world.housing_reporter.pk, "place": place.pk, "meeting": meeting.pk, "items": items,
+            "published": published.pk, "action": action.pk, "police": world.police.pk,
+            "due": (now.date() + dt.timedelta(days=10)).isoformat()}
 
 
 def client_for(world: World, actor: str) -> Client:
@@ -193,6 +290,14 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.route == "/api/forums/{forum}/actions/{action_id}" and row.method == "GET" and response.status_code == 200:
+        # The action is the forum's; which of its deviations are named depends on who asks.
+        expected = {objects["public"], objects["restricted"]} if actor in SEES_RESTRICTED else {objects["public"]}
+        assert set(response.json()["deviations"]) == expected
+    if row.route == "/api/forums/{forum}/meetings/{meeting_id}" and row.method == "GET" \
+            and response.status_code == 200:
+        [flagged] = [i for i in response.json()["agenda"] if i["kind"] == "flagged"]
+        assert flagged["flag"]["deviation"] == (objects["restricted"] if actor in SEES_RESTRICTED else None)
     # Nothing that was refused changed anything.
     if response.status_code >= 400:
         assert Deviation.objects.filter(pk=objects["restricted"], version=1, withdrawn_at__isnull=True).exists()

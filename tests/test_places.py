@@ -120,7 +120,7 @@ def test_suggestions_find_a_recurring_cluster_and_nothing_else(world: World) -> 
     assert suggestion.count == 6
     assert suggestion.weeks == 4
     assert suggestion.name_hint == "Torget"
-    # The centre is the mean of the six points: offsets 0, 1, 2, 0, 1, 2 (× 0.0002) and 0, 1, 0, 1, 0, 1.
+    # The centre is the mean of the six points: offsets 0, 1, 2, 0, 1, 2 (times 0.0002) and 0, 1, 0, 1, 0, 1.
     assert suggestion.lon == pytest.approx(18.09 + 0.0002, abs=1e-6)
     assert suggestion.lat == pytest.approx(59.244 + 0.0001, abs=1e-6)
 

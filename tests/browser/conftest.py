@@ -45,8 +45,15 @@ def site(live_server: Any, settings: Any) -> str:
     forum = create_demo_forum(count=400)
     # The map opens on "since the last meeting". Whatever today's date, let that be three weeks, so the
     # first view always holds some deviations.
-    Meeting.objects.filter(forum=forum).delete()
-    Meeting.objects.create(forum=forum, held_at=timezone.now() - dt.timedelta(days=21), title="Senaste mötet")
+    latest = Meeting.objects.filter(forum=forum).order_by("-held_at").first()
+    held = (timezone.now() - dt.timedelta(days=21)).replace(second=0, microsecond=0)
+    Meeting.objects.filter(forum=forum, held_at__gte=held - dt.timedelta(days=30)).exclude(
+        pk=getattr(latest, "pk", None)).delete()
+    if latest is not None:
+        Meeting.objects.filter(pk=latest.pk).update(held_at=held, period_end=held, title="Senaste mötet")
+    else:
+        Meeting.objects.create(forum=forum, held_at=held, title="Senaste mötet",
+                               period_start=held - dt.timedelta(days=30), period_end=held)
     return str(live_server.url)
 
 

@@ -95,3 +95,22 @@ def test_coordinator_pages(site: str, page: Page, path: str) -> None:
     page.goto(f"{site}{path}")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     assert serious_violations(page) == []
+
+
+@pytest.mark.parametrize("path", ["/f/farsta/platser/", "/f/farsta/moten/", "/f/farsta/atgarder/?show=all"])
+def test_meeting_and_place_pages(site: str, page: Page, path: str) -> None:
+    """The lists, and the first place, meeting, protocol and action they link to."""
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.goto(f"{site}{path}")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert serious_violations(page) == []
+    link = {"/f/farsta/platser/": "table a", "/f/farsta/moten/": "ul a[href*='/moten/']",
+            "/f/farsta/atgarder/?show=all": "table a[href*='/atgarder/']"}[path]
+    page.locator(link).first.click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert serious_violations(page) == []
+    if path == "/f/farsta/moten/":
+        page.goto(f"{site}/f/farsta/moten/")
+        page.get_by_role("link", name="Protokoll").first.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Protokoll")
+        assert serious_violations(page) == []

@@ -81,13 +81,13 @@ def add_cadence(forum: Forum, when: dt.datetime, times: int = 1) -> dt.datetime:
 
 
 def suggested_next(forum: Forum, now: dt.datetime | None = None) -> dt.datetime:
-    """When the next meeting would be by the forum's cadence: after the latest one, in the future."""
+    """When the next meeting would be by the forum's cadence: one cadence after the latest, and in the future."""
     now = now or timezone.now()
     latest = Meeting.objects.filter(forum=forum).order_by("-held_at").values_list("held_at", flat=True).first()
     if latest is None:
         local = (now + dt.timedelta(days=7)).astimezone(ZoneInfo(forum.timezone))
         return local.replace(hour=14, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-    when = latest
+    when = add_cadence(forum, latest)
     while when <= now:
         when = add_cadence(forum, when)
     return when
@@ -134,13 +134,19 @@ def _clean(text: str, limit: int, field_name: str) -> str:
     return text
 
 
+def _minute(value: dt.datetime) -> dt.datetime:
+    """Meetings and periods are kept to the minute, as forms show them, so a period that starts where the
+    previous one ended (as shown) does not overlap it by a few seconds."""
+    return value.replace(second=0, microsecond=0)
+
+
 def schedule_meeting(membership: Membership, data: MeetingInput) -> Meeting:
     places.require_coordinator(membership, "meeting by a non-coordinator")
     forum = membership.forum
-    held_at = data.held_at or suggested_next(forum)
+    held_at = _minute(data.held_at or suggested_next(forum))
     start, end = default_period(forum, held_at)
-    start = data.period_start or start
-    end = data.period_end or end
+    start = _minute(data.period_start or start)
+    end = _minute(data.period_end or end)
     _check_period(forum, start, end)
     title = _clean(data.title, MAX_TITLE, "title") or _("Forum meeting %(date)s") % {"date": local_date(forum, held_at)}
     with transaction.atomic():
@@ -157,11 +163,11 @@ def update_meeting(membership: Membership, meeting_id: int, data: MeetingInput) 
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     values: dict[str, Any] = {
-        "held_at": data.held_at or meeting.held_at,
+        "held_at": _minute(data.held_at) if data.held_at else meeting.held_at,
         "title": _clean(data.title, MAX_TITLE, "title") or meeting.title,
         "location": _clean(data.location, 200, "location"),
-        "period_start": data.period_start or meeting.period_start,
-        "period_end": data.period_end or meeting.period_end,
+        "period_start": _minute(data.period_start) if data.period_start else meeting.period_start,
+        "period_end": _minute(data.period_end) if data.period_end else meeting.period_end,
     }
     _check_period(meeting.forum, values["period_start"], values["period_end"], exclude=meeting.pk)
     diff = {k: [_jsonable(getattr(meeting, k)), _jsonable(v)] for k, v in values.items() if getattr(meeting, k) != v}

@@ -83,6 +83,15 @@ function categoryColorExpression() {
   return expression;
 }
 
+function addPlaces(places) {
+  // The forum's places, outlined under the deviations, so people see where the named places are.
+  map.addSource("places", { type: "geojson", data: places });
+  map.addLayer({ id: "places-fill", type: "fill", source: "places",
+                 paint: { "fill-color": "#1d4ed8", "fill-opacity": 0.06 } }, "clusters");
+  map.addLayer({ id: "places-outline", type: "line", source: "places",
+                 paint: { "line-color": "#1d4ed8", "line-width": 1.5 } }, "clusters");
+}
+
 function addLayers() {
   if (state.forum.area) {
     // The forum's area, so people see where reports are accepted.
@@ -506,6 +515,11 @@ function renderDetail(d) {
   view.querySelector("[data-action=edit]").hidden = !d.permissions.edit;
   view.querySelector("[data-action=withdraw]").hidden = !d.permissions.edit;
   actions.hidden = !d.permissions.edit && !d.permissions.changeStatus;
+  // Links to decide an action about this deviation, or to raise it at the next meeting.
+  const actionLink = view.querySelector("[data-link=action]");
+  if (actionLink) actionLink.href = `${actionLink.dataset.base}?deviation=${d.id}#new-action`;
+  const flagLink = view.querySelector("[data-link=flag]");
+  if (flagLink) flagLink.href = `${flagLink.dataset.base}?deviation=${d.id}#flag`;
   const statusSelect = view.querySelector("#d-status");
   statusSelect.value = d.status;
   statusSelect.addEventListener("change", async () => {
@@ -850,8 +864,8 @@ map.on("click", (event) => {
 for (const swatch of document.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;
 
 async function start() {
-  const [forum, categories, organisations] = await Promise.all([
-    api(""), api("/categories"), api("/organisations"),
+  const [forum, categories, organisations, places] = await Promise.all([
+    api(""), api("/categories"), api("/organisations"), api("/places"),
   ]);
   state.forum = forum;
   for (const category of categories) state.categories.set(category.key, category);
@@ -859,7 +873,12 @@ async function start() {
   restoreFilterFromUrl();
   await mapLoaded;
   addLayers();
-  if (forum.bounds) {
+  addPlaces(places);
+  // A link from a place or a meeting names the box to show (…?bbox=minLon,minLat,maxLon,maxLat).
+  const linkedBox = (new URLSearchParams(location.search).get("bbox") || "").split(",").map(Number);
+  if (linkedBox.length === 4 && linkedBox.every(Number.isFinite)) {
+    map.fitBounds([[linkedBox[0], linkedBox[1]], [linkedBox[2], linkedBox[3]]], { padding: 20, duration: 0 });
+  } else if (forum.bounds) {
     map.fitBounds([[forum.bounds[0], forum.bounds[1]], [forum.bounds[2], forum.bounds[3]]],
                   { padding: 20, duration: 0 });
   }

@@ -15,7 +15,9 @@ run: install
 	$(BIN)/lagesbild migrate --noinput
 	$(BIN)/lagesbild createcachetable
 	$(BIN)/lagesbild demo --if-empty
-	$(BIN)/lagesbild runserver $(HOST):$(PORT)
+	@# The background worker sends reminders and digests (to the console in development); it stops with the server.
+	$(BIN)/lagesbild db_worker --no-reload & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+		$(BIN)/lagesbild runserver $(HOST):$(PORT)
 
 test: install-dev system-packages lint typecheck test-sqlite test-postgres
 
@@ -61,6 +63,7 @@ test-postgres: install-dev system-packages
 
 bench: install-dev
 	$(BIN)/python bench/bench_deviations.py
+	$(BIN)/python bench/bench_meetings.py
 
 # Refresh the message catalogues after changing user-facing text (needs gettext).
 messages: install-dev

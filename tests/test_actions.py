@@ -187,6 +187,10 @@ def test_binomial_test_matches_a_hand_computation() -> None:
     assert effect.binomial_two_sided(1, 3, 0.25) == pytest.approx(1 - 0)  # the mode
     assert effect.binomial_two_sided(3, 3, 0.25) == pytest.approx(0.25**3)
     assert math.isclose(effect.binomial_two_sided(0, 0, 0.3), 1.0)
+    # A busy place: 5,000 deviations, where C(5000, 2500) would overflow a float. Half after, with a
+    # share of a half, is the most likely outcome; 2,000 after is far out.
+    assert effect.binomial_two_sided(2500, 5000, 0.5) == pytest.approx(1.0)
+    assert effect.binomial_two_sided(2000, 5000, 0.5) < 1e-40
 
 
 # --- Reminders ------------------------------------------------------------------------------------------

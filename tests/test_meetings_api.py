@@ -149,3 +149,17 @@ def test_a_suggested_place_is_confirmed_and_named_on_the_places_page(world: Worl
     assert response["Location"] == f"/f/farsta/platser/{place.pk}/"
     assert "8 avvikelser som du kan se ligger här" in world.client(world.coordinator).get(
         response["Location"]).content.decode()
+
+
+def test_a_deviations_detail_names_its_places_and_actions(world: World) -> None:
+    deviation = world.report(world.police_reporter)
+    client = world.client(world.coordinator)
+    send(client, "post", F + "/places", {"name": "Torget", "lon": 18.09, "lat": 59.244, "radius_m": 100})
+    send(client, "post", F + "/places", {"name": "Långt bort", "lon": 18.12, "lat": 59.26, "radius_m": 100})
+    created = send(client, "post", F + "/actions", {"title": "Sanera", "organisation": world.housing.pk,
+                                                    "due_date": "2030-01-01", "deviations": [deviation.pk]})
+    assert created.status_code == 201
+    detail = client.get(f"{F}/deviations/{deviation.pk}").json()
+    assert [p["name"] for p in detail["places"]] == ["Torget"]
+    assert [(a["title"], a["statusLabel"]) for a in detail["actions"]] == [("Sanera", "Planerad")]
+    assert detail["status"] == "in_progress"

@@ -140,3 +140,22 @@ def test_suggestions_of_an_empty_forum_are_empty(world: World) -> None:
 def test_suggestion_parameters_are_checked(world: World) -> None:
     with pytest.raises(InvalidInput, match="mellan 10 och 2000"):
         services.suggest_places(world.coordinator, deviations.visible_deviations(world.coordinator), radius_m=3)
+
+
+@pytest.mark.parametrize(("point", "expected"), [
+    ((18.09, 59.245), True), ((18.11, 59.245), False),  # inside, outside
+    ((18.08, 59.245), True), ((18.09, 59.24), True), ((18.10, 59.25), True),  # on an edge, on a corner
+    ((18.0875, 59.2475), False),  # in the hole
+])
+def test_the_sqlite_point_in_polygon_agrees_with_shapely(point: tuple[float, float], expected: bool) -> None:
+    import json
+
+    from shapely.geometry import Point, shape
+
+    from lagesbild.spatial_index import point_in_polygon
+
+    area = {"type": "Polygon", "coordinates": [
+        [[18.08, 59.24], [18.10, 59.24], [18.10, 59.25], [18.08, 59.25], [18.08, 59.24]],
+        [[18.085, 59.245], [18.09, 59.245], [18.09, 59.249], [18.085, 59.249], [18.085, 59.245]]]}
+    assert shape(area).covers(Point(point)) == expected
+    assert point_in_polygon(json.dumps(area, sort_keys=True), *point) == expected

@@ -19,4 +19,9 @@ class DeviationsConfig(AppConfig):
     verbose_name = _("Deviations")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from lagesbild.spatial_index import register_sqlite_functions
+
         post_migrate.connect(_ensure_spatial_index, sender=self)
+        connection_created.connect(register_sqlite_functions, dispatch_uid="lagesbild-sqlite-functions")

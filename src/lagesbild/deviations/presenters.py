@@ -91,4 +91,21 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
             "comment": membership.can_comment,
         },
         "sameOrganisation": same_org,
+        # The forum's named places it lies in, and the actions about it: both are the forum's, seen by all.
+        "places": [{"id": p.pk, "name": p.name, "url": reverse("place", kwargs={"forum": membership.forum.slug,
+                                                                                 "place_id": p.pk})}
+                   for p in places_of(deviation)],
+        "actions": [{"id": a.pk, "title": a.title, "statusLabel": a.get_status_display(),
+                     "url": reverse("action", kwargs={"forum": membership.forum.slug, "action_id": a.pk})}
+                    for a in deviation.actions.all()],
     }
+
+
+def places_of(deviation: Deviation) -> list[Any]:
+    from lagesbild.places.models import Place
+    from lagesbild.places.services import places_containing
+
+    candidates = list(Place.objects.filter(forum_id=deviation.forum_id, min_lon__lte=deviation.lon,
+                                           max_lon__gte=deviation.lon, min_lat__lte=deviation.lat,
+                                           max_lat__gte=deviation.lat))
+    return places_containing(candidates, deviation.lon, deviation.lat)

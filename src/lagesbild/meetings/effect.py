@@ -69,7 +69,10 @@ def binomial_two_sided(k: int, n: int, p: float) -> float:
     """Exact two-sided binomial p-value: the probability of outcomes no more likely than k."""
     if n == 0:
         return 1.0
-    probabilities = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    # In logarithms: C(n, i) overflows a float long before a busy place has few enough deviations.
+    log_p, log_q, log_n = math.log(p), math.log(1 - p), math.lgamma(n + 1)
+    probabilities = [math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+                     for i in range(n + 1)]
     observed = probabilities[k]
     return min(1.0, sum(q for q in probabilities if q <= observed * (1 + 1e-9)))
 

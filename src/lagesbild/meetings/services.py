@@ -287,10 +287,9 @@ def busiest_places(meeting: Meeting, limit: int = TOP_PLACES) -> list[PlaceCount
     before = previous_period(meeting)
     counts = []
     for place in Place.objects.filter(forum_id=meeting.forum_id):
-        at_place = places.deviations_at(place, shared)
-        count = in_period(at_place, meeting.period_start, meeting.period_end).count()
+        count = places.count_in_period(place, shared, meeting.period_start, meeting.period_end)
         if count:
-            counts.append(PlaceCount(place, count, in_period(at_place, *before).count()))
+            counts.append(PlaceCount(place, count, places.count_in_period(place, shared, *before)))
     counts.sort(key=lambda c: (-c.count, c.place.name))
     return counts[:limit]
 
@@ -506,10 +505,9 @@ def agenda(meeting: Meeting, viewer: Membership | None) -> list[ItemView]:
             view.actions = [a for a in due if a.organisation_id == item.organisation_id]
         if item.place is not None:
             if item.place.pk not in place_counts:
-                at_place = places.deviations_at(item.place, shared)
                 place_counts[item.place.pk] = PlaceCount(
-                    item.place, in_period(at_place, meeting.period_start, meeting.period_end).count(),
-                    in_period(at_place, *before).count())
+                    item.place, places.count_in_period(item.place, shared, meeting.period_start, meeting.period_end),
+                    places.count_in_period(item.place, shared, *before))
             view.place_count = place_counts[item.place.pk]
             view.map_url = map_url(forum, meeting.period_start, meeting.period_end, item.place.bbox)
         if item.kind == AgendaItem.Kind.CATEGORIES:

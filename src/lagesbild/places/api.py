@@ -51,6 +51,7 @@ class SuggestionQuery(Schema):
     days: int = Field(90, description="Look back this many days")
     min_count: int = Field(5, description="At least this many deviations")
     min_weeks: int = Field(3, description="In at least this many different weeks")
+    limit: int = Field(10, ge=1, le=50, description="At most this many, densest first (1 to 50)")
 
 
 @router.get("/{forum}/places/suggestions", response=list[dict[str, Any]],
@@ -58,7 +59,8 @@ class SuggestionQuery(Schema):
 def suggestions(request: HttpRequest, forum: str, params: Query[SuggestionQuery]) -> list[dict[str, Any]]:
     membership = member(request, forum)
     found = services.suggest_places(membership, deviations.visible_deviations(membership), radius_m=params.radius_m,
-                                    days=params.days, min_count=params.min_count, min_weeks=params.min_weeks)
+                                    days=params.days, min_count=params.min_count, min_weeks=params.min_weeks,
+                                    limit=params.limit)
     return [{"lon": s.lon, "lat": s.lat, "radius_m": s.radius_m, "count": s.count, "weeks": s.weeks,
              "nameHint": s.name_hint, "categories": [{"name": n, "count": c} for n, c in s.categories],
              "first": s.first, "last": s.last} for s in found]

@@ -7,27 +7,31 @@ deviations reported there before it was drawn.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import shapely
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
-from django.utils import timezone, translation
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from shapely.geometry import Point, shape
+from shapely.geometry import shape
 
 from lagesbild import geometry, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.models import Category, Deviation
 from lagesbild.errors import Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Membership
 from lagesbild.places.models import Place
 
+# As in deviations.services: a period up to this long is read by time, not through the spatial index.
+SHORT_PERIOD = dt.timedelta(days=92)
 MIN_RADIUS = 10
 MAX_RADIUS = 2000
 MAX_NAME = 120
@@ -154,38 +158,42 @@ def delete_place(membership: Membership, place_id: int) -> None:
 
 # --- Which deviations lie in a place --------------------------------------------------------------------
 
-def place_geometry(place: Place) -> Any:
-    if place.shape == Place.Shape.POLYGON and place.area:
-        geom = shape(place.area)
-        shapely.prepare(geom)
-        return geom
-    return None
+def _area_json(place: Place) -> str:
+    """The place's polygon as the key spatial_index caches it under, worked out once per place object."""
+    cached: str | None = getattr(place, "_area_json", None)
+    if cached is None:
+        cached = json.dumps(place.area, sort_keys=True)
+        place._area_json = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def contains(place: Place, lon: float, lat: float, sweref: tuple[float, float] | None = None) -> bool:
-    polygon = place_geometry(place)
-    if polygon is not None:
-        return bool(polygon.covers(Point(lon, lat)))
+    if place.shape == Place.Shape.POLYGON and place.area:
+        return spatial_index.point_in_polygon(_area_json(place), lon, lat)
     x, y = sweref or geometry.to_sweref99tm(lon, lat)
     return (x - place.sweref_x) ** 2 + (y - place.sweref_y) ** 2 <= (place.radius_m or 0) ** 2
 
 
-def deviations_at(place: Place, queryset: QuerySet[Deviation]) -> QuerySet[Deviation]:
-    """The deviations of `queryset` that lie in the place (on its edge counts as in it)."""
-    in_box = spatial_index.filter_bbox(queryset, place.bbox)
-    polygon = place_geometry(place)
-    if polygon is None:
-        # Distance in SWEREF 99 TM metres, in SQL on both backends.
-        r2 = float(place.radius_m or 0) ** 2
-        dx = F("sweref_x") - place.sweref_x
-        dy = F("sweref_y") - place.sweref_y
-        return in_box.alias(d2=dx * dx + dy * dy).filter(d2__lte=r2)
-    rows = list(in_box.values_list("pk", "lon", "lat"))
-    if not rows:
-        return in_box.none()
-    ids, lons, lats = zip(*rows, strict=True)
-    inside = shapely.intersects_xy(polygon, lons, lats)  # for a point: in it or on its edge
-    return queryset.filter(pk__in=[pk for pk, hit in zip(ids, inside, strict=True) if hit])
+def deviations_at(place: Place, queryset: QuerySet[Deviation], *, selective: bool = True) -> QuerySet[Deviation]:
+    """The deviations of `queryset` that lie in the place (on its edge counts as in it).
+
+    `selective=False` says that `queryset` is already narrowed to a short period, so SQLite should read it
+    by time rather than through the spatial index (see spatial_index.filter_bbox).
+    """
+    if place.shape == Place.Shape.POLYGON and place.area:
+        return spatial_index.filter_in_polygon(queryset, place.area, place.bbox, selective=selective)
+    # Distance in SWEREF 99 TM metres, in SQL on both backends.
+    in_box = spatial_index.filter_bbox(queryset, place.bbox, selective=selective)
+    r2 = float(place.radius_m or 0) ** 2
+    dx = F("sweref_x") - place.sweref_x
+    dy = F("sweref_y") - place.sweref_y
+    return in_box.alias(d2=dx * dx + dy * dy).filter(d2__lte=r2)
+
+
+def count_in_period(place: Place, queryset: QuerySet[Deviation], start: dt.datetime, end: dt.datetime) -> int:
+    """Deviations at the place from `start` up to (not including) `end`."""
+    in_period = queryset.filter(observed_at__gte=start, observed_at__lt=end)
+    return deviations_at(place, in_period, selective=end - start > SHORT_PERIOD).count()
 
 
 def places_containing(places: list[Place], lon: float, lat: float) -> list[Place]:
@@ -213,18 +221,22 @@ def counts_by_month(place: Place, queryset: QuerySet[Deviation], months: int = 1
         keys.append(f"{year:04d}-{month:02d}")
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     keys.reverse()
-    first = dt.datetime(int(keys[0][:4]), int(keys[0][5:]), 1, tzinfo=tz)
+    # Month boundaries in local time: the counting is done in the database, one column per month.
+    bounds = [dt.datetime(int(k[:4]), int(k[5:]), 1, tzinfo=tz) for k in keys]
+    last = bounds[-1]
+    bounds.append(dt.datetime(last.year + last.month // 12, last.month % 12 + 1, 1, tzinfo=tz))
+    per_month = {f"m{i}": Count("id", filter=Q(observed_at__gte=bounds[i], observed_at__lt=bounds[i + 1]))
+                 for i in range(len(keys))}
+    at_place = deviations_at(place, queryset.filter(observed_at__gte=bounds[0], observed_at__lt=bounds[-1]),
+                             selective=months > 3)
+    categories = {c.key: c for c in Category.objects.filter(Q(forum__isnull=True) | Q(forum_id=place.forum_id))}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     names: dict[str, str] = {}
-    rows = deviations_at(place, queryset.filter(observed_at__gte=first)).values_list(
-        "observed_at", "category__key", "category__parent__key", "category__name_sv", "category__parent__name_sv",
-        "category__name_en", "category__parent__name_en")
-    # Category names come from the category table in both languages, as Category.name picks them.
-    lang_en = (translation.get_language() or "sv")[:2] == "en"
-    for observed, key, parent_key, name_sv, parent_sv, name_en, parent_en in rows:
-        main = parent_key or key
-        names[main] = (parent_en or name_en) if lang_en else (parent_sv or name_sv)
-        counts[main][observed.astimezone(tz).strftime("%Y-%m")] += 1
+    for row in at_place.values("category__parent__key", "category__key").annotate(**per_month).order_by():
+        main = row["category__parent__key"] or row["category__key"]
+        names[main] = categories[main].name
+        for i, key in enumerate(keys):
+            counts[main][key] += row[f"m{i}"]
     table_rows = sorted(
         ((key, names[key], [counts[key][m] for m in keys], sum(counts[key].values())) for key in counts),
         key=lambda row: (-row[3], row[1]))
@@ -248,13 +260,14 @@ class Suggestion:
 
 
 def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, radius_m: int = 150, days: int = 90,
-                   min_count: int = 5, min_weeks: int = 3, now: dt.datetime | None = None) -> list[Suggestion]:
+                   min_count: int = 5, min_weeks: int = 3, limit: int = 10,
+                   now: dt.datetime | None = None) -> list[Suggestion]:
     """Where deviations recur but no place is drawn yet.
 
     A cluster is the deviations within `radius_m` of one of them, in the last `days`, outside every
     existing place. It is suggested when it has at least `min_count` deviations spread over at least
     `min_weeks` different weeks, so one busy evening does not make a place. Clusters are taken greedily,
-    densest first, and a deviation belongs to one cluster at most.
+    densest first, and a deviation belongs to one cluster at most; the `limit` densest are returned.
     """
     if not MIN_RADIUS <= radius_m <= MAX_RADIUS:
         raise InvalidInput(_("The radius must be between %(min)d and %(max)d metres.") % {
@@ -274,26 +287,32 @@ def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, rad
             "category__parent__name_sv", "category__name_sv")
         if not any(contains(p, row[1], row[2], (row[3], row[4])) for p in places)
     ]
-    # Points hashed into cells one radius wide: neighbours are in the same or the adjacent cells.
+    if not rows:
+        return []
+    xs = np.array([row[3] for row in rows])
+    ys = np.array([row[4] for row in rows])
+    # Points hashed into cells one radius wide: a point's neighbours are in its own or the adjacent cells.
     cells: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        cells[(int(row[3] // radius_m), int(row[4] // radius_m))].append(i)
+    for i, key in enumerate(zip((xs // radius_m).astype(int), (ys // radius_m).astype(int), strict=True)):
+        cells[(int(key[0]), int(key[1]))].append(i)
     r2 = radius_m * radius_m
-    neighbours: list[list[int]] = []
-    for row in rows:
-        cx, cy = int(row[3] // radius_m), int(row[4] // radius_m)
-        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cells.get((cx + dx, cy + dy), ())
-                if (rows[j][3] - row[3]) ** 2 + (rows[j][4] - row[4]) ** 2 <= r2]
-        neighbours.append(near)
-    taken: set[int] = set()
+    neighbours: list[np.ndarray] = [np.empty(0, dtype=int)] * len(rows)
+    for (cx, cy), members_of_cell in cells.items():
+        inside = np.array(members_of_cell)
+        around = np.array([j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cells.get((cx + dx, cy + dy), ())])
+        # Distances from each point of the cell to each point around it, at once.
+        close = (xs[inside, None] - xs[around]) ** 2 + (ys[inside, None] - ys[around]) ** 2 <= r2
+        for row_index, i in enumerate(inside):
+            neighbours[i] = around[close[row_index]]
+    taken = np.zeros(len(rows), dtype=bool)
     suggestions: list[Suggestion] = []
     for i in sorted(range(len(rows)), key=lambda k: (-len(neighbours[k]), rows[k][0])):
-        if i in taken:
+        if taken[i]:
             continue
-        members = [j for j in neighbours[i] if j not in taken]
+        members = neighbours[i][~taken[neighbours[i]]]
         if len(members) < min_count:
             continue
-        taken.update(members)
+        taken[members] = True
         weeks = {rows[j][5].astimezone(tz).isocalendar()[:2] for j in members}
         if len(weeks) < min_weeks:
             continue
@@ -307,6 +326,8 @@ def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, rad
             name_hint=names.most_common(1)[0][0] if names else "",
             categories=categories.most_common(3), first=min(times), last=max(times),
         ))
+        if len(suggestions) == limit:
+            break
     return suggestions
 
 

@@ -113,8 +113,9 @@ def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
     visible = deviations.visible_deviations(membership)
     at_place = services.deviations_at(place, visible)
     table = services.counts_by_month(place, visible)
-    recent = list(at_place.select_related("category", "category__parent", "organisation")
-                  .order_by("-observed_at")[:50])
+    # Newest first through the time index, which stops at the fiftieth match.
+    recent = list(services.deviations_at(place, visible, selective=False)
+                  .select_related("category", "category__parent", "organisation").order_by("-observed_at")[:50])
     actions = list(place.actions.select_related("organisation", "responsible").order_by("-created_at"))
     timeline = sorted(
         [("deviation", d.observed_at, d) for d in recent]

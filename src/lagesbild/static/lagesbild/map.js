@@ -391,7 +391,15 @@ function renderList() {
     list.append(item);
   }
   $("#list-more").hidden = state.features.length <= state.listShown;
+  // Filter the map down to a group of deviations, then decide one action about all of them.
+  const groupLink = $("#group-action");
+  if (groupLink) {
+    const ids = state.features.map((f) => f.properties.id);
+    groupLink.hidden = ids.length === 0 || ids.length > GROUP_LIMIT;
+    groupLink.href = `${groupLink.dataset.base}?${ids.map((id) => `deviation=${id}`).join("&")}#new-action`;
+  }
 }
+const GROUP_LIMIT = 100;
 $("#list-more").addEventListener("click", () => { state.listShown += LIST_PAGE; renderList(); });
 
 // --- Panel and tabs -----------------------------------------------------------------------------------
@@ -458,6 +466,19 @@ function renderDetail(d) {
   set("visibility", d.visibility === "named"
     ? `${d.visibilityLabel}: ${d.sharedWith.map((o) => o.name).join(", ")}` : d.visibilityLabel);
   set("description", d.description || t.noDescription);
+  // Links to the named places it lies in and the actions taken about it.
+  for (const [section, field, items, label] of [["places", "places", d.places, (p) => p.name],
+    ["actions-taken", "actions", d.actions, (a) => `${a.title} (${a.statusLabel.toLowerCase()})`]]) {
+    for (const element of view.querySelectorAll(`[data-section=${section}]`)) element.hidden = items.length === 0;
+    const target = view.querySelector(`[data-field=${field}]`);
+    items.forEach((item, index) => {
+      if (index) target.append(", ");
+      const link = document.createElement("a");
+      link.href = item.url;
+      link.textContent = label(item);
+      target.append(link);
+    });
+  }
 
   const photos = view.querySelector("[data-field=photos]");
   view.querySelector("[data-section=photos]").hidden = d.photos.length === 0;

@@ -163,3 +163,14 @@ def test_a_deviations_detail_names_its_places_and_actions(world: World) -> None:
     assert [p["name"] for p in detail["places"]] == ["Torget"]
     assert [(a["title"], a["statusLabel"]) for a in detail["actions"]] == [("Sanera", "Planerad")]
     assert detail["status"] == "in_progress"
+
+
+def test_the_audit_log_names_and_links_places_meetings_and_actions(world: World, meeting: Meeting) -> None:
+    client = world.client(world.coordinator)
+    place = send(client, "post", F + "/places", {"name": "Torget", "lon": 18.09, "lat": 59.244, "radius_m": 100})
+    action = send(client, "post", F + "/actions", {"title": "Sanera", "organisation": world.housing.pk,
+                                                   "due_date": "2030-01-01"})
+    page = client.get("/f/farsta/logg/").content.decode()
+    assert f'<a href="/f/farsta/platser/{place.json()["id"]}/">Plats {place.json()["id"]}</a>' in page
+    assert f'<a href="/f/farsta/atgarder/{action.json()["id"]}/">Åtgärd {action.json()["id"]}</a>' in page
+    assert f'<a href="/f/farsta/moten/{meeting.pk}/">Möte {meeting.pk}</a>' in page

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -70,7 +71,26 @@ def log_page(request: HttpRequest, forum: str) -> HttpResponse:
     except InvalidInput as exc:
         return render(request, "audit/log.html", {**context, "error": exc.message, "page": None}, status=400)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    for event in page.object_list:
+        event.object_label, event.object_url = _object_of(event, membership.forum.slug)
     return render(request, "audit/log.html", {**context, "page": page})
+
+
+def _object_of(event: AuditEvent, slug: str) -> tuple[str, str]:
+    """What an event is about, in words, and a link to it where it has a page of its own."""
+    labels = {
+        "deviation": _("Deviation"), "place": _("Place"), "meeting": _("Meeting"), "action": _("Action"),
+        "agendaitem": _("Agenda item"), "meetingflag": _("Raised for a meeting"), "forum": _("Forum"),
+        "membership": _("Membership"), "invitation": _("Invitation"), "organisation": _("Organisation"),
+        "category": _("Category"), "user": _("User"),
+    }
+    pages = {"deviation": lambda pk: f"{reverse('map', kwargs={'forum': slug})}?period=all#deviation-{pk}",
+             "place": lambda pk: reverse("place", kwargs={"forum": slug, "place_id": pk}),
+             "meeting": lambda pk: reverse("meeting", kwargs={"forum": slug, "meeting_id": pk}),
+             "action": lambda pk: reverse("action", kwargs={"forum": slug, "action_id": pk})}
+    label = f"{labels.get(event.object_type, event.object_type)} {event.object_id or ''}".strip()
+    page = pages.get(event.object_type)
+    return label, page(event.object_id) if page and event.object_id else ""
 
 
 @login_required

@@ -64,6 +64,7 @@ test-postgres: install-dev system-packages
 bench: install-dev
 	$(BIN)/python bench/bench_deviations.py
 	$(BIN)/python bench/bench_meetings.py
+	$(BIN)/python bench/bench_analysis.py
 
 # Refresh the message catalogues after changing user-facing text (needs gettext).
 messages: install-dev

@@ -185,6 +185,9 @@ API_ROWS = [
         body=lambda o: {"body": "Pågår"}),
     Row("GET", "/api/forums/{forum}/actions/{action_id}/effect", lambda o: f"{F}/actions/{o['action']}/effect",
         answers()),
+    # Patterns: every figure from what the asker may see
+    *[Row("GET", f"/api/forums/{{forum}}/patterns/{figure}", lambda o, f=figure: f"{F}/patterns/{f}", answers())
+      for figure in ("hexagons", "hotspots", "week-hours", "trend", "actors", "repeat-places", "compare")],
 ]
 
 # Pages, by URL name. The sign-in page and /healthz are open to all; one forum sends you to its map.
@@ -210,6 +213,8 @@ PAGE_ROWS = [
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+    Row("GET", "patterns", lambda o: "/f/farsta/monster/?period=all", answers(anonymous=302)),
+    Row("GET", "pattern-csv", lambda o: "/f/farsta/monster/overlap.csv?period=all", answers(anonymous=302)),
     Row("GET", "places", lambda o: "/f/farsta/platser/", answers(anonymous=302)),
     Row("GET", "place", lambda o: f"/f/farsta/platser/{o['place']}/", answers(anonymous=302)),
     Row("GET", "meetings", lambda o: "/f/farsta/moten/", answers(anonymous=302)),
@@ -290,6 +295,9 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.route == "/api/forums/{forum}/patterns/hexagons" and response.status_code == 200:
+        # Two deviations in the forum; the restricted one counts only for its organisation.
+        assert response.json()["numberMatched"] == (2 if actor in SEES_RESTRICTED else 1)
     if row.route == "/api/forums/{forum}/actions/{action_id}" and row.method == "GET" and response.status_code == 200:
         # The action is the forum's; which of its deviations are named depends on who asks.
         expected = {objects["public"], objects["restricted"]} if actor in SEES_RESTRICTED else {objects["public"]}

@@ -150,6 +150,7 @@ def openapi_body(schema: type[BaseModel], multipart: bool = False) -> dict[str, 
 
 
 def _register_routers() -> None:
+    from lagesbild.analysis.api import router as analysis_router
     from lagesbild.deviations.api import router as deviations_router
     from lagesbild.forums.api import router as forums_router
     from lagesbild.meetings.api import router as meetings_router
@@ -159,6 +160,7 @@ def _register_routers() -> None:
     api.add_router("/forums", deviations_router)
     api.add_router("/forums", places_router)
     api.add_router("/forums", meetings_router)
+    api.add_router("/forums", analysis_router)
 
 
 _register_routers()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from lagesbild import geometry
 from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations.derived import derived_fields
 from lagesbild.deviations.models import Category, Deviation, DeviationShare
 from lagesbild.deviations.taxonomy import seed_default_taxonomy
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
@@ -229,10 +230,10 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
             category = categories[key]
             description = rng.choice(DESCRIPTIONS.get(key, DESCRIPTIONS["other"]))
             place = hotspot.name if hotspot else ""
-            x, y = geometry.to_sweref99tm(lon, lat)
+            lon, lat = round(lon, 6), round(lat, 6)
             member = members.get(org.pk)
             rows.append(Deviation(
-                forum=forum, category=category, lon=round(lon, 6), lat=round(lat, 6), sweref_x=x, sweref_y=y,
+                forum=forum, category=category, lon=lon, lat=lat, **derived_fields(lon, lat, observed, forum.timezone),
                 place_name=place, observed_at=observed,
                 observed_until=observed + dt.timedelta(hours=rng.randint(1, 4)) if rng.random() < 0.1 else None,
                 reported_at=min(now, observed + dt.timedelta(minutes=rng.randint(5, 60 * 30))),

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "lagesbild.deviations",
     "lagesbild.places",
     "lagesbild.meetings",
+    "lagesbild.analysis",
     "lagesbild.audit",
 ]
 

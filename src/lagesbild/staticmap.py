@@ -67,7 +67,8 @@ def scale_bar(frame: Frame) -> tuple[float, str]:
 
 def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
         outlines: list[tuple[str, dict[str, Any]]] | None = None,
-        points: list[tuple[float, float, str]] | None = None) -> str:
+        points: list[tuple[float, float, str]] | None = None,
+        shapes: list[tuple[list[list[float]], str, str]] | None = None) -> str:
     """An SVG map. `title` names it for screen readers; the page gives the same facts as a table."""
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width:.0f} {frame.height:.0f}" '
              f'role="img" aria-label="{escape(title)}" class="static-map">',
@@ -76,6 +77,10 @@ def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
         path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
         parts.append(f'<polygon points="{path}" fill="#ffffff" stroke="#14213d" stroke-width="1.5" '
                      'stroke-dasharray="6 4"/>')
+    for ring, fill, name in shapes or []:  # filled polygons (hexagons), each with a tooltip
+        path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
+        parts.append(f'<polygon points="{path}" fill="{escape(fill)}" stroke="#ffffff" stroke-width="0.5">'
+                     f'<title>{escape(name)}</title></polygon>')
     for name, outline in outlines or []:
         for ring in rings(outline):
             path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from lagesbild import views
+from lagesbild.analysis import views as analysis_views
 from lagesbild.api import api
 from lagesbild.audit import views as audit_views
 from lagesbild.deviations import views as deviation_views
@@ -28,6 +29,8 @@ urlpatterns = [
     path("f/<slug:forum>/moten/<int:meeting_id>/protokoll.pdf", meeting_views.protocol_pdf, name="protocol-pdf"),
     path("f/<slug:forum>/atgarder/", meeting_views.actions_page, name="actions"),
     path("f/<slug:forum>/atgarder/<int:action_id>/", meeting_views.action_page, name="action"),
+    path("f/<slug:forum>/monster/", analysis_views.patterns_page, name="patterns"),
+    path("f/<slug:forum>/monster/<slug:figure>.csv", analysis_views.pattern_csv, name="pattern-csv"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     path("api/", api.urls),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lagesbild.audit.models import AuditEvent
+from lagesbild.csvfile import cell
 from lagesbild.errors import InvalidInput
 from lagesbild.forums.models import Forum, Membership, User
 
@@ -91,7 +92,7 @@ def as_csv(events: Iterable[AuditEvent], visible_deviation_ids: set[int]) -> str
     writer.writerow([_("Time"), _("Event"), _("Person"), _("E-mail address"), _("Organisation"), _("Object"),
                      _("Object id"), _("IP address"), _("Details")])
     for event in events:
-        writer.writerow([_cell(value) for value in (
+        writer.writerow([cell(value) for value in (
             timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M:%S"),
             event.get_action_display(),
             event.actor.display_name if event.actor else "",
@@ -104,9 +105,3 @@ def as_csv(events: Iterable[AuditEvent], visible_deviation_ids: set[int]) -> str
                 event.object_type != "deviation" or event.object_id in visible_deviation_ids) else "",
         )])
     return out.getvalue()
-
-
-def _cell(value: object) -> str:
-    """Text that a spreadsheet will not run as a formula (CSV injection): names and descriptions are free text."""
-    text = str(value)
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text

@@ -67,7 +67,7 @@ def aware(value: dt.datetime | None, forum: Forum) -> dt.datetime | None:
     return timezone.make_aware(value, ZoneInfo(forum.timezone))
 
 
-def _filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
+def filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
     return services.DeviationFilter(
         bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
         start=aware(params.start, forum),
@@ -110,7 +110,7 @@ def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matche
 def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQuery
                           ) -> tuple[Membership, services.DeviationFilter, QuerySet[Deviation]]:
     membership = member(request, forum)
-    flt = _filter_of(params, membership.forum)
+    flt = filter_of(params, membership.forum)
     return membership, flt, services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
 
 

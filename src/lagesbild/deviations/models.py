@@ -88,6 +88,13 @@ class Deviation(models.Model):
     lat = models.FloatField(_("latitude"))
     sweref_x = models.FloatField(_("SWEREF 99 TM easting"))
     sweref_y = models.FloatField(_("SWEREF 99 TM northing"))
+    # For analysis (see derived.py): the H3 hexagons it lies in, and when it happened in the forum's local time.
+    h3_8 = models.BigIntegerField(null=True, editable=False)
+    h3_9 = models.BigIntegerField(null=True, editable=False)
+    h3_10 = models.BigIntegerField(null=True, editable=False)
+    local_weekday = models.PositiveSmallIntegerField(null=True, editable=False)  # Monday is 0
+    local_hour = models.PositiveSmallIntegerField(null=True, editable=False)
+    local_month = models.PositiveIntegerField(null=True, editable=False)  # 202603 for March 2026
     place_name = models.CharField(_("place or address"), max_length=200, blank=True)
     observed_at = models.DateTimeField(_("observed"))
     observed_until = models.DateTimeField(_("observed until"), null=True, blank=True)

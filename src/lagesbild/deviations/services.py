@@ -24,6 +24,7 @@ from lagesbild import geometry, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
+from lagesbild.deviations.derived import derived_fields
 from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation, Role
@@ -398,7 +399,6 @@ def report_deviation(
         raise Forbidden(_("Your role does not allow reporting deviations."))
     category, named = _validated(membership, data)
     prepared = _prepare_photos(photos, already=0)
-    x, y = geometry.to_sweref99tm(data.lon, data.lat)
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -407,8 +407,7 @@ def report_deviation(
                 category=category,
                 lon=data.lon,
                 lat=data.lat,
-                sweref_x=x,
-                sweref_y=y,
+                **derived_fields(data.lon, data.lat, data.observed_at, membership.forum.timezone),
                 place_name=data.place_name.strip(),
                 observed_at=data.observed_at,
                 observed_until=data.observed_until,
@@ -471,7 +470,7 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         "status": changes.get("status", deviation.status),
         "search_text": _search_text(merged.place_name, merged.description),
     }
-    values["sweref_x"], values["sweref_y"] = geometry.to_sweref99tm(merged.lon, merged.lat)
+    values.update(derived_fields(merged.lon, merged.lat, merged.observed_at, membership.forum.timezone))
     with transaction.atomic():
         # The version check and the write are one statement, so two racing edits cannot both win.
         updated = Deviation.objects.filter(pk=deviation.pk, version=version).update(

@@ -125,6 +125,19 @@ function addLayers() {
       "circle-stroke-color": "#ffffff",
     },
   });
+  // The heat map and the hexagon layer, shown instead of the points when chosen under "Show as".
+  map.addLayer({
+    id: "heat", type: "heatmap", source: "deviations", layout: { visibility: "none" },
+    paint: { "heatmap-weight": ["coalesce", ["get", "point_count"], 1], "heatmap-radius": 24,
+             "heatmap-opacity": 0.8 },
+  });
+  map.addSource("hexagons", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({
+    id: "hexagon-cells", type: "fill", source: "hexagons", layout: { visibility: "none" },
+    paint: { "fill-opacity": 0.75, "fill-outline-color": "#ffffff",
+             "fill-color": ["step", ["get", "share"], "#fff3c4", 0.2, "#fdcf7f", 0.4, "#f59d4f", 0.6, "#d95f27",
+                            0.8, "#a12d11"] },
+  });
   // Past the point limit the map shows counts per grid cell from the server instead.
   map.addSource("aggregates", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   map.addLayer({
@@ -184,6 +197,11 @@ function countedFeatures() {
 }
 function updateClusterLabels() {
   const seen = new Set();
+  if (layerChoice() !== "points") {
+    for (const marker of clusterLabels.values()) marker.remove();
+    clusterLabels.clear();
+    return;
+  }
   for (const [id, text, feature] of countedFeatures()) {
     if (seen.has(id)) continue;
     seen.add(id);
@@ -260,6 +278,9 @@ function saveFilterInUrl() {
   }
   if (filterForm.q.value.trim()) params.set("q", filterForm.q.value.trim());
   history.replaceState(null, "", `${location.pathname}?${params}`);
+  // The patterns page opens on the same filter.
+  const patterns = $("#patterns-link");
+  if (patterns) patterns.href = `${patterns.dataset.base}?${params}`;
 }
 
 function restoreFilterFromUrl() {
@@ -297,8 +318,33 @@ function viewBbox() {
           clamp(bounds.getNorth(), 90)].map((n) => n.toFixed(6)).join(",");
 }
 
+function layerChoice() {
+  return filterForm.querySelector("input[name=layer]:checked")?.value || "points";
+}
+
+function showLayers() {
+  const choice = layerChoice();
+  const visible = (id, on) => { if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none"); };
+  for (const id of ["clusters", "points", "aggregate-cells", "selected"]) visible(id, choice === "points");
+  visible("heat", choice === "heat");
+  visible("hexagon-cells", choice === "hexagons");
+  document.body.dataset.layer = choice;
+}
+
+async function loadHexagons(params) {
+  // Counts per H3 hexagon for the same filter, sized to the zoom; the colour is the share of the busiest.
+  const query = new URLSearchParams(params);
+  query.delete("limit");
+  query.set("zoom", map.getZoom().toFixed(1));
+  const cells = await api(`/patterns/hexagons?${query}`);
+  const top = Math.max(1, ...cells.features.map((f) => f.properties.count));
+  for (const feature of cells.features) feature.properties.share = feature.properties.count / top;
+  map.getSource("hexagons").setData(cells);
+}
+
 async function load() {
   const seq = ++state.loadSeq;
+  showLayers();
   const params = filterParams();
   params.set("bbox", viewBbox());
   params.set("limit", String(config.pointLimit));
@@ -319,6 +365,7 @@ async function load() {
       map.getSource("aggregates").setData(empty);
       map.getSource("deviations").setData(collection);
     }
+    if (layerChoice() === "hexagons") await loadHexagons(params);
     state.features = collection.features;
     state.numberMatched = collection.numberMatched;
     state.listShown = LIST_PAGE;
@@ -892,6 +939,8 @@ async function start() {
   for (const category of categories) state.categories.set(category.key, category);
   for (const organisation of organisations) state.organisations.set(organisation.id, organisation);
   restoreFilterFromUrl();
+  const patterns = $("#patterns-link");
+  if (patterns) patterns.href = `${patterns.dataset.base}${location.search || "?period=meeting"}`;
   await mapLoaded;
   addLayers();
   addPlaces(places);

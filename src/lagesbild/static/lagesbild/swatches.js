@@ -1,2 +1,4 @@
 // Colour swatches take their colour from data-color: the Content-Security-Policy forbids style attributes.
-for (const swatch of document.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;
+for (const swatch of document.querySelectorAll(".swatch[data-color], .key[data-color], .heat[data-color]")) {
+  swatch.style.background = swatch.dataset.color;
+}

@@ -1,0 +1,305 @@
+"""The forum's patterns: hexagon counts, hotspots, when things happen, the actors' perspectives, repeat
+places and period comparisons.
+
+Every figure starts from `deviations.services.visible_deviations` and the map's filter, so a member's
+figures count only what that member may see. The grouping is done in SQL on columns stored with each
+deviation (its H3 hexagons, its local weekday, hour and month: see deviations/derived.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import h3
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lagesbild.analysis.hotspots import Hotspots, find_hotspots
+from lagesbild.deviations import services as deviations
+from lagesbild.deviations.derived import H3_RESOLUTIONS
+from lagesbild.deviations.models import Deviation
+from lagesbild.errors import InvalidInput
+from lagesbild.forums.models import Forum, Membership, Organisation
+
+DEFAULT_RESOLUTION = 9
+
+
+def resolution_for_zoom(zoom: float) -> int:
+    """Hexagons a few dozen pixels wide at the map's zoom."""
+    if zoom < 12.5:
+        return 8
+    return 9 if zoom < 14.5 else 10
+
+
+def check_resolution(resolution: int) -> int:
+    if resolution not in H3_RESOLUTIONS:
+        raise InvalidInput(_("The hexagon resolution must be one of %(choices)s.") % {
+            "choices": ", ".join(str(r) for r in H3_RESOLUTIONS)}, field="resolution")
+    return resolution
+
+
+def filtered(membership: Membership, flt: deviations.DeviationFilter) -> QuerySet[Deviation]:
+    return deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)
+
+
+# --- Periods, as the map names them ---------------------------------------------------------------------
+
+PERIODS = ("meeting", "7", "30", "90", "year", "all", "custom")
+
+
+def period_range(forum: Forum, period: str, start: dt.date | None, end: dt.date | None,
+                 now: dt.datetime | None = None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The map's period choice as a start and end, in the forum's time zone (custom dates are whole days)."""
+    from lagesbild.meetings.services import last_meeting_at
+
+    now = now or timezone.now()
+    tz = ZoneInfo(forum.timezone)
+    if period == "meeting":
+        return last_meeting_at(forum) or now - dt.timedelta(days=30), None
+    if period in {"7", "30", "90"}:
+        return now - dt.timedelta(days=int(period)), None
+    if period == "year":
+        return dt.datetime(now.astimezone(tz).year, 1, 1, tzinfo=tz), None
+    if period == "custom":
+        begin = dt.datetime.combine(start, dt.time(0), tzinfo=tz) if start else None
+        finish = dt.datetime.combine(end, dt.time(23, 59, 59), tzinfo=tz) if end else None
+        return begin, finish
+    if period in {"all", ""}:
+        return None, None
+    raise InvalidInput(_("Unknown period: %(period)s.") % {"period": period}, field="period")
+
+
+# --- Hexagons -------------------------------------------------------------------------------------------
+
+def hexagon_counts(queryset: QuerySet[Deviation], resolution: int) -> dict[int, int]:
+    column = f"h3_{check_resolution(resolution)}"
+    rows = queryset.exclude(**{f"{column}__isnull": True}).values_list(column).annotate(n=Count("id")).order_by()
+    return {cell: n for cell, n in rows}
+
+
+def hexagon_ring(cell: int) -> list[list[float]]:
+    boundary = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))]
+    return [*boundary, boundary[0]]
+
+
+def hexagon_features(values: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "Feature", "id": h3.int_to_str(cell),
+             "geometry": {"type": "Polygon", "coordinates": [hexagon_ring(cell)]},
+             "properties": {"cell": h3.int_to_str(cell), **props}} for cell, props in values.items()]
+
+
+def hotspots(membership: Membership, queryset: QuerySet[Deviation], resolution: int = DEFAULT_RESOLUTION
+             ) -> Hotspots:
+    return find_hotspots(hexagon_counts(queryset, resolution), resolution, membership.forum.area)
+
+
+def hotspot_summary(result: Hotspots) -> str:
+    """The finding in plain Swedish (or English)."""
+    if result.verdict == "too_few":
+        return _("Too few deviations (%(count)d) to look for hotspots: at least %(min)d are needed.") % {
+            "count": result.total, "min": 20}
+    if result.verdict == "no_variation":
+        return _("The deviations are spread evenly over the hexagons, so there are no hotspots.")
+    hot95 = [c for c in result.hot if (c.confidence or 0) >= 95]
+    cold95 = [c for c in result.cold if (c.confidence or 0) >= 95]
+    if not hot95 and not cold95:
+        return _("No hexagon stands out at 95 %% confidence: the differences are within what chance gives.")
+    return _("%(hot)d hexagons are hotspots and %(cold)d cold spots at 95 %% confidence or more. In a hotspot, "
+             "the hexagon and its neighbours together have more deviations than chance would put there.") % {
+        "hot": len(hot95), "cold": len(cold95)}
+
+
+# --- When ---------------------------------------------------------------------------------------------------
+
+def week_hour_grid(queryset: QuerySet[Deviation]) -> list[list[int]]:
+    """Deviations per weekday (Monday first) and hour of the day, in the forum's local time."""
+    grid = [[0] * 24 for _day in range(7)]
+    rows = (queryset.exclude(local_weekday__isnull=True).values_list("local_weekday", "local_hour")
+            .annotate(n=Count("id")).order_by())
+    for weekday, hour, n in rows:
+        grid[weekday][hour] = n
+    return grid
+
+
+def months_back(last: int, count: int) -> list[int]:
+    """`count` months as yyyymm, ending with `last`."""
+    year, month = divmod(last, 100)
+    result = []
+    for _i in range(count):
+        result.append(year * 100 + month)
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return result[::-1]
+
+
+@dataclass
+class Trend:
+    months: list[int]  # yyyymm, oldest first
+    rows: list[tuple[str, str, list[int], list[int]]]  # key, name, this year, the same months a year before
+    totals: list[int] = field(default_factory=list)
+    totals_before: list[int] = field(default_factory=list)
+
+
+def monthly_trend(membership: Membership, flt: deviations.DeviationFilter, months: int = 12,
+                  now: dt.datetime | None = None) -> Trend:
+    """Per main category and month, the last `months` months up to the filter's end, against the same months a
+    year earlier. The filter's start is not used: the trend has its own window."""
+    forum = membership.forum
+    end = (flt.end or now or timezone.now()).astimezone(ZoneInfo(forum.timezone))
+    window = months_back(end.year * 100 + end.month, months)
+    before = [m - 100 for m in window]
+    queryset = filtered(membership, replace(flt, start=None, end=None)).filter(local_month__in=window + before)
+    rows = queryset.values_list("local_month", "category__parent__key", "category__key").annotate(n=Count("id"))
+    counts: dict[str, Counter[int]] = defaultdict(Counter)
+    for month, parent, key, n in rows.order_by():
+        counts[parent or key][month] += n
+    names = {c.key: c.name for c in deviations.forum_categories(forum)}
+    table = sorted(((key, names.get(key, key), [counts[key][m] for m in window], [counts[key][m] for m in before])
+                    for key in counts), key=lambda r: (-sum(r[2]), r[1]))
+    return Trend(months=window, rows=table, totals=[sum(r[2][i] for r in table) for i in range(months)],
+                 totals_before=[sum(r[3][i] for r in table) for i in range(months)])
+
+
+# --- Actors ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Actors:
+    by: str
+    columns: list[tuple[str, str]]  # main category key and name
+    rows: list[tuple[str, list[int], int]]  # organisation (or kind) name, count per category, total
+    overlap: list[tuple[int, int, int, list[str]]]  # hexagon, organisations, deviations, their names
+    maps: list[tuple[str, dict[int, int]]]  # per organisation: hexagon counts
+
+
+def actors(membership: Membership, queryset: QuerySet[Deviation], by: str = "organisation", small_maps: int = 6,
+           resolution: int = DEFAULT_RESOLUTION) -> Actors:
+    """Who reports what, and where: organisation (or kind of organisation) by main category, small maps
+    per organisation, and the hexagons that several organisations report."""
+    if by not in {"organisation", "kind"}:
+        raise InvalidInput(_("Split by organisation or by kind of organisation."), field="by")
+    group = "organisation__name" if by == "organisation" else "organisation__kind"
+    kinds = dict(Organisation.Kind.choices)
+    label = (lambda v: str(v)) if by == "organisation" else (lambda v: str(kinds.get(v, v)))
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for who, parent, key, n in queryset.values_list(group, "category__parent__key", "category__key").annotate(
+            n=Count("id")).order_by():
+        counts[label(who)][parent or key] += n
+    names = {c.key: c.name for c in deviations.forum_categories(membership.forum)}
+    used = Counter[str]()
+    for per in counts.values():
+        used.update(per)
+    columns = [(key, names.get(key, key)) for key, _n in used.most_common()]
+    rows = sorted(((who, [per[k] for k, _name in columns], sum(per.values())) for who, per in counts.items()),
+                  key=lambda r: (-r[2], r[0]))
+    column = f"h3_{check_resolution(resolution)}"
+    several = (queryset.exclude(**{f"{column}__isnull": True}).values(column)
+               .annotate(orgs=Count("organisation", distinct=True), n=Count("id"))
+               .filter(orgs__gte=2).order_by("-orgs", "-n")[:20])
+    cells = {row[column]: (row["orgs"], row["n"]) for row in several}
+    who_where: dict[int, set[str]] = defaultdict(set)
+    for cell, who in queryset.filter(**{f"{column}__in": list(cells)}).values_list(column, group).distinct():
+        who_where[cell].add(label(who))
+    overlap = [(cell, orgs, n, sorted(who_where[cell])) for cell, (orgs, n) in cells.items()]
+    per_map: dict[str, dict[int, int]] = defaultdict(dict)
+    top = {r[0] for r in rows[:small_maps]}
+    for who, cell, n in (queryset.exclude(**{f"{column}__isnull": True}).values_list(group, column)
+                         .annotate(n=Count("id")).order_by()):
+        if label(who) in top:
+            per_map[label(who)][cell] = n
+    maps = [(r[0], per_map.get(r[0], {})) for r in rows[:small_maps]]
+    return Actors(by=by, columns=columns, rows=rows, overlap=overlap, maps=maps)
+
+
+# --- Repeat places ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Repeat:
+    cell: int
+    weeks: int  # weeks with at least one deviation, of the last `of_weeks`
+    count: int
+    of_weeks: int
+    place: str = ""
+
+
+def repeat_places(membership: Membership, queryset: QuerySet[Deviation], weeks: int = 12, min_weeks: int = 4,
+                  resolution: int = DEFAULT_RESOLUTION, now: dt.datetime | None = None) -> list[Repeat]:
+    """Hexagons with deviations in many of the last `weeks` weeks: problems that come back, not one busy night."""
+    if not 2 <= weeks <= 104:
+        raise InvalidInput(_("The number of weeks must be between 2 and 104."), field="weeks")
+    if not 1 <= min_weeks <= weeks:
+        raise InvalidInput(_("The least number of weeks must be between 1 and the number of weeks."),
+                           field="min_weeks")
+    from lagesbild.places.services import forum_places, places_containing
+
+    now = now or timezone.now()
+    column = f"h3_{check_resolution(resolution)}"
+    since = now - dt.timedelta(weeks=weeks)
+    seen: dict[int, set[int]] = defaultdict(set)
+    totals: Counter[int] = Counter()
+    for cell, observed in queryset.filter(observed_at__gte=since, observed_at__lte=now).exclude(
+            **{f"{column}__isnull": True}).values_list(column, "observed_at"):
+        seen[cell].add(int((now - observed).total_seconds() // (7 * 86400)))
+        totals[cell] += 1
+    places = list(forum_places(membership))
+    result = []
+    for cell, week_set in seen.items():
+        if len(week_set) >= min_weeks:
+            lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+            inside = places_containing(places, lon, lat)
+            result.append(Repeat(cell=cell, weeks=len(week_set), count=totals[cell], of_weeks=weeks,
+                                 place=", ".join(p.name for p in inside)))
+    result.sort(key=lambda r: (-r.weeks, -r.count, r.cell))
+    return result
+
+
+# --- Comparing periods -------------------------------------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    against: str  # "previous" or "last_year"
+    period: tuple[dt.datetime, dt.datetime]
+    other: tuple[dt.datetime, dt.datetime]
+    categories: list[tuple[str, str, int, int]]  # key, name, this period, the other
+    cells: dict[int, tuple[int, int]]  # hexagon: (this period, the other)
+
+    @property
+    def total(self) -> tuple[int, int]:
+        return sum(c[2] for c in self.categories), sum(c[3] for c in self.categories)
+
+
+def a_year_before(when: dt.datetime) -> dt.datetime:
+    try:
+        return when.replace(year=when.year - 1)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year - 1, day=28)
+
+
+def compare_periods(membership: Membership, flt: deviations.DeviationFilter, against: str = "previous",
+                    resolution: int = DEFAULT_RESOLUTION, now: dt.datetime | None = None) -> Comparison:
+    """The filter's period against the one before it (of equal length) or the same period a year earlier.
+    Without a period, the last 30 days."""
+    if against not in {"previous", "last_year"}:
+        raise InvalidInput(_("Compare with the previous period or the same period last year."), field="against")
+    end = flt.end or now or timezone.now()
+    start = flt.start or end - dt.timedelta(days=30)
+    other = (start - (end - start), start) if against == "previous" else (a_year_before(start), a_year_before(end))
+    base = filtered(membership, replace(flt, start=None, end=None))
+    column = f"h3_{check_resolution(resolution)}"
+    cells: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for index, (begin, finish) in enumerate(((start, end), other)):
+        part = base.filter(observed_at__gte=begin, observed_at__lt=finish)
+        for cell, n in part.exclude(**{f"{column}__isnull": True}).values_list(column).annotate(
+                n=Count("id")).order_by():
+            cells[cell][index] = n
+        for parent, key, n in part.values_list("category__parent__key", "category__key").annotate(
+                n=Count("id")).order_by():
+            categories[parent or key][index] += n
+    names = {c.key: c.name for c in deviations.forum_categories(membership.forum)}
+    table = sorted(((k, names.get(k, k), v[0], v[1]) for k, v in categories.items()), key=lambda r: (-r[2], r[1]))
+    return Comparison(against=against, period=(start, end), other=other, categories=table,
+                      cells={c: (v[0], v[1]) for c, v in cells.items()})

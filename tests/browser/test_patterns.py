@@ -1,0 +1,49 @@
+"""The map's heat map and hexagon layers, and the patterns page with the map's filter."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import PHONE, sign_in
+from tests.browser.test_accessibility import page, serious_violations  # noqa: F401 - the axe page fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.get_by_role("tab", name="Filter").click()
+    desktop.get_by_label("Period").select_option("90")
+    desktop.get_by_label("Hexagoner med antal").check()
+    desktop.wait_for_function(
+        "() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility') === 'visible'"
+        " && window.lagesbildMap.querySourceFeatures('hexagons').length > 0")
+    assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('points', 'visibility')") == "none"
+    desktop.get_by_label("Värmekarta").check()
+    desktop.wait_for_function("() => window.lagesbildMap.getLayoutProperty('heat', 'visibility') === 'visible'")
+    assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility')") == "none"
+    assert desktop.locator(".cluster-label").count() == 0
+
+    desktop.get_by_role("link", name="Mönster").click()
+    expect(desktop.get_by_role("heading", level=1)).to_have_text("Mönster")
+    expect(desktop.get_by_label("Period", exact=True)).to_have_value("90")
+    expect(desktop.get_by_role("heading", name="Hotspots")).to_be_visible()
+    expect(desktop.locator("svg.static-map").first).to_be_visible()
+    expect(desktop.get_by_role("table", name="Avvikelser per veckodag och timme (svensk tid)")).to_contain_text(
+        "måndag")
+    with desktop.expect_download() as download:
+        desktop.get_by_role("link", name=re.compile(r"^Ladda ned siffrorna \(CSV\)\s*: Avvikelser per veckodag och timme$")).click()
+    assert download.value.suggested_filename.startswith("week-hours-farsta-")
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_patterns_page_accessibility(site: str, page: Page) -> None:  # noqa: F811 - the axe page fixture
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.goto(f"{site}/f/farsta/monster/?period=all")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert serious_violations(page) == []
+    if page.viewport_size == PHONE:
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")

@@ -35,7 +35,9 @@ def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(sit
     expect(desktop.get_by_role("table", name="Avvikelser per veckodag och timme (svensk tid)")).to_contain_text(
         "måndag")
     with desktop.expect_download() as download:
-        desktop.get_by_role("link", name=re.compile(r"^Ladda ned siffrorna \(CSV\)\s*: Avvikelser per veckodag och timme$")).click()
+        # The link's name ends with its figure (visually hidden), so the eight download links differ.
+        desktop.get_by_role("link", name=re.compile(
+            r"^Ladda ned siffrorna \(CSV\)\s*: Avvikelser per veckodag och timme$")).click()
     assert download.value.suggested_filename.startswith("week-hours-farsta-")
     assert desktop.js_errors == []  # type: ignore[attr-defined]
 

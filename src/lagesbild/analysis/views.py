@@ -8,6 +8,7 @@ from typing import Any
 import h3
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -86,6 +87,14 @@ def _place_names(membership: Membership, cells: list[int]) -> dict[int, str]:
     return names
 
 
+def cell_link(slug: str, map_query: str, cell: int) -> str:
+    """The map on this hexagon, with the same filter."""
+    ring = services.hexagon_ring(cell)
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    bbox = staticmap.padded((min(lons), min(lats), max(lons), max(lats)), 0.5, 0.0)
+    return f"{reverse('map', kwargs={'forum': slug})}?{map_query}&bbox=" + ",".join(f"{v:.5f}" for v in bbox)
+
+
 def patterns_page(request: HttpRequest, forum: str) -> HttpResponse:
     membership = any_member(request, forum)
     if isinstance(membership, HttpResponse):
@@ -93,6 +102,11 @@ def patterns_page(request: HttpRequest, forum: str) -> HttpResponse:
     try:
         flt, form = filter_from(request, membership)
         context = figures(membership, flt, form)
+        link = _map_query(request.GET)
+        for key in ("busiest", "significant", "repeat"):
+            context[key] = [(*row, cell_link(membership.forum.slug, link, _cell_of(row))) for row in context[key]]
+        context["overlap"] = [(*row, cell_link(membership.forum.slug, link, row[0]))
+                              for row in context["actors"].overlap]
         status = 200
     except DomainError as exc:
         flt, form = DeviationFilter(), {"period": DEFAULT_PERIOD, "category": set(), "organisation": set(),
@@ -104,6 +118,11 @@ def patterns_page(request: HttpRequest, forum: str) -> HttpResponse:
         "forum": membership.forum, "membership": membership, "form": form, "categories": categories,
         "organisations": membership.forum.organisations.all(), "query": request.GET.urlencode(),
         "map_query": _map_query(request.GET), **context}, status=status)
+
+
+def _cell_of(row: tuple[Any, ...]) -> int:
+    first = row[0]
+    return int(first if isinstance(first, int) else first.cell)
 
 
 def _map_query(data: QueryDict) -> str:
@@ -160,7 +179,7 @@ def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any]) 
                                    for n in grid[d]], sum(grid[d])) for d in range(7)],
         "hours": range(24), "trend": trend,
         "trend_months": [_month_label(m) for m in trend.months],
-        "actors": actors, "small_maps": small_maps, "repeat": repeat[:20], "comparison": comparison,
+        "actors": actors, "small_maps": small_maps, "repeat": [(r,) for r in repeat[:20]], "comparison": comparison,
         "change_map": change_map, "compare_rows": [(n, a, b, a - b) for _k, n, a, b in comparison.categories],
         "period_label": _period_label(membership, comparison.period),
         "other_label": _period_label(membership, comparison.other),

@@ -174,3 +174,17 @@ def test_the_audit_log_names_and_links_places_meetings_and_actions(world: World,
     assert f'<a href="/f/farsta/platser/{place.json()["id"]}/">Plats {place.json()["id"]}</a>' in page
     assert f'<a href="/f/farsta/atgarder/{action.json()["id"]}/">Åtgärd {action.json()["id"]}</a>' in page
     assert f'<a href="/f/farsta/moten/{meeting.pk}/">Möte {meeting.pk}</a>' in page
+
+
+def test_the_action_form_names_a_responsible_person_in_that_organisation(world: World) -> None:
+    client = world.client(world.coordinator)
+    due = (timezone.localdate() + dt.timedelta(days=10)).isoformat()
+    wrong = client.post("/f/farsta/atgarder/", {"title": "Belysning", "organisation": world.housing.pk,
+                                                "due_date": due, "responsible": world.police_reporter.user.pk})
+    assert wrong.status_code == 422
+    assert "Den ansvariga personen måste tillhöra den ansvariga organisationen." in wrong.content.decode()
+    assert not Action.objects.exists()
+    right = client.post("/f/farsta/atgarder/", {"title": "Belysning", "organisation": world.housing.pk,
+                                                "due_date": due, "responsible": world.housing_reporter.user.pk})
+    assert right.status_code == 302
+    assert Action.objects.get().responsible == world.housing_reporter.user

@@ -217,6 +217,8 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
         "today": action_services.today(membership), "errors": errors, "form": request.POST if errors else {},
         "can_create": membership.is_coordinator or membership.role == "org_lead",
         "organisations": organisations, "places": forum_places(membership),
+        "people": membership.forum.memberships.filter(is_active=True, organisation__in=organisations)
+        .select_related("user", "organisation").order_by("organisation__name", "user__first_name"),
         "prefill_place": request.GET.get("place", ""), "prefill_deviations": visible_prefill}, status=status)
 
 

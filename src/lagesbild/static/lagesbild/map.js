@@ -150,6 +150,12 @@ function addLayers() {
       "circle-stroke-color": "#ffffff",
     },
   });
+  // When the view holds too many points, the heat map is drawn from the server's counts instead.
+  map.addLayer({
+    id: "heat-aggregates", type: "heatmap", source: "aggregates", layout: { visibility: "none" },
+    paint: { "heatmap-weight": ["get", "count"], "heatmap-radius": 30, "heatmap-opacity": 0.8,
+             "heatmap-intensity": ["interpolate", ["linear"], ["zoom"], 10, 0.05, 16, 0.5] },
+  });
   map.on("click", "aggregate-cells", (event) => {
     if (state.picking) return;
     map.easeTo({ center: event.features[0].geometry.coordinates, zoom: map.getZoom() + 2 });
@@ -327,6 +333,7 @@ function showLayers() {
   const visible = (id, on) => { if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none"); };
   for (const id of ["clusters", "points", "aggregate-cells", "selected"]) visible(id, choice === "points");
   visible("heat", choice === "heat");
+  visible("heat-aggregates", choice === "heat");
   visible("hexagon-cells", choice === "hexagons");
   document.body.dataset.layer = choice;
 }

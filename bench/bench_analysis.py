@@ -10,52 +10,20 @@ hotspots in under 1 s, on SQLite and on PostgreSQL. Requests go through the whol
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import median, save, start, timed
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="lagesbild-bench-"))
-    if not os.environ.get("LAGESBILD_DATABASE_URL"):
-        os.environ["LAGESBILD_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("LAGESBILD_VAR_DIR", str(workdir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lagesbild.settings")
-    os.environ.setdefault("LAGESBILD_PROJECT_DIR", str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    args, load_seconds = start(__doc__ or "", runs=20)
     from django.db import connection
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.utils import timezone
 
-    from lagesbild.demo import FARSTA_AREA, create_demo_forum
+    from lagesbild.demo import FARSTA_AREA
     from lagesbild.forums.models import User
     from lagesbild.geometry import area_bounds
-
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    create_demo_forum(count=args.count, slug="bench", name="Benchmark")
-    load_seconds = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
     client = Client()
     client.force_login(User.objects.get(email="polis@farsta.demo"))
@@ -80,26 +48,16 @@ def main() -> int:
         "compare, 30 days with the 30 before": (f"{base}/compare", {"from": since}),
         "patterns page, 90 days (every figure)": ("/f/bench/monster/", {"period": "90"}),
     }
-    results = {"database": connection.vendor, "deviations": args.count, "load_seconds": round(load_seconds, 1),
-               "cases": {}}
-    print(f"{connection.vendor}: {args.count} deviations loaded in {load_seconds:.1f} s")
+    results: dict = {"database": connection.vendor, "deviations": args.count, "load_seconds": round(load_seconds, 1),
+                     "cases": {}}
     for name, (url, params) in cases.items():
-        client.get(url, params)  # warm-up
-        timings = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            response = client.get(url, params)
-            timings.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 200, response.content[:200]
-        median = statistics.median(timings)
-        results["cases"][name] = {"median_ms": round(median, 1), "bytes": len(response.content)}
-        print(f"  {name}: median {median:.1f} ms, {len(response.content) / 1024:.0f} KiB")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"analysis-{connection.vendor}.json").write_text(json.dumps(results, indent=2))
+        timings, response = timed(lambda url=url, params=params: client.get(url, params), args.runs)
+        assert response.status_code == 200, response.content[:200]
+        results["cases"][name] = {"median_ms": round(median(timings), 1), "bytes": len(response.content)}
+        print(f"  {name}: median {median(timings):.1f} ms, {len(response.content) / 1024:.0f} KiB")
+    save("analysis", results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "src"))
     sys.exit(main())

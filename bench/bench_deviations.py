@@ -11,52 +11,21 @@ Requests go through the whole Django stack (middleware, session auth, query, JSO
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, median, save, start, timed
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="lagesbild-bench-"))
-    if not os.environ.get("LAGESBILD_DATABASE_URL"):
-        os.environ["LAGESBILD_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    os.environ.setdefault("LAGESBILD_VAR_DIR", str(workdir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lagesbild.settings")
-    os.environ.setdefault("LAGESBILD_PROJECT_DIR", str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
+    args, load_seconds = start(__doc__ or "", runs=30)
     from django.db import connection
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.utils import timezone
 
-    from lagesbild.demo import FARSTA_AREA, create_demo_forum
+    from lagesbild.demo import FARSTA_AREA
     from lagesbild.forums.models import User
     from lagesbild.geometry import area_bounds
-
-    setup_test_environment()
-    settings.ALLOWED_HOSTS = ["testserver"]
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    create_demo_forum(count=args.count, slug="bench", name="Benchmark")
-    load_seconds = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # fresh statistics for the planner, as a long-running database has
 
     client = Client()
     client.force_login(User.objects.get(email="polis@farsta.demo"))
@@ -66,44 +35,30 @@ def main() -> int:
     district = f"{west + dx:.6f},{south + dy:.6f},{east - dx:.6f},{north - dy:.6f}"
     centre = "18.085,59.240,18.100,59.247"  # Farsta centrum, where the hotspots are
     since = (timezone.now() - timezone.timedelta(days=30)).isoformat()
+    listing = "/api/forums/bench/deviations"
+    aggregates = "/api/forums/bench/deviations/aggregates"
     cases = {
-        "district bbox, 30 days, limit 1000 (API default)": {"bbox": district, "from": since},
-        "district bbox, 30 days, limit 3000 (map page)": {"bbox": district, "from": since, "limit": 3000},
-        "centre bbox, 30 days, category drugs": {"bbox": centre, "from": since, "category": "drugs"},
-        "centre bbox, all time, limit 1000": {"bbox": centre},
-        "small bbox in a quiet street, all time": {"bbox": "18.120,59.230,18.125,59.233"},
+        "district bbox, 30 days, limit 1000 (API default)": (listing, {"bbox": district, "from": since}),
+        "district bbox, 30 days, limit 3000 (map page)": (listing, {"bbox": district, "from": since, "limit": 3000}),
+        "centre bbox, 30 days, category drugs": (listing, {"bbox": centre, "from": since, "category": "drugs"}),
+        "centre bbox, all time, limit 1000": (listing, {"bbox": centre}),
+        "small bbox in a quiet street, all time": (listing, {"bbox": "18.120,59.230,18.125,59.233"}),
+        "aggregates, district bbox, all time": (aggregates, {"bbox": district}),
+        "aggregates, district bbox, 90 days": (aggregates, {"bbox": district, "from": (
+            timezone.now() - timezone.timedelta(days=90)).isoformat()}),
     }
-    results = {"database": connection.vendor, "deviations": args.count, "load_seconds": round(load_seconds, 1),
-               "cases": {}}
-    print(f"{connection.vendor}: {args.count} deviations loaded in {load_seconds:.1f} s")
-    endpoints = {name: "/api/forums/bench/deviations" for name in cases}
-    for name, params in {
-        "aggregates, district bbox, all time": {"bbox": district},
-        "aggregates, district bbox, 90 days": {"bbox": district, "from": (
-            timezone.now() - timezone.timedelta(days=90)).isoformat()},
-    }.items():
-        cases[name] = params
-        endpoints[name] = "/api/forums/bench/deviations/aggregates"
-    for name, params in cases.items():
-        url = endpoints[name]
-        client.get(url, params)  # warm-up
-        timings = []
-        size = matched = 0
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            response = client.get(url, params)
-            timings.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 200, response.content[:200]
-            size = len(response.content)
-            body = json.loads(response.content)
-            matched = body["numberMatched"]
-            returned = body["numberReturned"]
-        median = statistics.median(timings)
+    results: dict = {"database": connection.vendor, "deviations": args.count, "load_seconds": round(load_seconds, 1),
+                     "cases": {}}
+    for name, (url, params) in cases.items():
+        timings, response = timed(lambda url=url, params=params: client.get(url, params), args.runs)
+        assert response.status_code == 200, response.content[:200]
+        body = json.loads(response.content)
         p90 = sorted(timings)[int(len(timings) * 0.9) - 1]
-        results["cases"][name] = {"median_ms": round(median, 1), "p90_ms": round(p90, 1), "matched": matched,
-                                  "returned": returned, "bytes": size}
-        print(f"  {name}: median {median:.1f} ms, p90 {p90:.1f} ms; {matched} matched, {returned} returned, "
-              f"{size / 1024:.0f} KiB")
+        results["cases"][name] = {"median_ms": round(median(timings), 1), "p90_ms": round(p90, 1),
+                                  "matched": body["numberMatched"], "returned": body["numberReturned"],
+                                  "bytes": len(response.content)}
+        print(f"  {name}: median {median(timings):.1f} ms, p90 {p90:.1f} ms; {body['numberMatched']} matched, "
+              f"{body['numberReturned']} returned, {len(response.content) / 1024:.0f} KiB")
 
     static = ROOT / "src" / "lagesbild" / "static" / "lagesbild"
     own_assets = sum(p.stat().st_size for p in static.glob("*") if p.suffix in {".js", ".css"})
@@ -115,12 +70,9 @@ def main() -> int:
     }
     print(f"  map page JS+CSS (own, before gzip): {own_assets / 1024:.1f} KiB; "
           f"MapLibre: {results['assets']['maplibre_bytes'] / 1024:.0f} KiB")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"deviations-{connection.vendor}.json").write_text(json.dumps(results, indent=2))
+    save("deviations", results)
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "src"))
     sys.exit(main())

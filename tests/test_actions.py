@@ -11,7 +11,8 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.derived import derived_fields
+from lagesbild.deviations.models import Category, Deviation
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.meetings import actions, effect, reminders, services
 from lagesbild.meetings.models import Action, FollowUp, Reminder
@@ -117,30 +118,25 @@ def test_only_coordinators_change_an_action_and_due_dates_stay_after_creation(wo
 # --- Effect ----------------------------------------------------------------------------------------------
 
 def _deviations(world: World, count: int, when: dt.datetime, lon: float, lat: float) -> None:
-    Deviation.objects.bulk_create([Deviation(
-        forum=world.forum, category_id=world.report(world.police_reporter).category_id, lon=lon, lat=lat,
-        sweref_x=0, sweref_y=0, observed_at=when, organisation=world.police) for _ in range(count)])
+    """Many deviations at once, with the derived fields reporting would give them."""
+    graffiti = Category.objects.get(key="graffiti", forum__isnull=True)
+    fields = derived_fields(lon, lat, when, world.forum.timezone)
+    Deviation.objects.bulk_create([Deviation(forum=world.forum, category=graffiti, lon=lon, lat=lat, observed_at=when,
+                                             organisation=world.police, **fields) for _ in range(count)])
 
 
 @pytest.fixture
 def square(world: World) -> Any:
-    Deviation.objects.all().delete()
     return places.create_place(world.coordinator, places.PlaceInput(name="Torget", lon=INSIDE[0], lat=INSIDE[1],
                                                                      radius_m=100))
 
 
 def _counts(world: World, square: Any, place_before: int, place_after: int, rest_before: int,
             rest_after: int, pivot: dt.datetime) -> None:
-    from lagesbild import geometry
-
     _deviations(world, place_before, pivot - dt.timedelta(days=10), *INSIDE)
     _deviations(world, place_after, pivot + dt.timedelta(days=10), *INSIDE)
     _deviations(world, rest_before, pivot - dt.timedelta(days=10), 18.13, 59.26)
     _deviations(world, rest_after, pivot + dt.timedelta(days=10), 18.13, 59.26)
-    # bulk_create skips save(): give the rows their SWEREF 99 TM coordinates as reporting would.
-    for d in Deviation.objects.filter(sweref_x=0):
-        x, y = geometry.to_sweref99tm(d.lon, d.lat)
-        Deviation.objects.filter(pk=d.pk).update(sweref_x=x, sweref_y=y)
 
 
 def test_a_clear_decrease_against_the_rest_of_the_area(world: World, square: Any) -> None:
@@ -184,7 +180,8 @@ def test_binomial_test_matches_a_hand_computation() -> None:
     # n = 4, p = 1/2: probabilities 1, 4, 6, 4, 1 (/16); k = 0 -> outcomes as unlikely: 0 and 4.
     assert effect.binomial_two_sided(0, 4, 0.5) == pytest.approx(2 / 16)
     assert effect.binomial_two_sided(2, 4, 0.5) == pytest.approx(1.0)
-    assert effect.binomial_two_sided(1, 3, 0.25) == pytest.approx(1 - 0)  # the mode
+    # n = 3, p = 1/4: probabilities 27, 27, 9, 1 (/64); k = 1 ties the mode, so every outcome counts.
+    assert effect.binomial_two_sided(1, 3, 0.25) == pytest.approx(1.0)
     assert effect.binomial_two_sided(3, 3, 0.25) == pytest.approx(0.25**3)
     assert math.isclose(effect.binomial_two_sided(0, 0, 0.3), 1.0)
     # A busy place: 5,000 deviations, where C(5000, 2500) would overflow a float. Half after, with a

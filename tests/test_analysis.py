@@ -102,7 +102,9 @@ def test_hotspots_are_found_in_the_forums_area_with_its_empty_hexagons(world: Wo
     result = services.hotspots(world.coordinator, everything(world))
     assert len(result.cells) > 100  # the area's empty hexagons are in the study area too
     assert CENTRE in {c.cell for c in result.hot}
-    assert "hotspots" in services.hotspot_summary(result) or "hotspot" in services.hotspot_summary(result)
+    hot95 = len([c for c in result.hot if (c.confidence or 0) >= 95])
+    assert hot95 >= 1
+    assert services.hotspot_summary(result).startswith(f"{hot95} hexagoner är hotspots och 0 kalla områden")
 
 
 # --- Hexagons, when, actors ------------------------------------------------------------------------------------
@@ -206,7 +208,11 @@ def test_period_names_as_on_the_map(world: World) -> None:
     assert (start, end) == (dt.datetime(2026, 3, 1, tzinfo=STOCKHOLM),
                             dt.datetime(2026, 3, 31, 23, 59, 59, tzinfo=STOCKHOLM))
     assert services.period_range(world.forum, "all", None, None, now) == (None, None)
+
+
+def test_the_two_sided_p_value_of_the_familiar_z() -> None:
     assert math.isclose(hotspots.two_sided_p(1.959963984540054), 0.05)
+    assert math.isclose(hotspots.two_sided_p(-1.959963984540054), 0.05)
 
 
 # --- API, page and CSV ----------------------------------------------------------------------------------------
@@ -240,6 +246,8 @@ def test_the_patterns_page_and_its_csv_files(world: World) -> None:
                      "Jämfört med en annan period", "26 avvikelser i filtret.", "Öppna filtret på kartan"):
         assert expected in page, expected
     assert 'href="/f/farsta/?period=30"' in page
+    # The busiest hexagon opens the map around it, with the same filter.
+    assert 'href="/f/farsta/?period=30&amp;bbox=' in page and f"<code>{h3.int_to_str(CENTRE)}</code>" in page
     csv = client.get("/f/farsta/monster/actors.csv", {"period": "30"})
     assert csv["Content-Type"] == "text/csv; charset=utf-8"
     lines = csv.content.decode().splitlines()

@@ -145,6 +145,8 @@ API_ROWS = [
     Row("GET", "/api/forums/{forum}/meetings/{meeting_id}", lambda o: f"{F}/meetings/{o['meeting']}", answers()),
     Row("PATCH", "/api/forums/{forum}/meetings/{meeting_id}", lambda o: f"{F}/meetings/{o['meeting']}",
         coordinators_only(200), body=lambda o: {"title": "Nytt namn"}),
+    Row("DELETE", "/api/forums/{forum}/meetings/{meeting_id}", lambda o: f"{F}/meetings/{o['meeting']}",
+        coordinators_only(204)),
     Row("PUT", "/api/forums/{forum}/meetings/{meeting_id}/attendance",
         lambda o: f"{F}/meetings/{o['meeting']}/attendance", coordinators_only(200),
         body=lambda o: {"organisations": [], "people": []}),

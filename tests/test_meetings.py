@@ -242,3 +242,20 @@ def test_the_pdf_holds_the_protocol_in_swedish(world: World, march: Meeting) -> 
                      "Dagordning", "Nya avvikelser per kategori", "Beslut: Skolan bjuds in - nästa gång",
                      "Sanera klottret på skolgården", "Skolan", "Karta över perioden", "1 avvikelser som hela forumet"):
         assert expected in text, expected
+
+
+def test_a_meeting_scheduled_by_mistake_is_deleted_but_not_once_published(world: World, march: Meeting) -> None:
+    flag = services.flag_for_meeting(world.police_reporter, "Bilbränder")
+    MeetingFlag.objects.update(created_at=at(5, 3))
+    services.build_agenda(world.coordinator, march.pk)
+    with pytest.raises(Forbidden):
+        services.delete_meeting(world.police_lead, march.pk)
+    services.delete_meeting(world.coordinator, march.pk)
+    assert not Meeting.objects.filter(pk=march.pk).exists()
+    assert MeetingFlag.objects.get(pk=flag.pk).meeting is None  # waits for the next meeting
+    published = meeting(world, at(10, 4))
+    services.build_agenda(world.coordinator, published.pk)
+    services.publish_protocol(world.coordinator, published.pk)
+    with pytest.raises(Conflict, match="publicerat protokoll kan inte tas bort"):
+        services.delete_meeting(world.coordinator, published.pk)
+    assert Meeting.objects.filter(pk=published.pk).exists()

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from lagesbild.errors import InvalidInput, NotFound
+from lagesbild.errors import DomainError, InvalidInput, NotFound
 from lagesbild.forums.models import Membership, Role
 from lagesbild.forums.services import membership_for
 
@@ -25,10 +25,14 @@ def member_with_role(request: HttpRequest, forum: str, roles: Collection[str], r
     try:
         membership = membership_for(request.user, forum)
     except NotFound as exc:
-        return render(request, "404.html", {"message": exc.message}, status=404)
+        return not_found(request, exc)
     if membership.role not in roles:
         return render(request, "403.html", {"message": refusal}, status=403)
     return membership
+
+
+def not_found(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return render(request, "404.html", {"message": exc.message}, status=404)
 
 
 def any_member(request: HttpRequest, forum: str) -> Membership | HttpResponse:

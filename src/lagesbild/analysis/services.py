@@ -19,7 +19,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild.analysis.hotspots import Hotspots, find_hotspots
+from lagesbild.analysis.hotspots import MIN_DEVIATIONS, Hotspots, find_hotspots
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.derived import H3_RESOLUTIONS
 from lagesbild.deviations.models import Deviation
@@ -102,7 +102,7 @@ def hotspot_summary(result: Hotspots) -> str:
     """The finding in plain Swedish (or English)."""
     if result.verdict == "too_few":
         return _("Too few deviations (%(count)d) to look for hotspots: at least %(min)d are needed.") % {
-            "count": result.total, "min": 20}
+            "count": result.total, "min": MIN_DEVIATIONS}
     if result.verdict == "no_variation":
         return _("The deviations are spread evenly over the hexagons, so there are no hotspots.")
     hot95 = [c for c in result.hot if (c.confidence or 0) >= 95]

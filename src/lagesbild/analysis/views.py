@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import h3
@@ -101,12 +102,9 @@ def patterns_page(request: HttpRequest, forum: str) -> HttpResponse:
         return membership
     try:
         flt, form = filter_from(request, membership)
-        context = figures(membership, flt, form)
-        link = _map_query(request.GET)
-        for key in ("busiest", "significant", "repeat"):
-            context[key] = [(*row, cell_link(membership.forum.slug, link, _cell_of(row))) for row in context[key]]
-        context["overlap"] = [(*row, cell_link(membership.forum.slug, link, row[0]))
-                              for row in context["actors"].overlap]
+        map_query = _map_query(request.GET)
+        context = figures(membership, flt, form,
+                          lambda cell: cell_link(membership.forum.slug, map_query, cell))
         status = 200
     except DomainError as exc:
         flt, form = DeviationFilter(), {"period": DEFAULT_PERIOD, "category": set(), "organisation": set(),
@@ -120,11 +118,6 @@ def patterns_page(request: HttpRequest, forum: str) -> HttpResponse:
         "map_query": _map_query(request.GET), **context}, status=status)
 
 
-def _cell_of(row: tuple[Any, ...]) -> int:
-    first = row[0]
-    return int(first if isinstance(first, int) else first.cell)
-
-
 def _map_query(data: QueryDict) -> str:
     """The same filter for the map, which does not know the patterns page's own choices."""
     copy = data.copy()
@@ -135,7 +128,9 @@ def _map_query(data: QueryDict) -> str:
     return copy.urlencode()
 
 
-def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any]) -> dict[str, Any]:
+def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any], link: Callable[[int], str]
+            ) -> dict[str, Any]:
+    """Every figure of the page; `link` gives a hexagon's link to the map."""
     resolution = _resolution(form)
     queryset = services.filtered(membership, flt)
     total = queryset.count()
@@ -171,15 +166,16 @@ def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any]) 
         for c, (a, b) in comparison.cells.items() if a != b})
     return {
         "total": total, "resolution": resolution, "count_map": count_map,
-        "busiest": [(c, n, names.get(c, "")) for c, n in busiest], "spots": spots, "hot_map": hot_map,
-        "significant": [(c, names.get(c.cell, "")) for c in sorted(
+        "busiest": [(c, n, names.get(c, ""), link(c)) for c, n in busiest], "spots": spots, "hot_map": hot_map,
+        "significant": [(c, names.get(c.cell, ""), link(c.cell)) for c in sorted(
             significant, key=lambda c: (-(c.confidence or 0), -abs(c.z)))],
         "hotspot_summary": services.hotspot_summary(spots),
         "grid": [(_(WEEKDAYS[d]), [(n, _shade(n, grid_top), _shade(n, grid_top) in SEQUENTIAL[3:])
                                    for n in grid[d]], sum(grid[d])) for d in range(7)],
         "hours": range(24), "trend": trend,
         "trend_months": [_month_label(m) for m in trend.months],
-        "actors": actors, "small_maps": small_maps, "repeat": [(r,) for r in repeat[:20]], "comparison": comparison,
+        "actors": actors, "small_maps": small_maps, "repeat": [(r, link(r.cell)) for r in repeat[:20]],
+        "overlap": [(*row, link(row[0])) for row in actors.overlap], "comparison": comparison,
         "change_map": change_map, "compare_rows": [(n, a, b, a - b) for _k, n, a, b in comparison.categories],
         "period_label": _period_label(membership, comparison.period),
         "other_label": _period_label(membership, comparison.other),

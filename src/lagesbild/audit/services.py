@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from lagesbild.audit.models import AuditEvent
 from lagesbild.csvfile import cell
-from lagesbild.errors import InvalidInput
+from lagesbild.errors import Forbidden, InvalidInput
 from lagesbild.forums.models import Forum, Membership, User
 
 # The client address of the request being handled, set by lagesbild.middleware.AuditContextMiddleware.
@@ -37,6 +37,12 @@ def record(membership: Membership, action: str, obj: Model, changes: dict[str, A
         changes=changes or {},
         ip=client_ip.get(),
     )
+
+
+def refused(membership: Membership, reason: str, message: str, obj: Model | None = None) -> Forbidden:
+    """Audit a refused attempt (kept even when the caller's transaction rolls back) and return the error."""
+    record(membership, AuditEvent.Action.REFUSED, obj or membership.forum, {"reason": reason})
+    return Forbidden(message)
 
 
 def record_sign_in(user: User | None, action: str, email: str = "") -> AuditEvent:

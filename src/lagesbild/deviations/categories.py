@@ -10,16 +10,16 @@ from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.models import Category, HiddenCategory
 from lagesbild.deviations.services import forum_categories
-from lagesbild.errors import Forbidden, InvalidInput, NotFound
-from lagesbild.forums.models import Membership, Role
+from lagesbild.errors import InvalidInput, NotFound
+from lagesbild.forums.models import Membership
+from lagesbild.forums.services import require_coordinator
 
 _COLOUR_DIGITS = set("0123456789abcdefABCDEF")
 
 
 def _coordinator(manager: Membership) -> None:
-    if manager.role != Role.COORDINATOR:
-        audit.record(manager, AuditEvent.Action.REFUSED, manager.forum, {"reason": "categories by a non-coordinator"})
-        raise Forbidden(_("Only the forum's coordinators can change its categories."))
+    require_coordinator(manager, "categories by a non-coordinator",
+                        _("Only the forum's coordinators can change its categories."))
 
 
 def set_hidden(manager: Membership, category_key: str, hidden: bool) -> Category:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lagesbild import geometry
-from lagesbild.errors import Forbidden, InvalidInput, NotFound
+from lagesbild.errors import InvalidInput, NotFound
 from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User
 
 
@@ -107,6 +107,14 @@ def token_for_key(key: str) -> ApiToken | None:
     return token
 
 
+def require_coordinator(membership: Membership, reason: str, message: str | None = None) -> None:
+    """Refuse (and audit) anyone but the forum's coordinators."""
+    from lagesbild.audit import services as audit
+
+    if membership.role != Role.COORDINATOR:
+        raise audit.refused(membership, reason, message or _("Only the forum's coordinators can do this."))
+
+
 SETTING_FIELDS = ("name", "area", "meeting_cadence", "reminder_days", "require_two_factor", "block_personal_data",
                   "retention_months", "retention_action")
 
@@ -117,9 +125,8 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
     from lagesbild.audit.models import AuditEvent
 
     forum = manager.forum
-    if manager.role != Role.COORDINATOR:
-        audit.record(manager, AuditEvent.Action.REFUSED, forum, {"reason": "settings by a non-coordinator"})
-        raise Forbidden(_("Only the forum's coordinators can change its settings."))
+    require_coordinator(manager, "settings by a non-coordinator",
+                        _("Only the forum's coordinators can change its settings."))
     unknown = set(changes) - set(SETTING_FIELDS)
     if unknown:
         raise InvalidInput(_("The field %(name)s cannot be changed.") % {"name": sorted(unknown)[0]},

@@ -22,7 +22,7 @@ from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
-from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
+from lagesbild.errors import Conflict, InvalidInput, NotFound
 from lagesbild.forums.models import Membership, Organisation, Role
 from lagesbild.meetings.models import Action, ActionDeviation, AgendaItem, FollowUp
 from lagesbild.meetings.services import require_unlocked
@@ -81,11 +81,6 @@ def can_follow_up(membership: Membership, action: Action) -> bool:
     return membership.can_report and membership.organisation_id == action.organisation_id
 
 
-def _refuse(membership: Membership, action: Action | None, reason: str, message: str) -> None:
-    audit.record(membership, AuditEvent.Action.REFUSED, action or membership.forum, {"reason": reason})
-    raise Forbidden(message)
-
-
 def _organisation(membership: Membership, organisation_id: int | None) -> Organisation:
     if not organisation_id:
         raise InvalidInput(_("Choose the organisation responsible for the action."), field="organisation")
@@ -126,8 +121,8 @@ def create_action(membership: Membership, data: ActionInput) -> Action:
     title = _title(data.title)
     organisation = _organisation(membership, data.organisation_id)
     if not can_create_for(membership, organisation.pk):
-        _refuse(membership, None, "action for another organisation",
-                _("Coordinators create actions; organisation leads only for their own organisation."))
+        raise audit.refused(membership, "action for another organisation",
+                            _("Coordinators create actions; organisation leads only for their own organisation."))
     if data.due_date is None:
         raise InvalidInput(_("Give the action a due date."), field="due_date")
     if data.due_date < today(membership):
@@ -191,8 +186,8 @@ def update_action(membership: Membership, action_id: int, changes: dict[str, Any
     lead_only = set(changes) <= {"responsible_id"} and membership.role == Role.ORG_LEAD \
         and membership.organisation_id == action.organisation_id
     if membership.role != Role.COORDINATOR and not lead_only:
-        _refuse(membership, action, "action change by a non-coordinator",
-                _("Only coordinators change an action; its organisation follows it up."))
+        raise audit.refused(membership, "action change by a non-coordinator",
+                            _("Only coordinators change an action; its organisation follows it up."), action)
     values: dict[str, Any] = {}
     if "title" in changes:
         values["title"] = _title(changes["title"])
@@ -237,8 +232,8 @@ def follow_up(membership: Membership, action_id: int, body: str = "", status: st
     deviations can be marked resolved at the same time."""
     action = get_action(membership, action_id)
     if not can_follow_up(membership, action):
-        _refuse(membership, action, "follow-up by another organisation",
-                _("Only the responsible organisation and the coordinators follow up an action."))
+        raise audit.refused(membership, "follow-up by another organisation",
+                            _("Only the responsible organisation and the coordinators follow up an action."), action)
     body = _text(body, "body")
     if status is not None and status not in Action.Status.values:
         raise InvalidInput(_("Unknown status: %(status)s.") % {"status": status}, field="status")

@@ -69,6 +69,14 @@ def patch_meeting(request: HttpRequest, forum: str, meeting_id: int) -> dict[str
     return presenters.meeting_detail(meeting, membership)
 
 
+@router.delete("/{forum}/meetings/{meeting_id}", response={204: None},
+               summary="Delete a meeting scheduled by mistake (coordinators; not once a protocol is published)")
+def delete_meeting(request: HttpRequest, forum: str, meeting_id: int) -> Status[None]:
+    membership = member(request, forum)
+    services.delete_meeting(membership, meeting_id)
+    return Status(204, None)
+
+
 class AttendanceIn(Schema):
     model_config = ConfigDict(extra="forbid")
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 from lagesbild import geometry
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
-from lagesbild.forums.models import Membership
+from lagesbild.forums.models import Forum, Membership
 from lagesbild.meetings.models import Action
 from lagesbild.places import services as places
 from lagesbild.places.models import Place
@@ -77,7 +77,7 @@ def binomial_two_sided(k: int, n: int, p: float) -> float:
     return min(1.0, sum(q for q in probabilities if q <= observed * (1 + 1e-9)))
 
 
-def compare(at_place: QuerySet[Deviation], everywhere: QuerySet[Deviation], pivot: dt.datetime,
+def compare(forum: Forum, at_place: QuerySet[Deviation], everywhere: QuerySet[Deviation], pivot: dt.datetime,
             days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> Effect:
     """Counts at the place and in the rest of the area, `days` before and after `pivot`.
 
@@ -99,20 +99,16 @@ def compare(at_place: QuerySet[Deviation], everywhere: QuerySet[Deviation], pivo
     tallies = []
     for period in (before, after):
         rows = at_place.filter(observed_at__gte=period[0], observed_at__lt=period[1]).values_list(
-            "category__parent__name_sv", "category__name_sv", "category__parent__name_en", "category__name_en")
-        tallies.append(Counter(_category_name(*row) for row in rows))
-    names = sorted(set(tallies[0]) | set(tallies[1]), key=lambda n: (-(tallies[0][n] + tallies[1][n]), n))
-    effect.by_category = [(name, tallies[0][name], tallies[1][name]) for name in names]
+            "category__parent__key", "category__key").annotate(n=Count("id")).order_by()
+        tally: Counter[str] = Counter()
+        for parent, key, n in rows:
+            tally[parent or key] += n
+        tallies.append(tally)
+    names = {c.key: c.name for c in deviations.forum_categories(forum)}
+    keys = sorted(set(tallies[0]) | set(tallies[1]), key=lambda k: (-(tallies[0][k] + tallies[1][k]), k))
+    effect.by_category = [(names.get(k, k), tallies[0][k], tallies[1][k]) for k in keys]
     _judge(effect)
     return effect
-
-
-def _category_name(parent_sv: str | None, name_sv: str, parent_en: str | None, name_en: str) -> str:
-    from django.utils import translation
-
-    if (translation.get_language() or "sv")[:2] == "en":
-        return parent_en or name_en or parent_sv or name_sv
-    return parent_sv or name_sv
 
 
 def _judge(effect: Effect) -> None:
@@ -151,7 +147,7 @@ def place_effect(membership: Membership, place: Place, pivot: dt.datetime, days:
                  now: dt.datetime | None = None) -> Effect:
     """The comparison from what the member may see."""
     everywhere = deviations.visible_deviations(membership)
-    return compare(places.deviations_at(place, everywhere), everywhere, pivot, days, now)
+    return compare(membership.forum, places.deviations_at(place, everywhere), everywhere, pivot, days, now)
 
 
 def action_area(action: Action) -> Place | None:

@@ -30,16 +30,15 @@ def _when(meeting: Meeting, value: dt.datetime, fmt: str = "j F Y H:i") -> str:
     return date_format(value.astimezone(ZoneInfo(meeting.forum.timezone)), fmt)
 
 
-def _action(meeting: Meeting, action: Action) -> dict[str, Any]:
-    latest = action.follow_ups.order_by("-created_at", "-pk").first()
-    today = dt.datetime.now(ZoneInfo(meeting.forum.timezone)).date()
+def _action(action: Action, latest: dict[int, str], today: dt.date) -> dict[str, Any]:
+    """An action as the protocol lists it; `latest` holds each action's latest follow-up."""
     return {
         "id": action.pk, "title": action.title, "organisation": action.organisation.name,
         "responsible": action.responsible.display_name if action.responsible else "",
         "due": date_format(action.due_date, "j F Y"), "status": action.get_status_display(),
         "overdue": action.is_open and action.due_date < today,
         "place": action.place.name if action.place else "",
-        "followUp": latest.body if latest else "", "result": action.result,
+        "followUp": latest.get(action.pk, ""), "result": action.result,
     }
 
 
@@ -51,13 +50,14 @@ def snapshot(meeting: Meeting, version: int, correction_reason: str = "") -> dic
 def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[str, Any]:
     forum = meeting.forum
     items = []
-    followed: dict[int, Action] = {}
+    decided: list[list[Action]] = []
+    followed: set[int] = set()
     for number, view in enumerate(agenda(meeting, viewer=None), start=1):
         item = view.item
         lines: list[str] = []
         if item.kind == AgendaItem.Kind.ACTIONS_DUE:
             for action in view.actions:
-                followed[action.pk] = action
+                followed.add(action.pk)
                 lines.append(_("%(title)s, due %(due)s, %(status)s") % {
                     "title": action.title, "due": date_format(action.due_date, "j F Y"),
                     "status": action.get_status_display().lower()})
@@ -70,11 +70,21 @@ def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[st
         if view.flag is not None:
             lines.append(_("Raised by %(organisation)s.") % {"organisation": view.flag.organisation.name})
         items.append({"number": number, "title": item.title, "kind": item.kind, "notes": item.notes,
-                      "decision": item.decision, "lines": lines,
-                      "actions": [_action(meeting, a) for a in view.decided]})
-    for follow_up in FollowUp.objects.filter(meeting=meeting).select_related("action"):
-        followed.setdefault(follow_up.action_id, follow_up.action)
-    new_actions = Action.objects.filter(meeting=meeting).select_related("organisation", "responsible", "place")
+                      "decision": item.decision, "lines": lines})
+        decided.append(view.decided)
+    # Actions followed up at the meeting, besides those due; then each one's latest follow-up, in one query.
+    followed.update(FollowUp.objects.filter(meeting=meeting).values_list("action_id", flat=True))
+    related = ("organisation", "responsible", "place")
+    followed_actions = list(Action.objects.filter(pk__in=followed).select_related(*related).order_by("due_date", "pk"))
+    new_actions = list(Action.objects.filter(meeting=meeting).select_related(*related))
+    latest: dict[int, str] = {}
+    mentioned = {a.pk for a in followed_actions + new_actions} | {a.pk for group in decided for a in group}
+    for action_id, body in FollowUp.objects.filter(action_id__in=mentioned).order_by("created_at", "pk") \
+            .values_list("action_id", "body"):
+        latest[action_id] = body
+    today = dt.datetime.now(ZoneInfo(forum.timezone)).date()
+    for entry, group in zip(items, decided, strict=True):
+        entry["actions"] = [_action(a, latest, today) for a in group]
     shared = in_period(deviations.forum_wide_deviations(forum), meeting.period_start, meeting.period_end)
     colours = {c.key: c.color for c in deviations.forum_categories(forum)}
     rows = list(shared.order_by("-observed_at").values_list("lon", "lat", "category__key",
@@ -95,8 +105,8 @@ def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[st
         "organisations": sorted(o.name for o in meeting.attending_organisations.all()),
         "people": sorted(f"{u.display_name}" for u in meeting.attendees.all()),
         "items": items,
-        "newActions": [_action(meeting, a) for a in new_actions],
-        "followedUp": [_action(meeting, a) for a in sorted(followed.values(), key=lambda a: (a.due_date, a.pk))],
+        "newActions": [_action(a, latest, today) for a in new_actions],
+        "followedUp": [_action(a, latest, today) for a in followed_actions],
         "map": {
             "bbox": list(staticmap.padded(bounds)) if bounds else None,
             "area": forum.area,

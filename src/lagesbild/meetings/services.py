@@ -23,6 +23,7 @@ from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import Conflict, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation, User
+from lagesbild.forums.services import require_coordinator
 from lagesbild.meetings.models import Action, AgendaItem, Meeting, MeetingFlag, Protocol
 from lagesbild.places import services as places
 from lagesbild.places.models import Place
@@ -141,7 +142,7 @@ def _minute(value: dt.datetime) -> dt.datetime:
 
 
 def schedule_meeting(membership: Membership, data: MeetingInput) -> Meeting:
-    places.require_coordinator(membership, "meeting by a non-coordinator")
+    require_coordinator(membership, "meeting by a non-coordinator")
     forum = membership.forum
     held_at = _minute(data.held_at or suggested_next(forum))
     start, end = default_period(forum, held_at)
@@ -159,7 +160,7 @@ def schedule_meeting(membership: Membership, data: MeetingInput) -> Meeting:
 
 
 def update_meeting(membership: Membership, meeting_id: int, data: MeetingInput) -> Meeting:
-    places.require_coordinator(membership, "meeting by a non-coordinator")
+    require_coordinator(membership, "meeting by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     values: dict[str, Any] = {
@@ -185,7 +186,7 @@ def _jsonable(value: Any) -> Any:
 
 def set_attendance(membership: Membership, meeting_id: int, organisation_ids: list[int], user_ids: list[int]
                    ) -> Meeting:
-    places.require_coordinator(membership, "attendance by a non-coordinator")
+    require_coordinator(membership, "attendance by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     organisations = list(Organisation.objects.filter(forum_id=meeting.forum_id, pk__in=organisation_ids))
@@ -208,7 +209,7 @@ def set_attendance(membership: Membership, meeting_id: int, organisation_ids: li
 
 
 def delete_meeting(membership: Membership, meeting_id: int) -> None:
-    places.require_coordinator(membership, "meeting by a non-coordinator")
+    require_coordinator(membership, "meeting by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     if meeting.protocols.exists():
         raise Conflict(_("A meeting with a published protocol cannot be deleted."), code="published")
@@ -223,7 +224,7 @@ def delete_meeting(membership: Membership, meeting_id: int) -> None:
 def flag_for_meeting(membership: Membership, text: str, deviation_id: int | None = None,
                      place_id: int | None = None) -> MeetingFlag:
     if not membership.can_report:
-        raise_forbidden(membership, "flag by a viewer")
+        raise audit.refused(membership, "flag by a viewer", _("Your role does not allow this."))
     text = _clean(text, 500, "text")
     if not text:
         raise InvalidInput(_("Say what the meeting should take up."), field="text")
@@ -236,13 +237,6 @@ def flag_for_meeting(membership: Membership, text: str, deviation_id: int | None
         audit.record(membership, AuditEvent.Action.CREATE, flag, {"text": text, "deviation": deviation_id,
                                                                   "place": place_id})
     return flag
-
-
-def raise_forbidden(membership: Membership, reason: str) -> None:
-    from lagesbild.errors import Forbidden
-
-    audit.record(membership, AuditEvent.Action.REFUSED, membership.forum, {"reason": reason})
-    raise Forbidden(_("Your role does not allow this."))
 
 
 def open_flags(forum_id: int) -> QuerySet[MeetingFlag]:
@@ -326,7 +320,7 @@ def build_agenda(membership: Membership, meeting_id: int) -> list[AgendaItem]:
     """Add the automatic items to the agenda: (1) actions due or overdue, one item per responsible
     organisation; (2) the places with most new deviations; (3) new deviations by category; (4) what
     members flagged. Items already on the agenda are not added again, so building twice is harmless."""
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     existing = list(meeting.items.all())
@@ -373,7 +367,7 @@ def get_item(membership: Membership, meeting_id: int, item_id: int) -> AgendaIte
 
 
 def add_item(membership: Membership, meeting_id: int, title: str, place_id: int | None = None) -> AgendaItem:
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     title = _clean(title, MAX_TITLE, "title")
@@ -390,7 +384,7 @@ def add_item(membership: Membership, meeting_id: int, title: str, place_id: int 
 
 def update_item(membership: Membership, meeting_id: int, item_id: int, *, title: str | None = None,
                 notes: str | None = None, decision: str | None = None) -> AgendaItem:
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     item = get_item(membership, meeting_id, item_id)
     require_unlocked(item.meeting)
     changes: dict[str, Any] = {}
@@ -413,7 +407,7 @@ def update_item(membership: Membership, meeting_id: int, item_id: int, *, title:
 
 def move_item(membership: Membership, meeting_id: int, item_id: int, offset: int) -> list[AgendaItem]:
     """Move an item up (negative offset) or down the agenda."""
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     item = get_item(membership, meeting_id, item_id)
     require_unlocked(item.meeting)
     items = list(item.meeting.items.all())
@@ -424,7 +418,7 @@ def move_item(membership: Membership, meeting_id: int, item_id: int, offset: int
 
 
 def reorder_items(membership: Membership, meeting_id: int, item_ids: list[int]) -> list[AgendaItem]:
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     items = {i.pk: i for i in meeting.items.all()}
@@ -445,7 +439,7 @@ def _renumber(membership: Membership, meeting: Meeting, items: list[AgendaItem])
 
 def remove_item(membership: Membership, meeting_id: int, item_id: int) -> None:
     """Take an item off the agenda. A member's flag goes back to wait for the next meeting."""
-    places.require_coordinator(membership, "agenda by a non-coordinator")
+    require_coordinator(membership, "agenda by a non-coordinator")
     item = get_item(membership, meeting_id, item_id)
     require_unlocked(item.meeting)
     with transaction.atomic():
@@ -491,12 +485,12 @@ def agenda(meeting: Meeting, viewer: Membership | None) -> list[ItemView]:
     due = list(due_actions(meeting))
     place_counts: dict[int, PlaceCount] = {}
     readable = deviations.visible_deviations(viewer) if viewer else shared
-    visible_ids = set(readable.filter(
-        pk__in=[i.flag.deviation_id for i in meeting.items.all() if i.flag and i.flag.deviation_id]
-    ).values_list("pk", flat=True))
-    views = []
     items = list(meeting.items.select_related("place", "organisation", "flag", "flag__organisation",
                                                "flag__deviation"))
+    visible_ids = set(readable.filter(
+        pk__in=[i.flag.deviation_id for i in items if i.flag and i.flag.deviation_id]
+    ).values_list("pk", flat=True))
+    views = []
     decided = list(Action.objects.filter(agenda_item__in=items).select_related("organisation", "responsible"))
     for item in items:
         view = ItemView(item=item, map_url=map_url(forum, meeting.period_start, meeting.period_end),
@@ -532,7 +526,7 @@ def publish_protocol(membership: Membership, meeting_id: int, correction_reason:
     from lagesbild.meetings import protocol as protocols
     from lagesbild.meetings.tasks import send_protocol_digest
 
-    places.require_coordinator(membership, "protocol by a non-coordinator")
+    require_coordinator(membership, "protocol by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     reason = _clean(correction_reason, 2000, "correction_reason")
@@ -560,7 +554,7 @@ def publish_protocol(membership: Membership, meeting_id: int, correction_reason:
 
 
 def start_correction(membership: Membership, meeting_id: int) -> Meeting:
-    places.require_coordinator(membership, "protocol by a non-coordinator")
+    require_coordinator(membership, "protocol by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     if meeting.state != Meeting.State.PUBLISHED:
         raise Conflict(_("Only a published protocol can be corrected."), code="not_published")

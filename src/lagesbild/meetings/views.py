@@ -17,16 +17,20 @@ from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect, protocol, services
 from lagesbild.meetings.api import protocol_pdf_response
 from lagesbild.meetings.models import Action, Meeting
-from lagesbild.pages import any_member, form_date, form_datetime, form_float, form_int
+from lagesbild.pages import any_member, form_date, form_datetime, form_float, form_int, not_found
 from lagesbild.places.services import forum_places
-
-
-def _not_found(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return render(request, "404.html", {"message": exc.message}, status=404)
 
 
 def _local_input(value: Any, membership: Membership) -> str:
     return value.astimezone(ZoneInfo(membership.forum.timezone)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def _meeting_input(data: Any, tz: str) -> services.MeetingInput:
+    """The meeting form's fields; times are the forum's local time."""
+    return services.MeetingInput(
+        held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
+        location=data.get("location", ""), period_start=form_datetime(data.get("period_start"), "period_start", tz),
+        period_end=form_datetime(data.get("period_end"), "period_end", tz))
 
 
 def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
@@ -44,11 +48,7 @@ def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
                                           form_int(data.get("place")))
                 messages.success(request, _("Thank you. It will be on the next meeting's agenda."))
                 return redirect("meetings", forum=forum)
-            meeting = services.schedule_meeting(membership, services.MeetingInput(
-                held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
-                location=data.get("location", ""),
-                period_start=form_datetime(data.get("period_start"), "period_start", tz),
-                period_end=form_datetime(data.get("period_end"), "period_end", tz)))
+            meeting = services.schedule_meeting(membership, _meeting_input(data, tz))
             messages.success(request, _("The meeting was scheduled."))
             return redirect("meeting", forum=forum, meeting_id=meeting.pk)
         except DomainError as exc:
@@ -94,11 +94,7 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
                                 [int(v) for v in data.getlist("people")])
         return _("Attendance was saved.")
     if op == "details":
-        services.update_meeting(membership, meeting.pk, services.MeetingInput(
-            held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
-            location=data.get("location", ""),
-            period_start=form_datetime(data.get("period_start"), "period_start", tz),
-            period_end=form_datetime(data.get("period_end"), "period_end", tz)))
+        services.update_meeting(membership, meeting.pk, _meeting_input(data, tz))
         return _("The meeting was saved.")
     if op == "action":
         action_services.create_action(membership, action_services.ActionInput(
@@ -113,6 +109,9 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
         published = services.publish_protocol(membership, meeting.pk, data.get("correction_reason", ""))
         return _("Version %(version)d of the protocol was published. Members are sent a summary.") % {
             "version": published.version}
+    if op == "delete":
+        services.delete_meeting(membership, meeting.pk)
+        return _("The meeting was deleted.")
     if op == "correct":
         services.start_correction(membership, meeting.pk)
         return _("The protocol can be corrected now. Publishing it again makes a new version.")
@@ -126,12 +125,14 @@ def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
     try:
         meeting = services.get_meeting(membership, meeting_id)
     except DomainError as exc:
-        return _not_found(request, exc)
+        return not_found(request, exc)
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
         try:
             messages.success(request, _meeting_op(request, membership, meeting))
+            if request.POST.get("op") == "delete":
+                return redirect("meetings", forum=forum)
             anchor = f"#item-{request.POST['item']}" if request.POST.get("item") else ""
             return redirect(f"{request.path}{anchor}")
         except DomainError as exc:
@@ -165,7 +166,7 @@ def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResp
     try:
         published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
     except DomainError as exc:
-        return _not_found(request, exc)
+        return not_found(request, exc)
     return render(request, "meetings/protocol.html", {
         "forum": membership.forum, "membership": membership, "protocol": published, "c": published.content,
         "svg": protocol.map_svg(published.content),
@@ -179,7 +180,7 @@ def protocol_pdf(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
     try:
         published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
     except DomainError as exc:
-        return _not_found(request, exc)
+        return not_found(request, exc)
     return protocol_pdf_response(published)
 
 
@@ -229,7 +230,7 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
     try:
         action = action_services.get_action(membership, action_id)
     except DomainError as exc:
-        return _not_found(request, exc)
+        return not_found(request, exc)
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

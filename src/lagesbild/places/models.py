@@ -5,6 +5,9 @@ A deviation belongs to a place by geometry alone, so drawing a place also gather
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -45,6 +48,11 @@ class Place(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @cached_property
+    def area_json(self) -> str:
+        """The polygon as the text spatial_index caches its edges under (worked out once per object)."""
+        return json.dumps(self.area, sort_keys=True)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:

@@ -7,7 +7,6 @@ deviations reported there before it was drawn.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -25,9 +24,11 @@ from shapely.geometry import shape
 from lagesbild import geometry, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
-from lagesbild.deviations.models import Category, Deviation
-from lagesbild.errors import Forbidden, InvalidInput, NotFound
+from lagesbild.deviations import services as deviations
+from lagesbild.deviations.models import Deviation
+from lagesbild.errors import InvalidInput, NotFound
 from lagesbild.forums.models import Membership
+from lagesbild.forums.services import require_coordinator
 from lagesbild.places.models import Place
 
 # As in deviations.services: a period up to this long is read by time, not through the spatial index.
@@ -46,12 +47,6 @@ class PlaceInput:
     lat: float | None = None
     radius_m: int | None = None
     area: dict[str, Any] | None = None  # a GeoJSON Polygon; when given, lon/lat/radius are not used
-
-
-def require_coordinator(membership: Membership, what: str) -> None:
-    if not membership.is_coordinator:
-        audit.record(membership, AuditEvent.Action.REFUSED, membership.forum, {"reason": what})
-        raise Forbidden(_("Only the forum's coordinators can do this."))
 
 
 def forum_places(membership: Membership) -> QuerySet[Place]:
@@ -158,18 +153,9 @@ def delete_place(membership: Membership, place_id: int) -> None:
 
 # --- Which deviations lie in a place --------------------------------------------------------------------
 
-def _area_json(place: Place) -> str:
-    """The place's polygon as the key spatial_index caches it under, worked out once per place object."""
-    cached: str | None = getattr(place, "_area_json", None)
-    if cached is None:
-        cached = json.dumps(place.area, sort_keys=True)
-        place._area_json = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def contains(place: Place, lon: float, lat: float, sweref: tuple[float, float] | None = None) -> bool:
     if place.shape == Place.Shape.POLYGON and place.area:
-        return spatial_index.point_in_polygon(_area_json(place), lon, lat)
+        return spatial_index.point_in_polygon(place.area_json, lon, lat)
     x, y = sweref or geometry.to_sweref99tm(lon, lat)
     return (x - place.sweref_x) ** 2 + (y - place.sweref_y) ** 2 <= (place.radius_m or 0) ** 2
 
@@ -229,7 +215,7 @@ def counts_by_month(place: Place, queryset: QuerySet[Deviation], months: int = 1
                  for i in range(len(keys))}
     at_place = deviations_at(place, queryset.filter(observed_at__gte=bounds[0], observed_at__lt=bounds[-1]),
                              selective=months > 3)
-    categories = {c.key: c for c in Category.objects.filter(Q(forum__isnull=True) | Q(forum_id=place.forum_id))}
+    categories = {c.key: c for c in deviations.forum_categories(place.forum)}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     names: dict[str, str] = {}
     for row in at_place.values("category__parent__key", "category__key").annotate(**per_month).order_by():

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,8 +20,8 @@ from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
 from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect
-from lagesbild.meetings.models import Action
-from lagesbild.pages import any_member, form_float, form_int
+from lagesbild.meetings.models import Action, FollowUp
+from lagesbild.pages import any_member, form_float, form_int, not_found
 from lagesbild.places import services
 
 RECENT = dt.timedelta(days=90)
@@ -68,9 +69,11 @@ def places_page(request: HttpRequest, forum: str) -> HttpResponse:
             return redirect("place", forum=forum, place_id=place.pk)
     visible = deviations.visible_deviations(membership)
     since = timezone.now() - RECENT
-    rows = [(place, services.deviations_at(place, visible.filter(observed_at__gte=since)).count(),
-             place.actions.filter(status__in=Action.OPEN).count())
-            for place in services.forum_places(membership)]
+    listed = services.forum_places(membership).annotate(
+        open_actions=Count("actions", filter=Q(actions__status__in=Action.OPEN)))
+    recent = visible.filter(observed_at__gte=since)
+    rows = [(place, services.deviations_at(place, recent, selective=False).count(), place.open_actions)
+            for place in listed]
     suggestions = []
     if membership.is_coordinator:
         suggestions = services.suggest_places(membership, visible)
@@ -87,7 +90,7 @@ def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
     try:
         place = services.get_place(membership, place_id)
     except DomainError as exc:
-        return render(request, "404.html", {"message": exc.message}, status=404)
+        return not_found(request, exc)
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
@@ -120,7 +123,8 @@ def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
     timeline = sorted(
         [("deviation", d.observed_at, d) for d in recent]
         + [("action", a.created_at, a) for a in actions]
-        + [("follow_up", f.created_at, f) for a in actions for f in a.follow_ups.select_related("organisation")],
+        + [("follow_up", f.created_at, f) for f in FollowUp.objects.filter(action__in=actions)
+           .select_related("organisation")],
         key=lambda entry: entry[1], reverse=True)[:80]
     effects = [(a, effect.action_effect(membership, a)) for a in actions if a.status == Action.Status.DONE]
     frame = staticmap.Frame(staticmap.padded(place.bbox, 0.6), 640, 360)

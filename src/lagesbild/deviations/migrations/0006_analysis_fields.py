@@ -44,22 +44,21 @@ class Migration(migrations.Migration):
 
 
 def fill_derived(apps, schema_editor):
-    """Deviations reported before these fields existed get them now."""
+    """Deviations reported before these fields existed get them now, 2,000 at a time."""
     from lagesbild.deviations.derived import derived_fields
 
     Deviation = apps.get_model("deviations", "Deviation")
-    rows = Deviation.objects.filter(h3_9__isnull=True).select_related("forum")
     batch = []
-    for deviation in rows.iterator(chunk_size=2000):
-        for name, value in derived_fields(deviation.lon, deviation.lat, deviation.observed_at,
-                                          deviation.forum.timezone).items():
+    for deviation in Deviation.objects.filter(h3_9__isnull=True).select_related("forum").iterator(chunk_size=2000):
+        values = derived_fields(deviation.lon, deviation.lat, deviation.observed_at, deviation.forum.timezone)
+        for name, value in values.items():
             setattr(deviation, name, value)
         batch.append(deviation)
         if len(batch) == 2000:
-            Deviation.objects.bulk_update(batch, ["h3_8", "h3_9", "h3_10", "local_weekday", "local_hour",
-                                                  "local_month"])
+            Deviation.objects.bulk_update(batch, list(values))
             batch = []
-    Deviation.objects.bulk_update(batch, ["h3_8", "h3_9", "h3_10", "local_weekday", "local_hour", "local_month"])
+    if batch:
+        Deviation.objects.bulk_update(batch, list(values))
 
 
 Migration.operations.append(migrations.RunPython(fill_derived, migrations.RunPython.noop))

@@ -1,0 +1,77 @@
+"""What the benchmarks share: a temporary database (SQLite, or the PostgreSQL that LAGESBILD_DATABASE_URL
+names) with a demo forum of N deviations, timing, and where results are written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(doc: str, runs: int) -> tuple[argparse.Namespace, float]:
+    """Parse --count and --runs, set up Django on a fresh database and load the forum `bench`.
+    Returns the arguments and how long loading took, in seconds."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=runs)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="lagesbild-bench-"))
+    if not os.environ.get("LAGESBILD_DATABASE_URL"):
+        os.environ["LAGESBILD_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ.setdefault("LAGESBILD_VAR_DIR", str(workdir))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lagesbild.settings")
+    os.environ.setdefault("LAGESBILD_PROJECT_DIR", str(ROOT))
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    from lagesbild.demo import create_demo_forum
+
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["testserver"]
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    create_demo_forum(count=args.count, slug="bench", name="Benchmark")
+    load_seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics for the planner, as a long-running database has
+    print(f"{connection.vendor}: {args.count} deviations loaded in {load_seconds:.1f} s")
+    return args, load_seconds
+
+
+def timed(call: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
+    """Milliseconds for each of `runs` calls after one warm-up, and the last call's result."""
+    result = call()
+    timings = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        result = call()
+        timings.append((time.perf_counter() - begin) * 1000)
+    return timings, result
+
+
+def median(timings: list[float]) -> float:
+    return statistics.median(timings)
+
+
+def save(name: str, results: dict[str, Any]) -> None:
+    from django.db import connection
+
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}-{connection.vendor}.json").write_text(json.dumps(results, indent=2))

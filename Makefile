@@ -11,13 +11,22 @@ TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext
 
 .PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres bench messages clean
 
-run: install
-	$(BIN)/lagesbild migrate --noinput
-	$(BIN)/lagesbild createcachetable
-	$(BIN)/lagesbild demo --if-empty
+# The app refuses to start without a secret key. For the local demo, a random one is kept in var/secret_key
+# (made once); LAGESBILD_SECRET_KEY in the environment wins.
+SECRET_FILE := var/secret_key
+WITH_KEY = LAGESBILD_SECRET_KEY="$${LAGESBILD_SECRET_KEY:-$$(cat $(SECRET_FILE))}"
+
+run: install $(SECRET_FILE)
+	$(WITH_KEY) $(BIN)/lagesbild migrate --noinput
+	$(WITH_KEY) $(BIN)/lagesbild createcachetable
+	$(WITH_KEY) $(BIN)/lagesbild demo --if-empty
 	@# The background worker sends reminders and digests (to the console in development); it stops with the server.
-	$(BIN)/lagesbild db_worker --no-reload & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
-		$(BIN)/lagesbild runserver $(HOST):$(PORT)
+	$(WITH_KEY) $(BIN)/lagesbild db_worker --no-reload & worker=$$!; trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+		$(WITH_KEY) $(BIN)/lagesbild runserver $(HOST):$(PORT)
+
+$(SECRET_FILE):
+	mkdir -p $(dir $@)
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
 test: install-dev system-packages lint typecheck test-sqlite test-postgres
 
@@ -53,7 +62,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 typecheck: install-dev
-	$(BIN)/mypy
+	LAGESBILD_SECRET_KEY=typecheck-only $(BIN)/mypy
 
 test-sqlite: install-dev system-packages
 	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest
@@ -68,7 +77,7 @@ bench: install-dev
 
 # Refresh the message catalogues after changing user-facing text (needs gettext).
 messages: install-dev
-	cd src/lagesbild && ../../$(BIN)/lagesbild makemessages -l sv -l en --no-obsolete --no-location \
+	cd src/lagesbild && export LAGESBILD_SECRET_KEY=messages-only && ../../$(BIN)/lagesbild makemessages -l sv -l en --no-obsolete --no-location \
 		&& ../../$(BIN)/lagesbild compilemessages
 
 clean:

@@ -30,6 +30,7 @@ def start(doc: str, runs: int) -> tuple[argparse.Namespace, float]:
         os.environ["LAGESBILD_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ.setdefault("LAGESBILD_VAR_DIR", str(workdir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lagesbild.settings")
+    os.environ.setdefault("LAGESBILD_SECRET_KEY", "benchmark-only-not-secret")
     os.environ.setdefault("LAGESBILD_PROJECT_DIR", str(ROOT))
     sys.path.insert(0, str(ROOT / "src"))
     import django

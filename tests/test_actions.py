@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 import pytest
@@ -88,7 +87,7 @@ def test_the_responsible_organisation_follows_up_and_resolves_its_deviations(wor
     assert action.result == "Sex nya lampor"
     assert list(FollowUp.objects.values_list("status", flat=True)) == ["in_progress", "done"]
     seen.refresh_from_db()
-    assert (seen.status, seen.version) == ("resolved", 2)
+    assert (seen.status, seen.version) == ("resolved", 3)  # in progress when the action started, then resolved
     assert list(actions.my_open_actions(world.housing_reporter)) == []
 
 
@@ -131,22 +130,30 @@ def square(world: World) -> Any:
                                                                      radius_m=100))
 
 
-def _counts(world: World, square: Any, place_before: int, place_after: int, rest_before: int,
-            rest_after: int, pivot: dt.datetime) -> None:
-    _deviations(world, place_before, pivot - dt.timedelta(days=10), *INSIDE)
-    _deviations(world, place_after, pivot + dt.timedelta(days=10), *INSIDE)
-    _deviations(world, rest_before, pivot - dt.timedelta(days=10), 18.13, 59.26)
-    _deviations(world, rest_after, pivot + dt.timedelta(days=10), 18.13, 59.26)
+def _weekly(world: World, counts: list[int], first_week: dt.datetime, lon: float, lat: float) -> None:
+    """counts[k] deviations in the k-th week from `first_week`, on its third day."""
+    for k, n in enumerate(counts):
+        _deviations(world, n, first_week + dt.timedelta(days=7 * k + 2), lon, lat)
+
+
+def _counts(world: World, place_before: list[int], place_after: list[int], rest_before: list[int],
+            rest_after: list[int], pivot: dt.datetime) -> None:
+    weeks = len(place_before)
+    _weekly(world, place_before, pivot - dt.timedelta(days=7 * weeks), *INSIDE)
+    _weekly(world, place_after, pivot, *INSIDE)
+    _weekly(world, rest_before, pivot - dt.timedelta(days=7 * weeks), 18.13, 59.26)
+    _weekly(world, rest_after, pivot, 18.13, 59.26)
 
 
 def test_a_clear_decrease_against_the_rest_of_the_area(world: World, square: Any) -> None:
     pivot = timezone.now() - dt.timedelta(days=40)
-    _counts(world, square, 20, 5, 40, 40, pivot)
+    _counts(world, [5, 5, 5, 5], [1, 1, 1, 2], [10] * 4, [10] * 4, pivot)
     result = effect.place_effect(world.coordinator, square, pivot, days=30)
-    assert (result.place_before, result.place_after, result.rest_before, result.rest_after) == (20, 5, 40, 40)
-    # Under no effect, after ~ Binomial(25, 1/2): P(X <= 5) + P(X >= 20) = 2 * (1 + 25 + 300 + 2300 + 12650
-    # + 53130) / 2**25 = 136812 / 33554432.
-    assert result.p_value == pytest.approx(136812 / 33554432)
+    assert (result.days, result.place_before, result.place_after, result.rest_before, result.rest_after) == (
+        28, 20, 5, 40, 40)
+    # Of the C(8, 4) = 70 ways to call four of the eight weeks "after", only the actual one and its mirror
+    # image change the place's share this much.
+    assert result.p_value == pytest.approx(2 / 70)
     assert result.expected_after == 20
     assert result.verdict == "decrease"
     assert result.by_category == [("Skadegörelse", 20, 5)]
@@ -154,40 +161,68 @@ def test_a_clear_decrease_against_the_rest_of_the_area(world: World, square: Any
 
 def test_a_district_wide_fall_is_not_mistaken_for_an_effect(world: World, square: Any) -> None:
     pivot = timezone.now() - dt.timedelta(days=40)
-    _counts(world, square, 20, 10, 40, 20, pivot)  # everywhere halved
+    _counts(world, [5, 5, 5, 5], [3, 2, 3, 2], [10] * 4, [5] * 4, pivot)  # everywhere halved
     result = effect.place_effect(world.coordinator, square, pivot, days=30)
     assert result.expected_after == 10
-    # After ~ Binomial(30, 1/3), observed 10 = the mode: every outcome is at most as likely.
-    assert result.p_value == pytest.approx(1.0)
+    assert result.p_value == pytest.approx(1.0)  # the place kept its share exactly
     assert result.verdict == "no_clear_change"
     assert "Ingen tydlig skillnad" in result.message
 
 
+def test_the_weeks_that_prompted_an_action_are_left_out(world: World, square: Any) -> None:
+    """A peak just before the action (which would have passed anyway) is not the baseline."""
+    decided = timezone.now() - dt.timedelta(days=40)
+    _weekly(world, [2] * 10, decided - dt.timedelta(days=42), *INSIDE)  # a steady place, six weeks before, four after
+    _weekly(world, [6, 6], decided - dt.timedelta(days=14), *INSIDE)  # and a peak in the two weeks before
+    _weekly(world, [10] * 10, decided - dt.timedelta(days=42), 18.13, 59.26)
+    naive = effect.place_effect(world.coordinator, square, decided, days=30)
+    assert (naive.place_before, naive.place_after) == (20, 8)
+    fair = effect.place_effect(world.coordinator, square, decided, days=30,
+                               before_end=decided - dt.timedelta(days=14))
+    assert fair.left_out_days == 14 and fair.before_end == decided - dt.timedelta(days=14)
+    assert (fair.place_before, fair.place_after, fair.rest_before, fair.rest_after) == (8, 8, 40, 40)
+    assert fair.p_value == pytest.approx(1.0) and fair.verdict == "no_clear_change"
+
+
+def test_an_action_decided_at_a_meeting_is_judged_against_the_time_before_the_meetings_period(
+        world: World, square: Any) -> None:
+    now = timezone.now()
+    meeting = services.schedule_meeting(world.coordinator, services.MeetingInput(
+        held_at=now + dt.timedelta(days=1), period_start=now - dt.timedelta(days=30)))
+    action = actions.create_action(world.coordinator, actions.ActionInput(
+        title="Belysning", organisation_id=world.district.pk, due_date=now.date() + dt.timedelta(days=10),
+        place_id=square.pk, meeting_id=meeting.pk))
+    assert effect.before_end(action) == meeting.period_start
+    alone = actions.create_action(world.coordinator, actions.ActionInput(
+        title="Klotter", organisation_id=world.district.pk, due_date=now.date() + dt.timedelta(days=10),
+        place_id=square.pk))
+    assert effect.before_end(alone) == alone.created_at - dt.timedelta(days=28)
+
+
 def test_too_few_deviations_say_so(world: World, square: Any) -> None:
     pivot = timezone.now() - dt.timedelta(days=40)
-    _counts(world, square, 4, 1, 40, 40, pivot)
+    _counts(world, [1, 1, 1, 1], [1, 0, 0, 0], [10] * 4, [10] * 4, pivot)
     result = effect.place_effect(world.coordinator, square, pivot, days=30)
     assert result.verdict == "too_few" and result.p_value is None
     assert "För få avvikelser (5)" in result.message
 
 
 def test_too_soon_after_the_action_says_so(world: World, square: Any) -> None:
-    result = effect.place_effect(world.coordinator, square, timezone.now() - dt.timedelta(days=5))
-    assert (result.verdict, result.days) == ("too_early", 5)
+    result = effect.place_effect(world.coordinator, square, timezone.now() - dt.timedelta(days=20))
+    assert (result.verdict, result.days) == ("too_early", 20)
+    assert "minst fyra veckor" in result.message
 
 
-def test_binomial_test_matches_a_hand_computation() -> None:
-    # n = 4, p = 1/2: probabilities 1, 4, 6, 4, 1 (/16); k = 0 -> outcomes as unlikely: 0 and 4.
-    assert effect.binomial_two_sided(0, 4, 0.5) == pytest.approx(2 / 16)
-    assert effect.binomial_two_sided(2, 4, 0.5) == pytest.approx(1.0)
-    # n = 3, p = 1/4: probabilities 27, 27, 9, 1 (/64); k = 1 ties the mode, so every outcome counts.
-    assert effect.binomial_two_sided(1, 3, 0.25) == pytest.approx(1.0)
-    assert effect.binomial_two_sided(3, 3, 0.25) == pytest.approx(0.25**3)
-    assert math.isclose(effect.binomial_two_sided(0, 0, 0.3), 1.0)
-    # A busy place: 5,000 deviations, where C(5000, 2500) would overflow a float. Half after, with a
-    # share of a half, is the most likely outcome; 2,000 after is far out.
-    assert effect.binomial_two_sided(2500, 5000, 0.5) == pytest.approx(1.0)
-    assert effect.binomial_two_sided(2000, 5000, 0.5) < 1e-40
+def test_the_permutation_test_matches_a_hand_computation() -> None:
+    # Weeks: the place had 4, 4, 0, 0 and the rest 4 each; the last two weeks are "after". Of the six ways to
+    # choose two weeks as "after", two move the place's share from 1/2 to 0 (or back); the others change nothing.
+    assert effect.permutation_p([4, 4, 0, 0], [4, 4, 4, 4], 2) == pytest.approx(2 / 6)
+    assert effect.permutation_p([2, 2, 2, 2], [4, 4, 4, 4], 2) == pytest.approx(1.0)
+    # Thirteen weeks on each side: too many arrangements to try all, so random ones, the same on every run.
+    place = [6] * 13 + [1] * 13
+    first = effect.permutation_p(place, [20] * 26, 13)
+    assert first == effect.permutation_p(place, [20] * 26, 13)
+    assert first == pytest.approx(1 / (1 + effect.PERMUTATIONS))  # no shuffle is as extreme as the real split
 
 
 # --- Reminders ------------------------------------------------------------------------------------------

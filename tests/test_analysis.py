@@ -45,32 +45,38 @@ def test_gi_star_matches_pysal_esda() -> None:
 
     rng = np.random.default_rng(7)
     cells = sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(CENTRE), 5))
-    values = {c: float(rng.poisson(3)) for c in cells}
-    values[CENTRE] += 25  # and one busy spot
-    near = hotspots.neighbourhoods(cells)
-    ours = hotspots.gi_star(values, near)
-    index = {c: i for i, c in enumerate(cells)}
-    weights = W({index[c]: [index[n] for n in near[c] if n != c] for c in cells})
-    theirs = esda.G_Local(np.array([values[c] for c in cells]), weights, transform="B", star=True,
-                          permutations=0)
-    assert np.allclose([ours[c] for c in cells], theirs.Zs, atol=1e-9)
-    # esda's p_norm is one-sided; ours are two-sided.
-    assert np.allclose([hotspots.two_sided_p(ours[c]) for c in cells], 2 * theirs.p_norm, atol=1e-12)
+    study = hotspots._study(dict.fromkeys(cells, 1.0))
+    values = np.array([float(rng.poisson(3)) for _c in study.cells])
+    values[study.cells.index(CENTRE)] += 25  # and one busy spot
+    ours = hotspots.gi_star(values, study.neighbours)
+    weights = W({i: [int(j) for j in row if j >= 0 and j != i] for i, row in enumerate(study.neighbours)})
+    theirs = esda.G_Local(values, weights, transform="B", star=True, permutations=0)
+    assert np.allclose(ours, theirs.Zs, atol=1e-9)
+
+
+def test_the_exact_p_value_is_the_binomial_tail() -> None:
+    # 10 of 20 deviations in a neighbourhood that is a tenth of the area: P(X >= 10) for Bin(20, 0.1), doubled.
+    tail = sum(math.comb(20, k) * 0.1**k * 0.9 ** (20 - k) for k in range(10, 21))
+    p, high = hotspots.exact_p_values(np.array([10]), 20, np.array([0.1]))
+    assert math.isclose(p[0], 2 * tail, rel_tol=1e-9) and high[0]
+    # None where two were expected: P(X = 0) = 0.9**20, doubled.
+    p, high = hotspots.exact_p_values(np.array([0]), 20, np.array([0.1]))
+    assert math.isclose(p[0], 2 * 0.9**20, rel_tol=1e-9) and not high[0]
 
 
 def test_one_obvious_hotspot_is_found_and_nothing_else() -> None:
     cells = sorted(h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(CENTRE), 4))
-    counts = {c: 1 for c in cells}
+    counts = dict.fromkeys(cells, 1)
     counts[CENTRE] = 40
     result = hotspots.find_hotspots(counts, 9, None)
-    assert result.verdict == "tested"
+    assert result.verdict == "tested" and result.resolution == 9
     hot = {c.cell for c in result.hot}
     assert CENTRE in hot
     # Only the centre and the hexagons whose neighbourhood holds it can stand out.
     assert hot <= {h3.str_to_int(c) for c in h3.grid_disk(h3.int_to_str(CENTRE), 1)}
     assert result.cold == []
     centre = next(c for c in result.cells if c.cell == CENTRE)
-    assert centre.confidence == 99 and centre.z > 3
+    assert centre.fdr == 0.01 and centre.z > 3 and centre.observed == 46
 
 
 def test_an_empty_area_a_single_deviation_and_ties_have_no_hotspots() -> None:
@@ -79,32 +85,58 @@ def test_an_empty_area_a_single_deviation_and_ties_have_no_hotspots() -> None:
     # Ties: every hexagon of the area has the same count.
     area = {"type": "Polygon", "coordinates": [[[18.05, 59.22], [18.15, 59.22], [18.15, 59.27], [18.05, 59.27],
                                                 [18.05, 59.22]]]}
-    even = {c: 5 for c in hotspots.study_area({}, 9, area)}
+    even = dict.fromkeys(hotspots.study_area({}, 9, area).cells, 5)
     assert hotspots.find_hotspots(even, 9, area).verdict == "no_variation"
     # Two equal peaks far apart are equally hot.
     far = neighbour(CENTRE, 12)
-    counts = {c: 1 for c in hotspots.study_area({}, 9, area)} | {CENTRE: 30, far: 30}
+    counts = dict.fromkeys(hotspots.study_area({}, 9, area).cells, 1) | {CENTRE: 30, far: 30}
     result = {c.cell: c for c in hotspots.find_hotspots(counts, 9, area).cells}
     assert result[CENTRE].kind == result[far].kind == "hot"
 
 
+def test_hexagons_on_the_edge_count_with_the_share_inside_the_area() -> None:
+    area = {"type": "Polygon", "coordinates": [[[18.05, 59.22], [18.15, 59.22], [18.15, 59.27], [18.05, 59.27],
+                                                [18.05, 59.22]]]}
+    study = hotspots.study_area({}, 9, area)
+    weights = dict(zip(study.cells, study.weights.tolist(), strict=True))
+    assert weights[CENTRE] == 1.0
+    edge = h3.str_to_int(h3.latlng_to_cell(59.22, 18.10, 9))  # its centre lies near the southern edge
+    assert 0.0 < weights[edge] < 1.0
+    # The hexagons add up to the area: 5.69 km by 5.56 km, in hexagons of about 0.079 km² here.
+    assert abs(study.weights.sum() * h3.cell_area(h3.int_to_str(CENTRE), "km^2") - 5.69 * 5.56) < 1.0
+
+
+def test_too_small_hexagons_for_the_data_are_made_larger() -> None:
+    area = {"type": "Polygon", "coordinates": [[[18.05, 59.22], [18.15, 59.22], [18.15, 59.27], [18.05, 59.27],
+                                                [18.05, 59.22]]]}
+    small = dict.fromkeys(list(hotspots.study_area({}, 10, area).cells)[:60], 1)
+    result = hotspots.find_hotspots(small, 10, area)
+    assert result.requested_resolution == 10 and result.resolution < 10
+    assert sum(c.count for c in result.cells) == 60
+    assert "gjordes större" in services.hotspot_summary(result)
+
+
 def test_the_false_discovery_rate_is_benjamini_hochberg() -> None:
     # Ranked: 0.001 <= 1/5*0.05, 0.008 <= 2/5*0.05 = 0.02, 0.039 > 0.03, 0.041 > 0.04, 0.3 > 0.05.
-    assert hotspots.fdr_threshold([0.3, 0.041, 0.001, 0.039, 0.008], 0.05) == 0.008
-    assert hotspots.fdr_threshold([0.5, 0.6], 0.05) == -1.0
+    assert hotspots.fdr_threshold(np.array([0.3, 0.041, 0.001, 0.039, 0.008]), 0.05) == 0.008
+    assert hotspots.fdr_threshold(np.array([0.5, 0.6]), 0.05) == -1.0
 
 
 def test_hotspots_are_found_in_the_forums_area_with_its_empty_hexagons(world: World) -> None:
-    for _i in range(30):
+    for _i in range(60):
         world.report(world.police_reporter, lon=18.09, lat=59.244)
     for lon, lat in ((18.06, 59.23), (18.14, 59.26), (18.07, 59.26), (18.13, 59.225)):
         world.report(world.housing_reporter, lon=lon, lat=lat)
-    result = services.hotspots(world.coordinator, everything(world))
-    assert len(result.cells) > 100  # the area's empty hexagons are in the study area too
-    assert CENTRE in {c.cell for c in result.hot}
-    hot95 = len([c for c in result.hot if (c.confidence or 0) >= 95])
-    assert hot95 >= 1
-    assert services.hotspot_summary(result).startswith(f"{hot95} hexagoner är hotspots och 0 kalla områden")
+    result = services.hotspots(world.coordinator, everything(world), resolution=8)
+    assert result.resolution == 8
+    assert len(result.cells) > 40  # the area's empty hexagons are in the study area too
+    centre8 = h3.str_to_int(h3.latlng_to_cell(59.244, 18.09, 8))
+    assert centre8 in {c.cell for c in result.hot}
+    hot = len([c for c in result.hot if (c.fdr or 1) <= 0.05])
+    cold = len([c for c in result.cold if (c.fdr or 1) <= 0.05])  # with 60 of 64 on one square, the rest is cold
+    assert hot >= 1
+    assert services.hotspot_summary(result).startswith(
+        f"{hot} hexagoner är hotspots och {cold} kalla områden vid en andel falska upptäckter på 5 %")
 
 
 # --- Hexagons, when, actors ------------------------------------------------------------------------------------
@@ -208,11 +240,6 @@ def test_period_names_as_on_the_map(world: World) -> None:
     assert (start, end) == (dt.datetime(2026, 3, 1, tzinfo=STOCKHOLM),
                             dt.datetime(2026, 3, 31, 23, 59, 59, tzinfo=STOCKHOLM))
     assert services.period_range(world.forum, "all", None, None, now) == (None, None)
-
-
-def test_the_two_sided_p_value_of_the_familiar_z() -> None:
-    assert math.isclose(hotspots.two_sided_p(1.959963984540054), 0.05)
-    assert math.isclose(hotspots.two_sided_p(-1.959963984540054), 0.05)
 
 
 # --- API, page and CSV ----------------------------------------------------------------------------------------

@@ -6,23 +6,48 @@ message in the request's language (Swedish unless the client asks for English).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import orjson
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.security import HttpBearer, django_auth
-from pydantic import BaseModel
+from ninja.security import HttpBearer
+from ninja.security.session import SessionAuth
+from ninja.utils import check_csrf
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
-from lagesbild.errors import DomainError, InvalidInput, UnsupportedMedia
+from lagesbild.errors import DomainError, Forbidden, InvalidInput, UnsupportedMedia
 from lagesbild.forums.models import Membership, User
 from lagesbild.forums.services import membership_for, token_for_key
+from lagesbild.inputs import FIRST_YEAR, LAST_YEAR, MAX_INT
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+# Types for every number, date and time the API reads, so that nothing outside what the database and
+# Python's calendar hold gets as far as a query (tests/test_structure.py checks every integer is bounded).
+def _in_calendar(value: dt.date) -> dt.date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise PydanticCustomError("calendar_range", "outside the years {first} to {last}",
+                                  {"first": FIRST_YEAR, "last": LAST_YEAR})
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+DateTime = Annotated[dt.datetime, AfterValidator(_in_calendar)]
+Date = Annotated[dt.date, AfterValidator(_in_calendar)]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 
 
 class TokenAuth(HttpBearer):
@@ -37,6 +62,62 @@ class TokenAuth(HttpBearer):
         return api_token.user
 
 
+class SignedInSession(SessionAuth):
+    """The session of a signed-in person (the pages' own scripts), with Django's CSRF check.
+
+    Someone who is not signed in has no session to forge, so they get 401 rather than a CSRF complaint,
+    and a refused CSRF check is explained in the person's language and logged, like a refused form.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            from lagesbild.views import record_csrf_refusal
+
+            raise Forbidden(record_csrf_refusal(request), code="csrf")
+        return request.COOKIES.get(self.param_name)
+
+
+class ErrorDetail(Schema):
+    code: str = Field(description="Stable, for programs: invalid, not_found, forbidden, conflict, ...")
+    message: str = Field(description="For people, in the request's language")
+    field: str | None = Field(description="The input at fault, where there is one")
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# Every operation documents the errors it can answer with, in the one shape they all have.
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut,
+                          415: ErrorOut, 422: ErrorOut}
+
+
+def answers(ok: Any, status: int = 200) -> dict[int, Any]:
+    """The `response=` of an operation: its success schema and the error shape for every error status."""
+    return {status: ok, **ERRORS}
+
+
+class PointGeometry(Schema):
+    type: str = Field(description="Point")
+    coordinates: list[float] = Field(description="[longitude, latitude], WGS84")
+
+
+class PolygonGeometry(Schema):
+    type: str = Field(description="Polygon or MultiPolygon")
+    coordinates: list[Any] = Field(description="GeoJSON coordinates, WGS84")
+
+
+class Link(Schema):
+    rel: str
+    type: str
+    href: str
+
+
 def member(request: HttpRequest, forum: str) -> Membership:
     """The requesting member of the forum, within the scope of their API token if they sent one."""
     return membership_for(request.user, forum, token=getattr(request, "api_token", None))
@@ -46,7 +127,7 @@ api = NinjaAPI(
     title="Lägesbild API",
     version="1",
     description="Avvikelser, kategorier och organisationer i ett trygghetsforum. GeoJSON för kartdata.",
-    auth=[TokenAuth(), django_auth],
+    auth=[TokenAuth(), SignedInSession()],
     urls_namespace="api",
     docs_url=None,  # The interactive docs load scripts from a CDN, which our CSP and offline use forbid.
 )
@@ -74,6 +155,15 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, "http_error", str(exc))
 
 
+@api.exception_handler(SuspiciousOperation)
+@api.exception_handler(MultiPartParserError)
+def on_unreadable_request(request: HttpRequest, exc: Exception) -> HttpResponse:
+    from lagesbild.middleware import bad_request
+
+    status, code, message = bad_request(exc) or (400, "bad_request", _("The request could not be read."))
+    return error_response(request, status, code, message)
+
+
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     first = exc.errors[0] if exc.errors else {}
@@ -87,6 +177,16 @@ def explain(error: dict[str, Any]) -> str:
     field = field_of(error) or _("the input")
     if kind == "missing":
         return _("%(field)s is required.") % {"field": field}
+    if kind in {"greater_than_equal", "greater_than"}:
+        return _("%(field)s must be at least %(limit)s.") % {
+            "field": field, "limit": ctx.get("ge", ctx.get("gt"))}
+    if kind in {"less_than_equal", "less_than"}:
+        return _("%(field)s must be at most %(limit)s.") % {"field": field, "limit": ctx.get("le", ctx.get("lt"))}
+    if kind == "finite_number":
+        return _("%(field)s must be a finite number.") % {"field": field}
+    if kind == "calendar_range":
+        return _("%(field)s must be between the years %(first)s and %(last)s.") % {
+            "field": field, "first": ctx.get("first"), "last": ctx.get("last")}
     if kind.startswith(("float", "int")):
         return _("%(field)s must be a number.") % {"field": field}
     if kind.startswith(("datetime", "date")):
@@ -121,8 +221,9 @@ def parse_json_body(request: HttpRequest, schema: type[SchemaT]) -> SchemaT:
     if content_type != "application/json":
         raise UnsupportedMedia(_("Send the request body as application/json."))
     try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+        # orjson refuses nesting past 1,024 levels and lone surrogates, which would fail later otherwise.
+        data = orjson.loads(request.body or b"null")
+    except orjson.JSONDecodeError as exc:
         raise DomainError(_("The request body is not valid JSON."), code="malformed_json") from exc
     return validate(schema, data)
 

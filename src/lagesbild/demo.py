@@ -306,7 +306,7 @@ def _meetings_places_and_actions(forum: Forum, orgs: dict[str, list[Organisation
         meetings.append(Meeting.objects.create(forum=forum, held_at=held, title=f"Avstämningsmöte {held:%Y-%m-%d}",
                                                location="Farsta stadsdelsförvaltning, sal 2",
                                                period_start=start, period_end=held))
-    coordinator = next(m for m in members.values() if m.role == Role.COORDINATOR) if members else None
+    coordinator = next(m for m in members.values() if m.is_coordinator) if members else None
     for place_name, kind, title, months_ago, status in DEMO_ACTIONS:
         index = max(0, len(meetings) - 1 - months_ago)
         if not meetings:

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
+import shapely.geometry
 from django.utils.translation import gettext as _
 from pyproj import Transformer
 from shapely.geometry import Point, shape
@@ -18,6 +19,13 @@ from shapely.geometry.base import BaseGeometry
 from lagesbild.errors import InvalidInput
 
 BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+# An outline with more corners than this is simplified (by about a metre) when it is saved, and refused if
+# it still has too many: every point-in-area test afterwards walks its corners. A forum's area comes from
+# the municipality's map data; a place is drawn by hand.
+MAX_AREA_CORNERS = 20_000
+MAX_PLACE_CORNERS = 1_000
+SIMPLIFY_DEGREES = 0.00001  # about a metre
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +46,11 @@ def check_lon_lat(lon: float, lat: float) -> None:
         raise InvalidInput(_("Latitude must be between -90 and 90 degrees."), field="lat")
 
 
-def validate_area(area: dict[str, Any]) -> BaseGeometry:
+def validate_area(area: Any, max_corners: int = MAX_AREA_CORNERS) -> BaseGeometry:
+    """The area as a shapely geometry: a valid polygon or multipolygon, within WGS84's range, with at most
+    `max_corners` corners after simplifying by about a metre."""
+    if not isinstance(area, dict):
+        raise InvalidInput(_("The area is not a valid GeoJSON polygon."), field="area")
     try:
         geom = shape(area)
     except Exception as exc:
@@ -47,7 +59,25 @@ def validate_area(area: dict[str, Any]) -> BaseGeometry:
         raise InvalidInput(_("The area must be a polygon."), field="area")
     if not geom.is_valid:
         raise InvalidInput(_("The area's outline crosses itself."), field="area")
+    min_lon, min_lat, max_lon, max_lat = geom.bounds
+    if not (-180 <= min_lon and max_lon <= 180 and -90 <= min_lat and max_lat <= 90):
+        raise InvalidInput(_("The area's corners must be longitude and latitude in WGS84 degrees."), field="area")
+    if shapely.get_num_coordinates(geom) > max_corners:
+        geom = geom.simplify(SIMPLIFY_DEGREES, preserve_topology=True)
+        if shapely.get_num_coordinates(geom) > max_corners or not geom.is_valid:
+            raise InvalidInput(_("The outline has too many corners (at most %(max)d). Simplify it and try "
+                                 "again.") % {"max": max_corners}, field="area")
     return geom
+
+
+def as_geojson(geom: BaseGeometry) -> dict[str, Any]:
+    """A polygon or multipolygon as plain GeoJSON (lists, not tuples), for storing."""
+    mapped = shapely.geometry.mapping(geom)
+
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    return {"type": mapped["type"], "coordinates": plain(mapped["coordinates"])}
 
 
 @lru_cache(maxsize=64)

@@ -7,8 +7,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -91,9 +95,24 @@ class TwoFactorRequiredMiddleware:
         return self.get_response(request)
 
 
+def bad_request(exception: Exception) -> tuple[int, str, str] | None:
+    """The status, code and message for a request Django could not even read, or None if it is not one."""
+    if isinstance(exception, RequestDataTooBig):
+        return 413, "too_large", str(_("The request is too large."))
+    if isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        return 400, "bad_request", str(_("The request has too many fields or files."))
+    if isinstance(exception, MultiPartParserError):
+        return 400, "bad_request", str(_("The request's form data could not be read (multipart/form-data needs "
+                                         "a boundary)."))
+    if isinstance(exception, SuspiciousOperation):
+        return 400, "bad_request", str(_("The request could not be read."))
+    return None
+
+
 class ApiErrorsAsJsonMiddleware:
     """Answers under /api/ that Django or the router produced as HTML or plain text (an unknown path, a
-    method the path does not take, a server error) get the API's JSON error shape as well."""
+    method the path does not take, a server error) get the API's JSON error shape as well. A request that
+    cannot even be read (too large, broken form data) gets its own 4xx: JSON in the API, a page elsewhere."""
 
     MESSAGES = {
         404: (_("No such address in the API."), "not_found"),
@@ -117,6 +136,55 @@ class ApiErrorsAsJsonMiddleware:
             replacement["Allow"] = response["Allow"]
         return replacement
 
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        known = bad_request(exception)
+        if known is None:
+            return None
+        status, code, message = known
+        if request.path.startswith("/api/"):
+            return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
+        return render(request, "400.html", {"message": message}, status=status)
+
+
+class WriteTransactionMiddleware:
+    """A request that changes something (POST, PUT, PATCH, DELETE) is one transaction. If it answers with an
+    error, 4xx or 5xx, nothing it wrote is kept, except the audit log's record of a refused attempt.
+
+    Services validate before they write, so this is the net under them: no request can leave half of a
+    change behind, or a change behind an error message saying nothing was saved. The sign-in pages
+    (django-allauth, under /konto/) keep their own rate-limit counters and sign-in events, so they are left
+    to themselves.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in {"GET", "HEAD", "OPTIONS", "TRACE"} or (
+                request.path.startswith("/konto/") and not request.path.startswith("/konto/inbjudan/")):
+            return self.get_response(request)
+        from lagesbild.audit.services import refusals_kept
+
+        with refusals_kept(), transaction.atomic():
+            response = self.get_response(request)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+        return response
+
+
+class ForumTimeZoneMiddleware:
+    """Pages of a forum are shown in its time zone (activated where the member is looked up); this puts the
+    default back when the request ends, so the next request on the thread does not inherit it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
 
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -125,6 +193,9 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if not request.path.startswith(settings.STATIC_URL):
+            # Pages, API answers and photos carry forum data: no browser or proxy keeps a copy.
+            response.headers["Cache-Control"] = "private, no-store"
         response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
         return response

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,12 +28,17 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("LAGESBILD_DEBUG", False)
-_secret = os.environ.get("LAGESBILD_SECRET_KEY")
+_secret = os.environ.get("LAGESBILD_SECRET_KEY", "").strip()
 if not _secret:
-    if not DEBUG and env_bool("LAGESBILD_REQUIRE_SECRET", False):
-        raise RuntimeError("LAGESBILD_SECRET_KEY must be set in production.")
-    # A local development key. Production sets LAGESBILD_SECRET_KEY (see docs/deployment.md).
-    _secret = "insecure-local-development-key-change-me-in-production"  # noqa: S105
+    if not DEBUG:
+        # Sessions, password-reset links and CSRF tokens are signed with this key: a known key would let
+        # anyone forge them. `make run` keeps a random key for the local demo in var/secret_key.
+        raise ImproperlyConfigured(
+            "LAGESBILD_SECRET_KEY is not set. Set it to a long random value, for example the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(50))'`, and keep it secret "
+            "(see docs/deployment.md). Only for development on your own machine, LAGESBILD_DEBUG=true "
+            "runs without one.")
+    _secret = "insecure-local-development-key"  # noqa: S105 - DEBUG only, never served in production
 SECRET_KEY = _secret
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("LAGESBILD_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
@@ -76,6 +82,8 @@ MIDDLEWARE = [
     "lagesbild.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "lagesbild.middleware.TwoFactorRequiredMiddleware",
+    "lagesbild.middleware.ForumTimeZoneMiddleware",
+    "lagesbild.middleware.WriteTransactionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
@@ -20,18 +23,23 @@ from lagesbild.forums.services import membership_for, memberships_of
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A refused form or API call without a valid CSRF token: say so plainly, change nothing, log it."""
-    from lagesbild.audit.models import AuditEvent
-    from lagesbild.audit.services import client_ip
-
-    AuditEvent.objects.create(
-        actor=request.user if request.user.is_authenticated else None,  # type: ignore[misc]
-        action=AuditEvent.Action.REFUSED, object_type="request", object_id=None,
-        changes={"reason": "csrf", "path": request.path[:200]}, ip=client_ip.get())
-    message = _("The page had expired or the request did not come from Lägesbild, so nothing was changed. "
-                "Reload the page and try again.")
+    message = record_csrf_refusal(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"error": {"code": "csrf", "message": message, "field": None}}, status=403)
     return render(request, "403.html", {"message": message}, status=403)
+
+
+def record_csrf_refusal(request: HttpRequest) -> str:
+    """Log a request refused for a missing or wrong CSRF token; return the explanation to show."""
+    from lagesbild.audit.models import AuditEvent
+    from lagesbild.audit.services import client_ip, keep_refusal
+
+    keep_refusal(AuditEvent(
+        actor=request.user if request.user.is_authenticated else None,
+        action=AuditEvent.Action.REFUSED, object_type="request", object_id=None,
+        changes={"reason": "csrf", "path": request.path[:200]}, ip=client_ip.get()))
+    return _("The page had expired or the request did not come from Lägesbild, so nothing was changed. "
+             "Reload the page and try again.")
 
 
 @never_cache
@@ -105,6 +113,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         membership = membership_for(request.user, forum)
     except NotFound:
         return render(request, "404.html", {"message": _("No such forum.")}, status=404)
+    timezone.activate(ZoneInfo(membership.forum.timezone))  # ForumTimeZoneMiddleware deactivates it
     categories = list(forum_categories(membership.forum))
     config = {
         "forum": membership.forum.slug,
@@ -116,6 +125,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "organisation": membership.organisation_id,
         "canReport": membership.can_report,
         "language": request.LANGUAGE_CODE,
+        "timeZone": membership.forum.timezone,  # times are shown in the forum's zone, as on every page
     }
     return render(request, "lagesbild/map.html", {
         "membership": membership,

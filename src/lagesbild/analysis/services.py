@@ -95,7 +95,12 @@ def hexagon_features(values: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def hotspots(membership: Membership, queryset: QuerySet[Deviation], resolution: int = DEFAULT_RESOLUTION
              ) -> Hotspots:
-    return find_hotspots(hexagon_counts(queryset, resolution), resolution, membership.forum.area)
+    """Hot and cold spots; where the hexagons are too small for the data, larger ones (counted exactly where
+    the deviations store that resolution)."""
+    def counts_at(larger: int) -> dict[int, int] | None:
+        return hexagon_counts(queryset, larger) if larger in H3_RESOLUTIONS else None
+
+    return find_hotspots(hexagon_counts(queryset, resolution), resolution, membership.forum.area, counts_at)
 
 
 def hotspot_summary(result: Hotspots) -> str:
@@ -105,13 +110,21 @@ def hotspot_summary(result: Hotspots) -> str:
             "count": result.total, "min": MIN_DEVIATIONS}
     if result.verdict == "no_variation":
         return _("The deviations are spread evenly over the hexagons, so there are no hotspots.")
-    hot95 = [c for c in result.hot if (c.confidence or 0) >= 95]
-    cold95 = [c for c in result.cold if (c.confidence or 0) >= 95]
-    if not hot95 and not cold95:
-        return _("No hexagon stands out at 95 %% confidence: the differences are within what chance gives.")
-    return _("%(hot)d hexagons are hotspots and %(cold)d cold spots at 95 %% confidence or more. In a hotspot, "
-             "the hexagon and its neighbours together have more deviations than chance would put there.") % {
-        "hot": len(hot95), "cold": len(cold95)}
+    hot = [c for c in result.hot if (c.fdr or 1) <= 0.05]
+    cold = [c for c in result.cold if (c.fdr or 1) <= 0.05]
+    if not hot and not cold:
+        text = _("No hexagon stands out at a false discovery rate of 5 %%: the differences are within what "
+                 "chance gives.")
+    else:
+        text = _("%(hot)d hexagons are hotspots and %(cold)d cold spots at a false discovery rate of 5 %%: of the "
+                 "hexagons marked, at most about one in twenty is expected to be chance. In a hotspot, the hexagon "
+                 "and its neighbours together have more deviations than chance would put there.") % {
+            "hot": len(hot), "cold": len(cold)}
+    if result.requested_resolution is not None:
+        text += " " + _("The hexagons were made larger (size %(size)d instead of %(asked)d): with so few deviations, "
+                        "smaller ones cannot show anything.") % {
+            "size": result.resolution, "asked": result.requested_resolution}
+    return text
 
 
 # --- When ---------------------------------------------------------------------------------------------------
@@ -240,7 +253,9 @@ def repeat_places(membership: Membership, queryset: QuerySet[Deviation], weeks: 
     since = now - dt.timedelta(weeks=weeks)
     seen: dict[int, set[int]] = defaultdict(set)
     totals: Counter[int] = Counter()
-    for cell, observed in queryset.filter(observed_at__gte=since, observed_at__lte=now).exclude(
+    # Week 0 is the last seven days, week `weeks - 1` the oldest; a deviation exactly `weeks` weeks old
+    # would be a week too many, so the window is open at its start.
+    for cell, observed in queryset.filter(observed_at__gt=since, observed_at__lte=now).exclude(
             **{f"{column}__isnull": True}).values_list(column, "observed_at"):
         seen[cell].add(int((now - observed).total_seconds() // (7 * 86400)))
         totals[cell] += 1

@@ -21,24 +21,26 @@ from lagesbild.deviations import services as deviations
 from lagesbild.deviations.services import DeviationFilter
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
-from lagesbild.pages import any_member, form_date
+from lagesbild.inputs import parse_date, parse_ids
+from lagesbild.pages import any_member
 from lagesbild.places import services as places
 
 DEFAULT_PERIOD = "90"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SEQUENTIAL = ("#fff3c4", "#fdcf7f", "#f59d4f", "#d95f27", "#a12d11")
-HOT = {99: "#b2182b", 95: "#e0604a", 90: "#f4a582"}
-COLD = {99: "#2166ac", 95: "#4d93c6", 90: "#92c5de"}
+# By the strictest false discovery rate a hexagon is marked at.
+HOT = {0.01: "#b2182b", 0.05: "#e0604a", 0.10: "#f4a582"}
+COLD = {0.01: "#2166ac", 0.05: "#4d93c6", 0.10: "#92c5de"}
 
 
 def filter_from(request: HttpRequest, membership: Membership) -> tuple[DeviationFilter, dict[str, Any]]:
     """The map's filter from the query string: period, from, to, category, organisation, status, q."""
     data: QueryDict = request.GET
     period = data.get("period") or DEFAULT_PERIOD
-    start, end = services.period_range(membership.forum, period, form_date(data.get("from"), "from"),
-                                       form_date(data.get("to"), "to"))
+    start, end = services.period_range(membership.forum, period, parse_date(data.get("from"), "from"),
+                                       parse_date(data.get("to"), "to"))
     flt = DeviationFilter(start=start, end=end, categories=data.getlist("category"),
-                          organisations=[int(v) for v in data.getlist("organisation") if v.isdigit()],
+                          organisations=parse_ids(data.getlist("organisation"), "organisation"),
                           statuses=data.getlist("status"), q=data.get("q", ""))
     form = {"period": period, "from": data.get("from", ""), "to": data.get("to", ""),
             "category": set(data.getlist("category")), "organisation": set(data.getlist("organisation")),
@@ -143,10 +145,10 @@ def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any], 
     spots = services.hotspots(membership, queryset, resolution)
     significant = [c for c in spots.cells if c.kind]
     hot_map = _hex_map(membership, _("Hot and cold spots"), {
-        c.cell: ((HOT if c.kind == "hot" else COLD)[c.confidence or 90],
-                 _("%(kind)s, %(confidence)d %% confidence, %(count)d deviations") % {
+        c.cell: ((HOT if c.kind == "hot" else COLD)[c.fdr or 0.10],
+                 _("%(kind)s, false discovery rate %(fdr)s %%, %(count)d deviations") % {
                      "kind": _("hot spot") if c.kind == "hot" else _("cold spot"),
-                     "confidence": c.confidence or 0, "count": c.count}) for c in significant})
+                     "fdr": _percent(c.fdr), "count": c.count}) for c in significant})
     names = _place_names(membership, [c.cell for c in significant] + [c for c, _n in busiest])
 
     grid = services.week_hour_grid(queryset)
@@ -167,8 +169,8 @@ def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any], 
     return {
         "total": total, "resolution": resolution, "count_map": count_map,
         "busiest": [(c, n, names.get(c, ""), link(c)) for c, n in busiest], "spots": spots, "hot_map": hot_map,
-        "significant": [(c, names.get(c.cell, ""), link(c.cell)) for c in sorted(
-            significant, key=lambda c: (-(c.confidence or 0), -abs(c.z)))],
+        "significant": [(c, names.get(c.cell, ""), link(c.cell), _percent(c.fdr)) for c in sorted(
+            significant, key=lambda c: (c.fdr or 1, c.p))],
         "hotspot_summary": services.hotspot_summary(spots),
         "grid": [(_(WEEKDAYS[d]), [(n, _shade(n, grid_top), _shade(n, grid_top) in SEQUENTIAL[3:])
                                    for n in grid[d]], sum(grid[d])) for d in range(7)],
@@ -186,6 +188,10 @@ def _without_period(membership: Membership, flt: DeviationFilter) -> Any:
     """Repeat places look back over their own weeks, whatever the period."""
     return services.filtered(membership, DeviationFilter(categories=flt.categories, organisations=flt.organisations,
                                                          statuses=flt.statuses, q=flt.q))
+
+
+def _percent(fraction: float | None) -> str:
+    return "" if fraction is None else f"{fraction * 100:g}"
 
 
 def _change_colour(change: int, top: int) -> str:
@@ -236,9 +242,10 @@ def csv_rows(membership: Membership, flt: DeviationFilter, form: dict[str, Any],
         return [_("Hexagon"), _("Deviations")], [[h3.int_to_str(c), n] for c, n in sorted(counts.items())]
     if figure == "hotspots":
         spots = services.hotspots(membership, queryset, resolution)
-        return ([_("Hexagon"), _("Deviations"), "z", "p", _("Kind"), _("Confidence (%)")],
-                [[h3.int_to_str(c.cell), c.count, round(c.z, 4), round(c.p, 6),
-                  {"hot": _("hot spot"), "cold": _("cold spot")}.get(c.kind, ""), c.confidence or ""]
+        return ([_("Hexagon"), _("Deviations"), _("In the neighbourhood"), _("Expected in the neighbourhood"), "z",
+                 "p", _("Kind"), _("False discovery rate (%)")],
+                [[h3.int_to_str(c.cell), c.count, c.observed, round(c.expected, 3), round(c.z, 4), c.p,
+                  {"hot": _("hot spot"), "cold": _("cold spot")}.get(c.kind, ""), _percent(c.fdr)]
                  for c in spots.cells])
     if figure == "week-hours":
         grid = services.week_hour_grid(queryset)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,14 @@ from lagesbild.forums.models import Forum, Membership, User
 # The client address of the request being handled, set by lagesbild.middleware.AuditContextMiddleware.
 # Services record events without being handed the request; this keeps "from where" in every event.
 client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
+# Refused attempts noted during a request whose changes may be rolled back; lagesbild.middleware's
+# WriteTransactionMiddleware writes them after the request's transaction has ended, whatever its outcome.
+_refusals: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar("refusals", default=None)
 
 
 def record(membership: Membership, action: str, obj: Model, changes: dict[str, Any] | None = None) -> AuditEvent:
     """Write one audit event for an action a member took in their forum."""
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         forum_id=membership.forum_id,
         actor_id=membership.user_id,
         organisation_id=membership.organisation_id,
@@ -37,6 +41,33 @@ def record(membership: Membership, action: str, obj: Model, changes: dict[str, A
         changes=changes or {},
         ip=client_ip.get(),
     )
+    if action == AuditEvent.Action.REFUSED:
+        return keep_refusal(event)
+    event.save()
+    return event
+
+
+def keep_refusal(event: AuditEvent) -> AuditEvent:
+    """Write a refused attempt so that it is kept even when the request's changes are rolled back."""
+    pending = _refusals.get()
+    if pending is None:
+        event.save()
+    else:
+        pending.append(event)
+    return event
+
+
+@contextlib.contextmanager
+def refusals_kept() -> Iterator[None]:
+    """Collect the refusals recorded inside, and write them on the way out, after any rollback."""
+    pending: list[AuditEvent] = []
+    token = _refusals.set(pending)
+    try:
+        yield
+    finally:
+        _refusals.reset(token)
+        for event in pending:
+            event.save()
 
 
 def refused(membership: Membership, reason: str, message: str, obj: Model | None = None) -> Forbidden:
@@ -62,11 +93,18 @@ class AuditFilter:
     object_id: int | None = None
 
 
-def forum_log(forum: Forum, flt: AuditFilter) -> QuerySet[AuditEvent]:
-    """The forum's events, newest first, and the sign-ins of its members."""
+def forum_log(forum: Forum, flt: AuditFilter, hidden_deviations: QuerySet[Any] | None = None
+              ) -> QuerySet[AuditEvent]:
+    """The forum's events, newest first, and the sign-ins of its members.
+
+    Events about the deviations in `hidden_deviations` (ids the reader's organisation may not see) are
+    left out: a coordinator reads the log with their own organisation's rights, like everything else.
+    """
     member_ids = Membership.objects.filter(forum=forum).values("user_id")
     events = AuditEvent.objects.filter(forum=forum) | AuditEvent.objects.filter(
         forum__isnull=True, actor_id__in=member_ids)
+    if hidden_deviations is not None:
+        events = events.exclude(object_type="deviation", object_id__in=hidden_deviations)
     if flt.start and flt.end and flt.start > flt.end:
         raise InvalidInput(_("The start of the period is after its end."), field="from")
     if flt.start:
@@ -86,13 +124,8 @@ def forum_log(forum: Forum, flt: AuditFilter) -> QuerySet[AuditEvent]:
     return events.select_related("actor", "organisation").order_by("-at", "-pk")
 
 
-def as_csv(events: Iterable[AuditEvent], visible_deviation_ids: set[int]) -> str:
-    """The events as CSV for a spreadsheet: times in Stockholm time, one row per event.
-
-    The details of an event about a deviation (old and new text, say) are included only when the person
-    exporting may see that deviation: a coordinator learns that something happened, not what a
-    restricted deviation says.
-    """
+def as_csv(events: Iterable[AuditEvent]) -> str:
+    """The events as CSV for a spreadsheet: times in the forum's time zone, one row per event."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([_("Time"), _("Event"), _("Person"), _("E-mail address"), _("Organisation"), _("Object"),
@@ -107,7 +140,6 @@ def as_csv(events: Iterable[AuditEvent], visible_deviation_ids: set[int]) -> str
             event.object_type,
             event.object_id or "",
             event.ip or "",
-            json.dumps(event.changes, ensure_ascii=False) if event.changes and (
-                event.object_type != "deviation" or event.object_id in visible_deviation_ids) else "",
+            json.dumps(event.changes, ensure_ascii=False) if event.changes else "",
         )])
     return out.getvalue()

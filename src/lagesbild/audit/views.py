@@ -14,24 +14,25 @@ from django.utils.translation import gettext as _
 
 from lagesbild.audit import services
 from lagesbild.audit.models import AuditEvent
-from lagesbild.deviations.services import visible_deviations
+from lagesbild.deviations.services import hidden_deviation_ids
 from lagesbild.errors import InvalidInput
-from lagesbild.forums.models import Membership, Role
-from lagesbild.pages import member_with_role
+from lagesbild.forums.models import Membership
+from lagesbild.inputs import check_date, parse_id
+from lagesbild.pages import member_who
 
 PAGE_SIZE = 50
 
 
 def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    return member_with_role(request, forum, {Role.COORDINATOR},
-                            _("Only the forum's coordinators can read the audit log."))
+    return member_who(request, forum, lambda m: m.can_administer_forum,
+                      _("Only the forum's coordinators can read the audit log."))
 
 
 def _day(value: str, field: str, end: bool = False) -> dt.datetime | None:
     if not value:
         return None
     try:
-        day = dt.date.fromisoformat(value)
+        day = check_date(dt.date.fromisoformat(value), field)
     except ValueError as exc:
         raise InvalidInput(_("Write the date as YYYY-MM-DD."), field=field) from exc
     moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
@@ -39,12 +40,11 @@ def _day(value: str, field: str, end: bool = False) -> dt.datetime | None:
 
 
 def _filter(request: HttpRequest) -> services.AuditFilter:
-    organisation = request.GET.get("organisation", "")
     return services.AuditFilter(
         start=_day(request.GET.get("from", ""), "from"),
         end=_day(request.GET.get("to", ""), "to", end=True),
         actions=[a for a in request.GET.getlist("action") if a],
-        organisation=int(organisation) if organisation.isdigit() else None,
+        organisation=parse_id(request.GET.get("organisation"), "organisation"),
     )
 
 
@@ -67,7 +67,7 @@ def log_page(request: HttpRequest, forum: str) -> HttpResponse:
         "query": _without_page(request),
     }
     try:
-        events = services.forum_log(membership.forum, _filter(request))
+        events = services.forum_log(membership.forum, _filter(request), hidden_deviation_ids(membership))
     except InvalidInput as exc:
         return render(request, "audit/log.html", {**context, "error": exc.message, "page": None}, status=400)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -100,15 +100,13 @@ def log_csv(request: HttpRequest, forum: str) -> HttpResponse:
         return membership
     try:
         flt = _filter(request)
-        events = list(services.forum_log(membership.forum, flt))
+        events = list(services.forum_log(membership.forum, flt, hidden_deviation_ids(membership)))
     except InvalidInput as exc:
         return render(request, "403.html", {"message": exc.message}, status=400)
     # The export is itself an event: who took a copy of the log, and of what.
     services.record(membership, AuditEvent.Action.EXPORT, membership.forum,
                     {"what": "audit_log", "rows": len(events), "filter": request.GET.urlencode()})
-    mentioned = {e.object_id for e in events if e.object_type == "deviation" and e.object_id}
-    visible = set(visible_deviations(membership).filter(pk__in=mentioned).values_list("pk", flat=True))
-    response = HttpResponse(services.as_csv(events, visible), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(services.as_csv(events), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="handelselogg-{membership.forum.slug}-{stamp}.csv"'
     return response

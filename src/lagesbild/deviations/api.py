@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import orjson
 from django.core.files.storage import default_storage
@@ -17,12 +16,26 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from lagesbild import geometry, personal_data
-from lagesbild.api import member, openapi_body, parse_json_body, validate
+from lagesbild.api import (
+    DateTime,
+    Id,
+    Lat,
+    Link,
+    Lon,
+    NonNegativeInt,
+    PointGeometry,
+    answers,
+    member,
+    openapi_body,
+    parse_json_body,
+    validate,
+)
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
+from lagesbild.inputs import local_to_aware
 
 router = Router(tags=["deviations"])
 
@@ -37,7 +50,7 @@ class CategoryOut(Schema):
     hidden: bool
 
 
-@router.get("/{forum}/categories", response=list[CategoryOut], summary="Categories (two levels)")
+@router.get("/{forum}/categories", response=answers(list[CategoryOut]), summary="Categories (two levels)")
 def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     membership = member(request, forum)
     hidden = services.hidden_category_ids(membership.forum)
@@ -50,28 +63,28 @@ def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
 
 class DeviationQuery(Schema):
     bbox: str | None = Field(None, description="minLon,minLat,maxLon,maxLat (WGS84)")
-    start: dt.datetime | None = Field(None, alias="from", description="Observed at or after (ISO 8601)")
-    end: dt.datetime | None = Field(None, alias="to", description="Observed at or before (ISO 8601)")
+    start: DateTime | None = Field(None, alias="from", description="Observed at or after (ISO 8601)")
+    end: DateTime | None = Field(None, alias="to", description="Observed at or before (ISO 8601)")
     category: list[str] = Field([], description="Category key; repeatable; a parent includes its children")
-    organisation: list[int] = Field([], description="Reporting organisation id; repeatable")
+    organisation: list[Id] = Field([], description="Reporting organisation id; repeatable")
     status: list[str] = Field([], description="Status; repeatable")
     q: str | None = Field(None, description="Text in the place name or description")
-    limit: int = Field(services.DEFAULT_LIMIT, description=f"Page size, 1 to {services.MAX_LIMIT}")
+    limit: NonNegativeInt = Field(services.DEFAULT_LIMIT, description=f"Page size, 1 to {services.MAX_LIMIT}")
     cursor: str | None = Field(None, description="From the previous page's `next` link")
 
 
-def aware(value: dt.datetime | None, forum: Forum) -> dt.datetime | None:
-    """A time without an offset is read as the forum's local time."""
-    if value is None or timezone.is_aware(value):
-        return value
-    return timezone.make_aware(value, ZoneInfo(forum.timezone))
+def aware(value: dt.datetime | None, forum: Forum, field: str | None = None) -> dt.datetime | None:
+    """A time without an offset is read as the forum's local time (one that does not exist is refused)."""
+    if value is None:
+        return None
+    return local_to_aware(value, forum.timezone, field)
 
 
 def filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
     return services.DeviationFilter(
         bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
-        start=aware(params.start, forum),
-        end=aware(params.end, forum),
+        start=aware(params.start, forum, "from"),
+        end=aware(params.end, forum, "to"),
         categories=params.category,
         organisations=params.organisation,
         statuses=params.status,
@@ -79,15 +92,56 @@ def filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
     )
 
 
-class FeatureCollectionOut(Schema):
-    type: str = "FeatureCollection"
-    features: list[dict[str, Any]]
+class DeviationProperties(Schema):
+    id: int
+    category: str
+    parentCategory: str
+    observedAt: dt.datetime
+    status: str
+    severity: str
+    organisation: int
+    placeName: str
+    visibility: str
+
+
+class DeviationFeature(Schema):
+    type: str = Field(description="Feature")
+    id: int
+    geometry: PointGeometry
+    properties: DeviationProperties
+
+
+class DeviationCollectionOut(Schema):
+    """A page of deviations as OGC API Features' FeatureCollection."""
+
+    type: str = Field(description="FeatureCollection")
+    features: list[DeviationFeature]
+    numberMatched: int = Field(description="How many match the filter, on every page")
+    numberReturned: int
+    timeStamp: dt.datetime
+    links: list[Link] = Field(description="self, and next while there are more pages")
+
+
+class CellProperties(Schema):
+    count: int
+    cell: str = Field(description="The grid cell, column:row")
+
+
+class CellFeature(Schema):
+    type: str
+    geometry: PointGeometry = Field(description="The mean position of what the cell counts")
+    properties: CellProperties
+
+
+class AggregatesOut(Schema):
+    type: str = Field(description="FeatureCollection")
+    features: list[CellFeature]
     numberMatched: int
     numberReturned: int
     timeStamp: dt.datetime
-    links: list[dict[str, str]]
-    cellSize: list[float] | None = None
-    categories: dict[str, int] | None = None
+    links: list[Link]
+    cellSize: list[float] = Field(description="Cell width and height in degrees")
+    categories: dict[str, int] = Field(description="Main category key: count, for the legend")
 
 
 def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matched: int,
@@ -114,7 +168,7 @@ def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQue
     return membership, flt, services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
 
 
-@router.get("/{forum}/deviations", response=FeatureCollectionOut,
+@router.get("/{forum}/deviations", response=answers(DeviationCollectionOut),
             summary="Deviations as a GeoJSON FeatureCollection, newest first")
 def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
     _membership, _flt, queryset = _visible_and_filtered(request, forum, params)
@@ -124,10 +178,10 @@ def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQue
 
 class AggregateQuery(DeviationQuery):
     bbox: str = Field(description="minLon,minLat,maxLon,maxLat (WGS84); required")  # type: ignore[assignment]
-    cells: int = Field(32, description="About how many grid cells across the box, 4 to 128")
+    cells: NonNegativeInt = Field(32, description="About how many grid cells across the box, 4 to 128")
 
 
-@router.get("/{forum}/deviations/aggregates", response=FeatureCollectionOut,
+@router.get("/{forum}/deviations/aggregates", response=answers(AggregatesOut),
             summary="Counts per grid cell for the same filters, for views with too many points")
 def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:
     membership, flt, queryset = _visible_and_filtered(request, forum, params)
@@ -140,32 +194,144 @@ class DeviationIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     category: str = Field(description="Category key, e.g. 'graffiti' or 'damage'")
-    lon: float = Field(description="WGS84 longitude")
-    lat: float = Field(description="WGS84 latitude")
-    observed_at: dt.datetime | None = Field(None, description="When it was noticed; defaults to now")
-    observed_until: dt.datetime | None = None
+    lon: Lon = Field(description="WGS84 longitude")
+    lat: Lat = Field(description="WGS84 latitude")
+    observed_at: DateTime | None = Field(None, description="When it was noticed (2000 or later); defaults to now")
+    observed_until: DateTime | None = None
     place_name: str = ""
     description: str = ""
     severity: str = Deviation.Severity.MEDIUM
     visibility: str = Deviation.Visibility.FORUM
-    shared_with: list[int] = Field([], description="Organisation ids, when visibility is 'named'")
+    shared_with: list[Id] = Field([], description="Organisation ids, when visibility is 'named'")
 
 
 class DeviationPatch(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(description="The version you read; a stale version gives 409")
+    version: NonNegativeInt = Field(description="The version you read; a stale version gives 409")
     category: str | None = None
-    lon: float | None = None
-    lat: float | None = None
-    observed_at: dt.datetime | None = None
-    observed_until: dt.datetime | None = None
+    lon: Lon | None = None
+    lat: Lat | None = None
+    observed_at: DateTime | None = None
+    observed_until: DateTime | None = None
     place_name: str | None = None
     description: str | None = None
     severity: str | None = None
     visibility: str | None = None
-    shared_with: list[int] | None = None
+    shared_with: list[Id] | None = None
     status: str | None = None
+
+
+class Named(Schema):
+    id: int
+    name: str
+
+
+class CategoryRef(Schema):
+    key: str
+    name: str
+
+
+class CategoryDetail(Schema):
+    key: str
+    name: str
+    color: str
+    parent: CategoryRef | None
+
+
+class PhotoOut(Schema):
+    id: int
+    width: int
+    height: int
+    url: str
+    thumbnailUrl: str
+
+
+class CommentOut(Schema):
+    id: int
+    body: str
+    createdAt: dt.datetime
+    author: str | None = Field(description="Named only within the author's own organisation")
+    organisation: str
+
+
+class HistoryEntryOut(Schema):
+    action: str
+    actionLabel: str
+    at: dt.datetime
+    organisation: str | None
+    actor: str | None = Field(description="Named only within the actor's own organisation")
+    changes: dict[str, Any] = Field(description="Field: [before, after], or what was created")
+
+
+class Permissions(Schema):
+    edit: bool
+    changeStatus: bool
+    comment: bool
+
+
+class Sweref(Schema):
+    x: float
+    y: float
+
+
+class LinkedPlace(Schema):
+    id: int
+    name: str
+    url: str
+
+
+class LinkedAction(Schema):
+    id: int
+    title: str
+    statusLabel: str
+    url: str
+
+
+class Warning(Schema):
+    code: str = Field(description="What it looks like: personal_number, phone, email, registration")
+    field: str
+    text: str
+    message: str
+
+
+class DeviationOut(Schema):
+    """One deviation in full, as the member asking may see it."""
+
+    id: int
+    version: int
+    category: CategoryDetail
+    lon: float
+    lat: float
+    sweref99tm: Sweref
+    placeName: str
+    observedAt: dt.datetime
+    observedUntil: dt.datetime | None
+    reportedAt: dt.datetime
+    updatedAt: dt.datetime
+    organisation: Named
+    reporter: str | None
+    description: str
+    severity: str
+    severityLabel: str
+    visibility: str
+    visibilityLabel: str
+    sharedWith: list[Named]
+    status: str
+    statusLabel: str
+    source: str
+    photos: list[PhotoOut]
+    comments: list[CommentOut]
+    history: list[HistoryEntryOut]
+    permissions: Permissions
+    sameOrganisation: bool
+    places: list[LinkedPlace]
+    actions: list[LinkedAction]
+    warnings: list[Warning] | None = Field(None, description="After a change: text that looks like personal data")
+
+
+class CommentCreatedOut(CommentOut):
+    warnings: list[Warning]
 
 
 def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
@@ -177,7 +343,7 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in ("", [])}
 
 
-@router.post("/{forum}/deviations", response={201: dict[str, Any]}, summary="Report a deviation",
+@router.post("/{forum}/deviations", response=answers(DeviationOut, 201), summary="Report a deviation",
              openapi_extra=openapi_body(DeviationIn, multipart=True))
 def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     membership = member(request, forum)
@@ -193,8 +359,8 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
         category=payload.category,
         lon=payload.lon,
         lat=payload.lat,
-        observed_at=aware(payload.observed_at, membership.forum) or timezone.now(),
-        observed_until=aware(payload.observed_until, membership.forum),
+        observed_at=aware(payload.observed_at, membership.forum, "observed_at") or timezone.now(),
+        observed_until=aware(payload.observed_until, membership.forum, "observed_until"),
         place_name=payload.place_name,
         description=payload.description,
         severity=payload.severity,
@@ -205,23 +371,23 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
     return Status(201, _with_warnings(membership, deviation.pk))
 
 
-@router.get("/{forum}/deviations/{deviation_id}", response=dict[str, Any], summary="One deviation in full")
-def get_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
+@router.get("/{forum}/deviations/{deviation_id}", response=answers(DeviationOut), summary="One deviation in full")
+def get_deviation(request: HttpRequest, forum: str, deviation_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     return deviation_detail(membership, services.read_deviation(membership, deviation_id))
 
 
-@router.patch("/{forum}/deviations/{deviation_id}", response=dict[str, Any],
+@router.patch("/{forum}/deviations/{deviation_id}", response=answers(DeviationOut),
               summary="Change a deviation (optimistic concurrency through `version`)",
               openapi_extra=openapi_body(DeviationPatch))
-def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict[str, Any]:
+def patch_deviation(request: HttpRequest, forum: str, deviation_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     payload = parse_json_body(request, DeviationPatch)
     changes = payload.model_dump(exclude_unset=True)
     version = changes.pop("version")
     for name in ("observed_at", "observed_until"):
         if name in changes:
-            changes[name] = aware(changes[name], membership.forum)
+            changes[name] = aware(changes[name], membership.forum, name)
     for name in ("category", "lon", "lat", "observed_at", "place_name", "description", "severity",
                  "visibility", "shared_with", "status"):
         if name in changes and changes[name] is None:
@@ -230,8 +396,8 @@ def patch_deviation(request: HttpRequest, forum: str, deviation_id: int) -> dict
     return _with_warnings(membership, deviation_id)
 
 
-@router.delete("/{forum}/deviations/{deviation_id}", response={204: None}, summary="Withdraw a deviation")
-def delete_deviation(request: HttpRequest, forum: str, deviation_id: int) -> Status[None]:
+@router.delete("/{forum}/deviations/{deviation_id}", response=answers(None, 204), summary="Withdraw a deviation")
+def delete_deviation(request: HttpRequest, forum: str, deviation_id: Id) -> Status[None]:
     membership = member(request, forum)
     services.withdraw_deviation(membership, deviation_id)
     return Status(204, None)
@@ -252,11 +418,11 @@ class PersonalDataCheckIn(Schema):
 
 
 class PersonalDataCheckOut(Schema):
-    warnings: list[dict[str, str]]
-    blocking: bool
+    warnings: list[Warning]
+    blocking: bool = Field(description="Whether the forum refuses such text rather than warning")
 
 
-@router.post("/{forum}/personal-data-check", response=PersonalDataCheckOut,
+@router.post("/{forum}/personal-data-check", response=answers(PersonalDataCheckOut),
              summary="Warnings for text that looks like personal data, before it is saved",
              openapi_extra=openapi_body(PersonalDataCheckIn))
 def check_personal_data(request: HttpRequest, forum: str) -> dict[str, Any]:
@@ -273,16 +439,16 @@ class CommentIn(Schema):
     body: str
 
 
-@router.get("/{forum}/deviations/{deviation_id}/comments", response=list[dict[str, Any]],
+@router.get("/{forum}/deviations/{deviation_id}/comments", response=answers(list[CommentOut]),
             summary="Comments on a deviation")
-def list_comments(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
+def list_comments(request: HttpRequest, forum: str, deviation_id: Id) -> list[dict[str, Any]]:
     membership = member(request, forum)
     return comments_of(services.get_visible_deviation(membership, deviation_id))
 
 
-@router.post("/{forum}/deviations/{deviation_id}/comments", response={201: dict[str, Any]},
+@router.post("/{forum}/deviations/{deviation_id}/comments", response=answers(CommentCreatedOut, 201),
              summary="Comment on a deviation", openapi_extra=openapi_body(CommentIn))
-def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Status[dict[str, Any]]:
+def create_comment(request: HttpRequest, forum: str, deviation_id: Id) -> Status[dict[str, Any]]:
     membership = member(request, forum)
     payload = parse_json_body(request, CommentIn)
     comment = services.add_comment(membership, deviation_id, payload.body)
@@ -290,19 +456,19 @@ def create_comment(request: HttpRequest, forum: str, deviation_id: int) -> Statu
     return Status(201, {**created, "warnings": personal_data.warnings_for({"body": comment.body})})
 
 
-@router.get("/{forum}/deviations/{deviation_id}/history", response=list[dict[str, Any]],
+@router.get("/{forum}/deviations/{deviation_id}/history", response=answers(list[HistoryEntryOut]),
             summary="A deviation's change history")
-def list_history(request: HttpRequest, forum: str, deviation_id: int) -> list[dict[str, Any]]:
+def list_history(request: HttpRequest, forum: str, deviation_id: Id) -> list[dict[str, Any]]:
     membership = member(request, forum)
     return history_entries(membership, services.get_visible_deviation(membership, deviation_id))
 
 
-@router.post("/{forum}/deviations/{deviation_id}/photos", response={201: list[dict[str, Any]]},
+@router.post("/{forum}/deviations/{deviation_id}/photos", response=answers(list[PhotoOut], 201),
              summary="Add photos (multipart field 'photos', repeatable)",
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                  "type": "object", "properties": {"photos": {"type": "array", "items": {
                      "type": "string", "format": "binary"}}}}}}}})
-def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> Status[list[dict[str, Any]]]:
+def upload_photos(request: HttpRequest, forum: str, deviation_id: Id) -> Status[list[dict[str, Any]]]:
     membership = member(request, forum)
     if (request.content_type or "") != "multipart/form-data":
         raise UnsupportedMedia(_("Upload photos as multipart/form-data."))
@@ -312,25 +478,27 @@ def upload_photos(request: HttpRequest, forum: str, deviation_id: int) -> Status
     return Status(201, [p for p in photos if p["id"] in ids])
 
 
+JPEG = {"responses": {"200": {"description": "The image", "content": {"image/jpeg": {
+    "schema": {"type": "string", "format": "binary"}}}}}}
+
+
 def _photo_file(membership: Membership, photo_id: int, thumbnail: bool) -> FileResponse:
     photo = services.get_visible_photo(membership, photo_id)
     path = photo.thumbnail if thumbnail else photo.image
     if not default_storage.exists(path):
         raise NotFound(_("No such photo."))
     response = FileResponse(default_storage.open(path, "rb"), content_type="image/jpeg")
-    # Restricted photos must not land in shared caches.
-    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
 @router.get("/{forum}/photos/{photo_id}", summary="A photo (JPEG, metadata removed)",
-            response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
-def get_photo(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
+            response=answers(None), openapi_extra=JPEG)
+def get_photo(request: HttpRequest, forum: str, photo_id: Id) -> FileResponse:
     return _photo_file(member(request, forum), photo_id, thumbnail=False)
 
 
 @router.get("/{forum}/photos/{photo_id}/thumbnail", summary="A photo's thumbnail (JPEG)",
-            response={200: None}, openapi_extra={"responses": {"200": {"content": {"image/jpeg": {}}}}})
-def get_photo_thumbnail(request: HttpRequest, forum: str, photo_id: int) -> FileResponse:
+            response=answers(None), openapi_extra=JPEG)
+def get_photo_thumbnail(request: HttpRequest, forum: str, photo_id: Id) -> FileResponse:
     return _photo_file(member(request, forum), photo_id, thumbnail=True)
 

@@ -1,7 +1,9 @@
 """Photos: accept common camera formats, re-encode, drop every bit of metadata, make a thumbnail.
 
-Re-encoding (rather than deleting EXIF tags) is what guarantees that GPS positions, camera serial numbers
-and embedded thumbnails of the original are gone.
+What is stored is a new image made of the original's pixels and nothing else: turned upright by its
+orientation tag and converted to sRGB by its colour profile first, then copied into a fresh image with no
+EXIF (GPS positions, camera serial numbers, maker notes, embedded thumbnails), no XMP, IPTC or ICC data, and
+no JPEG comments or PNG text chunks, which Pillow would otherwise carry over into what it saves.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from lagesbild.errors import TooLarge, UnsupportedMedia
 
@@ -60,15 +62,21 @@ def prepare_photo(upload: UploadedFile) -> PreparedPhoto:
                 raise UnidentifiedImageError(fmt)
             if probe.width * probe.height > MAX_PIXELS:
                 raise TooLarge(_("%(name)s has too many pixels.") % {"name": name}, field="photos")
+            if fmt == "JPEG":
+                # Decode a JPEG straight at the largest scale (1/2, 1/4 or 1/8) still at least MAX_EDGE wide:
+                # a 60-megapixel photo then costs a fraction of a full decode.
+                probe.draft("RGB", (MAX_EDGE, MAX_EDGE))
             probe.load()
+            profile = probe.info.get("icc_profile")
             # Turn the picture upright before the orientation tag disappears with the rest of EXIF.
-            image = ImageOps.exif_transpose(probe).convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            upright = ImageOps.exif_transpose(probe).convert("RGB")
+            upright.thumbnail((MAX_EDGE, MAX_EDGE), reducing_gap=3.0)
+            image = _pixels_only(_to_srgb(upright, profile))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UnsupportedMedia(
             _("%(name)s is not a photo we can read. Use JPEG, PNG, WebP or HEIC.") % {"name": name},
             field="photos",
         ) from exc
-    image.thumbnail((MAX_EDGE, MAX_EDGE))
     full = io.BytesIO()
     image.save(full, format="JPEG", quality=85, optimize=True)
     thumb_image = image.copy()
@@ -77,6 +85,27 @@ def prepare_photo(upload: UploadedFile) -> PreparedPhoto:
     thumb_image.save(thumb, format="JPEG", quality=80, optimize=True)
     return PreparedPhoto(image=full.getvalue(), thumbnail=thumb.getvalue(), width=image.width,
                          height=image.height)
+
+
+def _to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
+    """The image in sRGB: a photo in another colour space (an iPhone's Display P3) keeps its colours once
+    its profile is gone."""
+    if not profile:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # a broken profile: keep the pixels as they are
+    return converted or image
+
+
+def _pixels_only(image: Image.Image) -> Image.Image:
+    """A new image holding only these pixels: no info dictionary, so nothing of the original's metadata
+    (comments, text chunks, EXIF, XMP, ICC) can reach the file that is saved."""
+    clean = Image.new("RGB", image.size)
+    clean.paste(image)
+    return clean
 
 
 def write_photo_files(forum_id: int, photo: PreparedPhoto, written: list[str]) -> tuple[str, str]:

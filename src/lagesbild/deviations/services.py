@@ -16,18 +16,18 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild import geometry, personal_data, spatial_index
+from lagesbild import geometry, inputs, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
-from lagesbild.deviations.derived import derived_fields
+from lagesbild.deviations.derived import derived_fields, time_fields
 from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
-from lagesbild.forums.models import Forum, Membership, Organisation, Role
+from lagesbild.forums.models import Forum, Membership, Organisation
 
 MAX_DESCRIPTION = 4000
 MAX_PLACE_NAME = 200
@@ -37,6 +37,8 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
 # Phones and servers disagree by a little; "now" on the phone may be a minute ahead of the server.
 CLOCK_SKEW = dt.timedelta(minutes=2)
+# Nothing a forum records happened before this; an earlier date is a typing mistake (docs/api.md).
+EARLIEST_OBSERVED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 Status = Deviation.Status
 Visibility = Deviation.Visibility
@@ -44,15 +46,25 @@ Visibility = Deviation.Visibility
 
 # --- Reading -----------------------------------------------------------------------------------------
 
-def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
-    """Every deviation in the member's forum that their organisation may see. The only visibility rule."""
+def _may_see(membership: Membership) -> Q:
+    """The visibility rule: shared with the whole forum, reported by the member's organisation, or shared
+    with it by name."""
     org_id = membership.organisation_id
     shared_with_org = DeviationShare.objects.filter(organisation_id=org_id).values("deviation_id")
+    return (Q(visibility=Visibility.FORUM) | Q(organisation_id=org_id)
+            | Q(visibility=Visibility.NAMED, id__in=shared_with_org))
+
+
+def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
+    """Every deviation in the member's forum that their organisation may see. The only visibility rule."""
     return Deviation.objects.filter(forum_id=membership.forum_id, withdrawn_at__isnull=True).filter(
-        Q(visibility=Visibility.FORUM)
-        | Q(organisation_id=org_id)
-        | Q(visibility=Visibility.NAMED, id__in=shared_with_org)
-    )
+        _may_see(membership))
+
+
+def hidden_deviation_ids(membership: Membership) -> QuerySet[Deviation, Any]:
+    """The ids of the forum's deviations (withdrawn ones too) that the member's organisation may not see:
+    what the audit log leaves out for them."""
+    return Deviation.objects.filter(forum_id=membership.forum_id).exclude(_may_see(membership)).values("pk")
 
 
 def forum_wide_deviations(forum: Forum) -> QuerySet[Deviation]:
@@ -60,6 +72,11 @@ def forum_wide_deviations(forum: Forum) -> QuerySet[Deviation]:
     shared screen, the published protocol, digests) come from these, so no restricted deviation is
     counted where an organisation that may not see it reads."""
     return Deviation.objects.filter(forum=forum, withdrawn_at__isnull=True, visibility=Visibility.FORUM)
+
+
+def forum_wide_everywhere() -> QuerySet[Deviation]:
+    """Deviations that the whole of their forum may see, in every forum: what the operators' admin shows."""
+    return Deviation.objects.filter(withdrawn_at__isnull=True, visibility=Visibility.FORUM)
 
 
 def get_visible_deviation(membership: Membership, deviation_id: int) -> Deviation:
@@ -167,8 +184,11 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, pk = raw.split("|")
-        return dt.datetime.fromisoformat(stamp), int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        when = dt.datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError(stamp)
+        return inputs.check_datetime(when), inputs.parse_id(pk) or 0
+    except (ValueError, binascii.Error, UnicodeDecodeError, InvalidInput) as exc:
         raise InvalidInput(_("The page cursor is not valid. Start again from the first page."),
                            field="cursor") from exc
 
@@ -288,17 +308,11 @@ def read_deviation(membership: Membership, deviation_id: int) -> Deviation:
 # --- Permissions ----------------------------------------------------------------------------------------
 
 def can_edit(membership: Membership, deviation: Deviation) -> bool:
-    """Reporters edit their own deviations; organisation leads those of their organisation."""
-    if deviation.reporter_id == membership.user_id and membership.can_report:
-        return True
-    return membership.role == Role.ORG_LEAD and deviation.organisation_id == membership.organisation_id
+    return membership.can_edit_deviation_of(deviation.organisation_id, deviation.reporter_id)
 
 
 def can_change_status(membership: Membership, deviation: Deviation) -> bool:
-    """Coordinators move any deviation through its statuses; organisation leads their organisation's."""
-    if membership.role == Role.COORDINATOR:
-        return True
-    return membership.role == Role.ORG_LEAD and deviation.organisation_id == membership.organisation_id
+    return membership.can_change_status_of(deviation.organisation_id)
 
 
 # --- Writing ----------------------------------------------------------------------------------------------
@@ -341,6 +355,8 @@ def _validated(membership: Membership, data: DeviationInput, current_category: s
     now = timezone.now()
     if data.observed_at > now + CLOCK_SKEW:
         raise InvalidInput(_("The time it was noticed cannot be in the future."), field="observed_at")
+    if data.observed_at < EARLIEST_OBSERVED:
+        raise InvalidInput(_("The time it was noticed must be in the year 2000 or later."), field="observed_at")
     if data.observed_until is not None:
         if timezone.is_naive(data.observed_until):
             raise InvalidInput(_("The time must include a time zone."), field="observed_until")
@@ -593,17 +609,61 @@ def _snapshot(deviation: Deviation, named: Iterable[Organisation]) -> dict[str, 
     }
 
 
+def _move_for_action(membership: Membership, deviation_ids: Iterable[int], action_id: int, new: str,
+                     from_statuses: Sequence[str]) -> int:
+    """Move the member's visible deviations among `deviation_ids` from one of `from_statuses` to `new`,
+    each bumping its version and audited. Returns how many changed."""
+    rows = list(visible_deviations(membership).filter(pk__in=list(deviation_ids), status__in=from_statuses)
+                .values_list("pk", "status"))
+    now = timezone.now()
+    for pk, old in rows:
+        # The status is checked again in the write, so a change made meanwhile is not overwritten.
+        if Deviation.objects.filter(pk=pk, status=old).update(status=new, version=F("version") + 1, updated_at=now):
+            audit.record(membership, AuditEvent.Action.UPDATE, Deviation(pk=pk),
+                         {"status": [old, new], "action": action_id})
+    return len(rows)
+
+
+def start_action_on(membership: Membership, deviation_ids: Iterable[int], action_id: int) -> int:
+    """The deviations an action was decided for now have an action under way."""
+    return _move_for_action(membership, deviation_ids, action_id, Status.IN_PROGRESS,
+                            [Status.NEW, Status.REVIEWED])
+
+
 def resolve_for_action(membership: Membership, deviation_ids: Iterable[int], action_id: int) -> int:
     """Mark the deviations an action dealt with as resolved, when the action is done.
 
     The forum decided the action, so its responsible organisation may close what it was about, but only
     what that member can see. Returns how many changed.
     """
-    rows = list(visible_deviations(membership).filter(pk__in=list(deviation_ids))
-                .exclude(status__in=[Status.RESOLVED, Status.DISMISSED]).values_list("pk", "status"))
-    for pk, old in rows:
-        Deviation.objects.filter(pk=pk).update(status=Status.RESOLVED, version=F("version") + 1,
-                                               updated_at=timezone.now())
-        audit.record(membership, AuditEvent.Action.UPDATE, Deviation(pk=pk),
-                     {"status": [old, Status.RESOLVED], "action": action_id})
-    return len(rows)
+    return _move_for_action(membership, deviation_ids, action_id, Status.RESOLVED,
+                            [Status.NEW, Status.REVIEWED, Status.IN_PROGRESS])
+
+
+def refresh_local_times(forum: Forum, batch: int = 2000) -> int:
+    """Work out the stored local weekday, hour and month of every deviation of the forum again, after its
+    time zone changed. These are derived columns, not a change anyone made: no version, no audit event."""
+    done = 0
+    last = 0
+    while True:
+        rows = list(Deviation.objects.filter(forum=forum, pk__gt=last).order_by("pk")
+                    .values_list("pk", "observed_at")[:batch])
+        if not rows:
+            return done
+        with transaction.atomic():
+            for pk, observed_at in rows:
+                Deviation.objects.filter(pk=pk).update(**time_fields(observed_at, forum.timezone))
+        done += len(rows)
+        last = rows[-1][0]
+
+
+def shared_centre(forum: Forum, deviation_ids: Sequence[int]) -> tuple[float, float] | None:
+    """The mean position of those of the deviations that the whole forum may see, or None.
+
+    For a value every member reads (an action's position), so a restricted deviation never moves it.
+    """
+    centre = forum_wide_deviations(forum).filter(pk__in=list(deviation_ids)).aggregate(
+        lon=Avg("lon"), lat=Avg("lat"), n=Count("id"))
+    if not centre["n"]:
+        return None
+    return float(centre["lon"]), float(centre["lat"])

@@ -10,13 +10,13 @@ from django.utils.translation import gettext as _
 from lagesbild.deviations import categories
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import DomainError
-from lagesbild.forums.models import Membership, Role
-from lagesbild.pages import member_with_role
+from lagesbild.forums.models import Membership
+from lagesbild.pages import member_who
 
 
 def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    return member_with_role(request, forum, {Role.COORDINATOR},
-                            _("Only the forum's coordinators can change its categories."))
+    return member_who(request, forum, lambda m: m.can_administer_forum,
+                      _("Only the forum's coordinators can change its categories."))
 
 
 def categories_page(request: HttpRequest, forum: str) -> HttpResponse:

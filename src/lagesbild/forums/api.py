@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from lagesbild import geometry
-from lagesbild.api import member
+from lagesbild.api import PolygonGeometry, answers, member
 from lagesbild.forums.models import Forum
 from lagesbild.forums.services import memberships_of
 from lagesbild.meetings.services import last_meeting_at
@@ -28,7 +28,7 @@ class ForumOut(Schema):
     slug: str
     name: str
     timezone: str
-    area: dict[str, Any] | None
+    area: PolygonGeometry | None
     bounds: list[float] | None
     lastMeetingAt: dt.datetime | None
     membership: MembershipOut
@@ -59,7 +59,7 @@ def forum_out(forum: Forum, membership: Any) -> dict[str, Any]:
     }
 
 
-@router.get("", response=list[ForumOut], summary="The forums you are a member of")
+@router.get("", response=answers(list[ForumOut]), summary="The forums you are a member of")
 def list_forums(request: HttpRequest) -> list[dict[str, Any]]:
     memberships = memberships_of(request.user)  # type: ignore[arg-type]
     token = getattr(request, "api_token", None)
@@ -68,13 +68,14 @@ def list_forums(request: HttpRequest) -> list[dict[str, Any]]:
     return [forum_out(m.forum, m) for m in memberships]
 
 
-@router.get("/{forum}", response=ForumOut, summary="One forum")
+@router.get("/{forum}", response=answers(ForumOut), summary="One forum")
 def get_forum(request: HttpRequest, forum: str) -> dict[str, Any]:
     membership = member(request, forum)
     return forum_out(membership.forum, membership)
 
 
-@router.get("/{forum}/organisations", response=list[OrganisationOut], summary="The forum's member organisations")
+@router.get("/{forum}/organisations", response=answers(list[OrganisationOut]),
+            summary="The forum's member organisations")
 def list_organisations(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     membership = member(request, forum)
     return [

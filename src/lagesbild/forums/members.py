@@ -35,26 +35,14 @@ def _refuse(manager: Membership, message: str, target: Any) -> Forbidden:
 
 
 def can_manage(manager: Membership, organisation: Organisation) -> bool:
-    if organisation.forum_id != manager.forum_id:
-        return False
-    if manager.role == Role.COORDINATOR:
-        return True
-    return manager.role == Role.ORG_LEAD and organisation.pk == manager.organisation_id
-
-
-def assignable_roles(manager: Membership) -> list[str]:
-    if manager.role == Role.COORDINATOR:
-        return list(Role.values)
-    if manager.role == Role.ORG_LEAD:
-        return [Role.ORG_LEAD, Role.REPORTER, Role.VIEWER]
-    return []
+    return organisation.forum_id == manager.forum_id and manager.can_manage_members_of(organisation.pk)
 
 
 def manageable_members(manager: Membership) -> QuerySet[Membership]:
     members = Membership.objects.filter(forum_id=manager.forum_id).select_related("user", "organisation")
-    if manager.role == Role.COORDINATOR:
+    if manager.is_coordinator:
         return members.order_by("organisation__name", "user__email")
-    if manager.role == Role.ORG_LEAD:
+    if manager.can_manage_members:
         return members.filter(organisation_id=manager.organisation_id).order_by("user__email")
     return members.none()
 
@@ -62,7 +50,7 @@ def manageable_members(manager: Membership) -> QuerySet[Membership]:
 def pending_invitations(manager: Membership) -> QuerySet[Invitation]:
     invitations = Invitation.objects.filter(forum_id=manager.forum_id, accepted_at__isnull=True,
                                             revoked_at__isnull=True, expires_at__gt=timezone.now())
-    if manager.role != Role.COORDINATOR:
+    if not manager.is_coordinator:
         invitations = invitations.filter(organisation_id=manager.organisation_id)
     return invitations.select_related("organisation")
 
@@ -77,7 +65,7 @@ def _organisation(manager: Membership, organisation_id: int) -> Organisation:
 def _check_role(manager: Membership, role: str, target: Any) -> None:
     if role not in Role.values:
         raise InvalidInput(_("Unknown role."), field="role")
-    if role not in assignable_roles(manager):
+    if role not in manager.assignable_roles():
         raise _refuse(manager, _("Your role cannot give that role."), target)
 
 
@@ -136,10 +124,10 @@ def invitation_for(key: str) -> Invitation:
 
 def _log_refused_link(invitation: Invitation | None, reason: str) -> None:
     """A dead invitation link was opened: nobody is signed in to blame, but the forum sees it happened."""
-    AuditEvent.objects.create(
+    audit.keep_refusal(AuditEvent(
         forum=invitation.forum if invitation else None, action=AuditEvent.Action.REFUSED,
         object_type="invitation", object_id=invitation.pk if invitation else None,
-        changes={"reason": reason, **({"email": invitation.email} if invitation else {})}, ip=audit.client_ip.get())
+        changes={"reason": reason, **({"email": invitation.email} if invitation else {})}, ip=audit.client_ip.get()))
 
 
 @transaction.atomic
@@ -187,7 +175,7 @@ def _managed(manager: Membership, membership_id: int) -> Membership:
 def _keep_a_coordinator(manager: Membership, target: Membership) -> None:
     others = Membership.objects.filter(forum_id=target.forum_id, role=Role.COORDINATOR, is_active=True).exclude(
         pk=target.pk)
-    if target.role == Role.COORDINATOR and not others.exists():
+    if target.is_coordinator and not others.exists():
         raise InvalidInput(_("A forum needs at least one active coordinator."), field="role")
 
 
@@ -196,7 +184,7 @@ def _keep_a_coordinator(manager: Membership, target: Membership) -> None:
 def change_role(manager: Membership, membership_id: int, role: str) -> Membership:
     target = _managed(manager, membership_id)
     _check_role(manager, role, target)
-    if target.role == Role.COORDINATOR and manager.role != Role.COORDINATOR:
+    if target.is_coordinator and not manager.is_coordinator:
         raise _refuse(manager, _("Only coordinators can change a coordinator's role."), target)
     if role != Role.COORDINATOR:
         _keep_a_coordinator(manager, target)
@@ -230,7 +218,7 @@ def remove(manager: Membership, membership_id: int) -> None:
 
 
 def add_organisation(manager: Membership, *, name: str, kind: str) -> Organisation:
-    if manager.role != Role.COORDINATOR:
+    if not manager.can_administer_forum:
         raise _refuse(manager, _("Only coordinators can add organisations."), manager.forum)
     name = name.strip()
     if not name or len(name) > 120:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +59,19 @@ class User(AbstractUser):
         return self.get_full_name() or self.email
 
 
+@lru_cache(maxsize=1)
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zone names this installation knows (from the tzdata package)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    # Every report and figure converts times to the forum's zone: a wrong name would break them all.
+    if value not in time_zone_names():
+        raise ValidationError(_("%(value)s is not a time zone name, such as Europe/Stockholm."),
+                              params={"value": value}, code="invalid_time_zone")
+
+
 class Forum(models.Model):
     """A safety forum (trygghetsforum): the tenant every other forum-owned row belongs to."""
 
@@ -63,7 +79,8 @@ class Forum(models.Model):
     name = models.CharField(_("name"), max_length=120)
     # The forum's area as a GeoJSON Polygon or MultiPolygon in WGS84. Deviations must lie inside it.
     area = models.JSONField(_("area"), null=True, blank=True)
-    timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm")
+    timezone = models.CharField(_("time zone"), max_length=60, default="Europe/Stockholm",
+                                validators=[validate_time_zone])
     # Off: the form and the API warn about what looks like personal data. On: they refuse it.
     block_personal_data = models.BooleanField(_("refuse personal data in free text"), default=False)
     # Every member can be named in a restricted deviation's visibility, so every member can read restricted
@@ -96,6 +113,10 @@ class Forum(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        validate_time_zone(self.timezone)  # also when saved from code or the admin, not only from forms
+        super().save(*args, **kwargs)
 
 
 class Organisation(models.Model):
@@ -153,7 +174,17 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} @ {self.forum} ({self.organisation}, {self.role})"
 
-    # What each role may do. Kept here, next to the roles, so there is one table to read.
+    # What each role may do. This is the one permission table: services, views and templates ask these,
+    # and nothing else compares role names (tests/test_structure.py checks that).
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == Role.COORDINATOR
+
+    @property
+    def leads_organisation(self) -> bool:
+        """An organisation lead: manages the organisation's members and owns its actions."""
+        return self.role == Role.ORG_LEAD
+
     @property
     def can_report(self) -> bool:
         return self.role in {Role.COORDINATOR, Role.ORG_LEAD, Role.REPORTER}
@@ -163,8 +194,54 @@ class Membership(models.Model):
         return self.can_report
 
     @property
-    def is_coordinator(self) -> bool:
-        return self.role == Role.COORDINATOR
+    def can_raise_for_meeting(self) -> bool:
+        return self.can_report
+
+    # The forum's own administration: settings, categories, places, meetings, organisations, the audit log.
+    @property
+    def can_administer_forum(self) -> bool:
+        return self.is_coordinator
+
+    @property
+    def can_manage_members(self) -> bool:
+        return self.role in {Role.COORDINATOR, Role.ORG_LEAD}
+
+    def can_manage_members_of(self, organisation_id: int) -> bool:
+        return self.is_coordinator or (self.leads_organisation and organisation_id == self.organisation_id)
+
+    def assignable_roles(self) -> list[str]:
+        """The roles this member may give others; an organisation lead makes nobody a coordinator."""
+        if self.is_coordinator:
+            return list(Role.values)
+        if self.leads_organisation:
+            return [Role.ORG_LEAD, Role.REPORTER, Role.VIEWER]
+        return []
+
+    @property
+    def can_create_actions(self) -> bool:
+        return self.role in {Role.COORDINATOR, Role.ORG_LEAD}
+
+    def can_create_action_for(self, organisation_id: int) -> bool:
+        return self.is_coordinator or (self.leads_organisation and organisation_id == self.organisation_id)
+
+    def can_change_action(self, organisation_id: int, fields: set[str]) -> bool:
+        """Coordinators change actions; the responsible organisation's lead may name the responsible person."""
+        return self.is_coordinator or (self.leads_organisation and organisation_id == self.organisation_id
+                                       and fields <= {"responsible_id"})
+
+    def can_follow_up_for(self, organisation_id: int) -> bool:
+        """Follow up an action of this responsible organisation."""
+        return self.is_coordinator or (self.can_report and organisation_id == self.organisation_id)
+
+    def can_edit_deviation_of(self, organisation_id: int, reporter_id: int | None) -> bool:
+        """Reporters edit their own deviations; organisation leads those of their organisation."""
+        if reporter_id == self.user_id and self.can_report:
+            return True
+        return self.leads_organisation and organisation_id == self.organisation_id
+
+    def can_change_status_of(self, organisation_id: int) -> bool:
+        """Coordinators move any deviation through its statuses; organisation leads their organisation's."""
+        return self.is_coordinator or (self.leads_organisation and organisation_id == self.organisation_id)
 
 
 class Invitation(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, QuerySet
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from lagesbild import geometry
 from lagesbild.errors import InvalidInput, NotFound
-from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User
+from lagesbild.forums.models import ApiToken, Forum, Membership, Organisation, Role, User, validate_time_zone
 
 
 def membership_for(user: User | AnonymousUser, forum_slug: str, token: ApiToken | None = None) -> Membership:
@@ -55,12 +56,21 @@ def memberships_of(user: User) -> QuerySet[Membership]:
     )
 
 
-def create_forum(slug: str, name: str, area: dict[str, Any] | None = None) -> Forum:
+def create_forum(slug: str, name: str, area: dict[str, Any] | None = None, time_zone: str = "Europe/Stockholm"
+                 ) -> Forum:
     if area is not None:
-        geometry.validate_area(area)
+        area = geometry.as_geojson(geometry.validate_area(area))
+    _check_time_zone(time_zone)
     if Forum.objects.filter(slug=slug).exists():
         raise InvalidInput(_("A forum with that short name already exists."), field="slug")
-    return Forum.objects.create(slug=slug, name=name, area=area)
+    return Forum.objects.create(slug=slug, name=name, area=area, timezone=time_zone)
+
+
+def _check_time_zone(name: str) -> None:
+    try:
+        validate_time_zone(name)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), field="timezone") from exc
 
 
 @transaction.atomic
@@ -111,12 +121,12 @@ def require_coordinator(membership: Membership, reason: str, message: str | None
     """Refuse (and audit) anyone but the forum's coordinators."""
     from lagesbild.audit import services as audit
 
-    if membership.role != Role.COORDINATOR:
+    if not membership.can_administer_forum:
         raise audit.refused(membership, reason, message or _("Only the forum's coordinators can do this."))
 
 
-SETTING_FIELDS = ("name", "area", "meeting_cadence", "reminder_days", "require_two_factor", "block_personal_data",
-                  "retention_months", "retention_action")
+SETTING_FIELDS = ("name", "area", "timezone", "meeting_cadence", "reminder_days", "require_two_factor",
+                  "block_personal_data", "retention_months", "retention_action")
 
 
 def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
@@ -136,7 +146,7 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
         if not changes["name"] or len(changes["name"]) > 120:
             raise InvalidInput(_("Give the forum a name (at most 120 characters)."), field="name")
     if changes.get("area") is not None:
-        geometry.validate_area(changes["area"])
+        changes["area"] = geometry.as_geojson(geometry.validate_area(changes["area"]))
     months = changes.get("retention_months")
     if months is not None and not 1 <= int(months) <= 240:
         raise InvalidInput(_("Keep deviations for 1 to 240 months, or leave it empty to keep them."),
@@ -147,6 +157,8 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
         raise InvalidInput(_("Remind 0 to 60 days before an action is due."), field="reminder_days")
     if "retention_action" in changes and changes["retention_action"] not in Forum.Retention.values:
         raise InvalidInput(_("Choose what happens to old deviations."), field="retention_action")
+    if "timezone" in changes:
+        _check_time_zone(changes["timezone"])
     diff = {name: [getattr(forum, name), value] for name, value in changes.items() if getattr(forum, name) != value}
     if not diff:
         return forum
@@ -157,4 +169,11 @@ def update_settings(manager: Membership, changes: dict[str, Any]) -> Forum:
         # An area is long; the log says that it changed, not every coordinate.
         logged = {k: (["…", "…"] if k == "area" else v) for k, v in diff.items()}
         audit.record(manager, AuditEvent.Action.SETTINGS, forum, logged)
+        if "timezone" in diff:
+            # Weekdays, hours and months are stored in local time (deviations/derived.py): work them out
+            # again for the new zone, in the background.
+            from lagesbild.deviations.tasks import refresh_local_times
+
+            forum_id = forum.pk
+            transaction.on_commit(lambda: refresh_local_times.enqueue(forum_id))
     return forum

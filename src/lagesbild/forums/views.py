@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -17,14 +16,15 @@ from django.views.decorators.http import require_POST
 
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums import members
-from lagesbild.forums.models import Forum, Membership, Organisation, Role, User
+from lagesbild.forums.models import Forum, Membership, Organisation, Role, User, time_zone_names
 from lagesbild.forums.services import update_settings
-from lagesbild.pages import member_with_role
+from lagesbild.inputs import loads_json, parse_id, parse_int
+from lagesbild.pages import member_who
 
 
 def _manager(request: HttpRequest, forum: str) -> Membership | HttpResponse:
-    return member_with_role(request, forum, {Role.COORDINATOR, Role.ORG_LEAD},
-                            _("Only coordinators and organisation leads manage members."))
+    return member_who(request, forum, lambda m: m.can_manage_members,
+                      _("Only coordinators and organisation leads manage members."))
 
 
 def members_page(request: HttpRequest, forum: str) -> HttpResponse:
@@ -36,9 +36,9 @@ def members_page(request: HttpRequest, forum: str) -> HttpResponse:
 
 def _context(manager: Membership, **extra: object) -> dict[str, object]:
     organisations = manager.forum.organisations.all()
-    if manager.role != Role.COORDINATOR:
+    if not manager.is_coordinator:
         organisations = organisations.filter(pk=manager.organisation_id)
-    roles = [(value, label) for value, label in Role.choices if value in members.assignable_roles(manager)]
+    roles = [(value, label) for value, label in Role.choices if value in manager.assignable_roles()]
     return {
         "forum": manager.forum,
         "membership": manager,
@@ -62,20 +62,22 @@ def _act(request: HttpRequest, forum: str, action: str) -> HttpResponse:
     try:
         if action == "invite":
             invitation = members.invite(manager, email=data.get("email", ""),
-                                        organisation_id=_int(data.get("organisation")), role=data.get("role", ""),
+                                        organisation_id=_id(data.get("organisation"), "organisation"),
+                                        role=data.get("role", ""),
                                         base_url=request.build_absolute_uri("/"))
             messages.success(request, _("An invitation was sent to %(email)s.") % {"email": invitation.email})
         elif action == "role":
-            target = members.change_role(manager, _int(data.get("membership")), data.get("role", ""))
+            target = members.change_role(manager, _id(data.get("membership"), "membership"), data.get("role", ""))
             messages.success(request, _("%(name)s is now %(role)s.") % {
                 "name": target.user.display_name, "role": target.get_role_display().lower()})
         elif action in {"suspend", "reactivate"}:
-            target = members.set_active(manager, _int(data.get("membership")), active=action == "reactivate")
+            target = members.set_active(manager, _id(data.get("membership"), "membership"),
+                                        active=action == "reactivate")
             messages.success(request, (_("%(name)s can sign in to the forum again.") if target.is_active
                                        else _("%(name)s no longer has access to the forum.")) % {
                 "name": target.user.display_name})
         elif action == "remove":
-            members.remove(manager, _int(data.get("membership")))
+            members.remove(manager, _id(data.get("membership"), "membership"))
             messages.success(request, _("The member was removed from the forum."))
         elif action == "organisation":
             organisation = members.add_organisation(manager, name=data.get("name", ""), kind=data.get("kind", ""))
@@ -87,8 +89,8 @@ def _act(request: HttpRequest, forum: str, action: str) -> HttpResponse:
     return redirect("members", forum=forum)
 
 
-def _int(value: str | None) -> int:
-    return int(value) if value and value.isdigit() else 0
+def _id(value: str | None, field: str) -> int:
+    return parse_id(value, field) or 0
 
 
 @require_POST
@@ -100,12 +102,13 @@ def member_action(request: HttpRequest, forum: str, action: str) -> HttpResponse
 
 def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
     """The forum's settings, for coordinators: name, area, two-factor, personal data, retention."""
-    manager = member_with_role(request, forum, {Role.COORDINATOR},
-                               _("Only the forum's coordinators can change its settings."))
+    manager = member_who(request, forum, lambda m: m.can_administer_forum,
+                         _("Only the forum's coordinators can change its settings."))
     if isinstance(manager, HttpResponse):
         return manager
     context: dict[str, object] = {"forum": manager.forum, "membership": manager, "errors": {},
                                   "retention_actions": Forum.Retention.choices, "cadences": Forum.Cadence.choices,
+                                  "time_zones": sorted(time_zone_names()),
                                   "map_config": {"tileUrl": settings.LAGESBILD_TILE_URL,
                                                  "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
                                                  "workerUrl": settings.STATIC_URL
@@ -122,12 +125,13 @@ def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
     try:
         changes: dict[str, Any] = {
             "name": data.get("name", ""),
+            "timezone": data.get("timezone", manager.forum.timezone),
             "meeting_cadence": data.get("meeting_cadence", manager.forum.meeting_cadence),
-            "reminder_days": _optional_int(data.get("reminder_days", ""), "reminder_days")
+            "reminder_days": parse_int(data.get("reminder_days"), "reminder_days", maximum=60)
             if data.get("reminder_days", "") != "" else manager.forum.reminder_days,
             "require_two_factor": data.get("require_two_factor") == "on",
             "block_personal_data": data.get("block_personal_data") == "on",
-            "retention_months": _optional_int(data.get("retention_months", ""), "retention_months"),
+            "retention_months": parse_int(data.get("retention_months"), "retention_months", maximum=240),
             "retention_action": data.get("retention_action", Forum.Retention.ANONYMISE),
         }
         area = _uploaded_area(request)
@@ -141,15 +145,6 @@ def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
     return redirect("forum-settings", forum=forum)
 
 
-def _optional_int(value: str, field: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InvalidInput(_("Write a whole number."), field=field)
-    return int(value)
-
-
 def _uploaded_area(request: HttpRequest) -> dict[str, Any] | None:
     """The area from an uploaded GeoJSON file (a Polygon, a Feature or a FeatureCollection's first feature),
     or else as drawn on the map (the page's script puts the polygon in the field `area_drawn`)."""
@@ -159,10 +154,7 @@ def _uploaded_area(request: HttpRequest) -> dict[str, Any] | None:
         return None
     if upload is not None and upload.size and upload.size > 2 * 2**20:
         raise InvalidInput(_("The area file is too large (at most 2 MB)."), field="area")
-    try:
-        data = json.loads(upload.read().decode("utf-8") if upload is not None else drawn)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(_("The area file is not GeoJSON."), field="area") from exc
+    data = loads_json(upload.read() if upload is not None else drawn, "area", _("The area file is not GeoJSON."))
     if isinstance(data, dict) and data.get("type") == "FeatureCollection" and data.get("features"):
         data = data["features"][0]
     if isinstance(data, dict) and data.get("type") == "Feature":

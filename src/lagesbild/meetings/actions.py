@@ -23,13 +23,14 @@ from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import Conflict, InvalidInput, NotFound
-from lagesbild.forums.models import Membership, Organisation, Role
+from lagesbild.forums.models import Membership, Organisation
 from lagesbild.meetings.models import Action, ActionDeviation, AgendaItem, FollowUp
 from lagesbild.meetings.services import require_unlocked
 from lagesbild.places import services as places
 
 MAX_TITLE = 200
 MAX_TEXT = 10_000
+MAX_DUE = dt.timedelta(days=10 * 366)  # an action due further ahead than this is a typing mistake
 
 
 @dataclass
@@ -69,16 +70,8 @@ def today(membership: Membership) -> dt.date:
     return timezone.now().astimezone(ZoneInfo(membership.forum.timezone)).date()
 
 
-def can_create_for(membership: Membership, organisation_id: int) -> bool:
-    if membership.role == Role.COORDINATOR:
-        return True
-    return membership.role == Role.ORG_LEAD and membership.organisation_id == organisation_id
-
-
 def can_follow_up(membership: Membership, action: Action) -> bool:
-    if membership.role == Role.COORDINATOR:
-        return True
-    return membership.can_report and membership.organisation_id == action.organisation_id
+    return membership.can_follow_up_for(action.organisation_id)
 
 
 def _organisation(membership: Membership, organisation_id: int | None) -> Organisation:
@@ -97,6 +90,12 @@ def _responsible(membership: Membership, organisation: Organisation, user_id: in
         raise InvalidInput(_("The responsible person must be a member of the responsible organisation."),
                            field="responsible")
     return user_id
+
+
+def _check_due(membership: Membership, due: dt.date) -> dt.date:
+    if due > today(membership) + MAX_DUE:
+        raise InvalidInput(_("The due date can be at most ten years ahead."), field="due_date")
+    return due
 
 
 def _title(title: str) -> str:
@@ -120,13 +119,14 @@ def create_action(membership: Membership, data: ActionInput) -> Action:
     """An action, from a deviation, a group of deviations, a place or an agenda item."""
     title = _title(data.title)
     organisation = _organisation(membership, data.organisation_id)
-    if not can_create_for(membership, organisation.pk):
+    if not membership.can_create_action_for(organisation.pk):
         raise audit.refused(membership, "action for another organisation",
                             _("Coordinators create actions; organisation leads only for their own organisation."))
     if data.due_date is None:
         raise InvalidInput(_("Give the action a due date."), field="due_date")
     if data.due_date < today(membership):
         raise InvalidInput(_("The due date cannot be before the day the action is created."), field="due_date")
+    _check_due(membership, data.due_date)
     responsible = _responsible(membership, organisation, data.responsible_id)
     item = None
     meeting = None
@@ -147,6 +147,8 @@ def create_action(membership: Membership, data: ActionInput) -> Action:
     if len(linked) != len(set(data.deviation_ids)):
         raise NotFound(_("No such deviation."))
     lon, lat = data.lon, data.lat
+    if (lon is None) != (lat is None):
+        raise InvalidInput(_("Give both longitude and latitude, or neither."), field="lon" if lon is None else "lat")
     if lon is not None and lat is not None:
         geometry.check_lon_lat(lon, lat)
         if not geometry.area_contains(membership.forum.area, lon, lat):
@@ -154,8 +156,7 @@ def create_action(membership: Membership, data: ActionInput) -> Action:
     elif place is not None:
         lon, lat = place.lon, place.lat
     elif linked:
-        lon = sum(d.lon for d in linked) / len(linked)
-        lat = sum(d.lat for d in linked) / len(linked)
+        lon, lat = deviations.shared_centre(membership.forum, [d.pk for d in linked]) or (None, None)
     with transaction.atomic():
         action = Action.objects.create(
             forum_id=membership.forum_id, title=title, description=_text(data.description, "description"),
@@ -163,12 +164,12 @@ def create_action(membership: Membership, data: ActionInput) -> Action:
             lon=lon, lat=lat, meeting=meeting, agenda_item=item, created_by_id=membership.user_id)
         ActionDeviation.objects.bulk_create(
             [ActionDeviation(forum_id=membership.forum_id, action=action, deviation=d) for d in linked])
-        # The deviations now have an action under way.
-        Deviation.objects.filter(pk__in=[d.pk for d in linked], status__in=[
-            Deviation.Status.NEW, Deviation.Status.REVIEWED]).update(status=Deviation.Status.IN_PROGRESS)
+        deviations.start_action_on(membership, [d.pk for d in linked], action.pk)
+        # The linked deviations are not named here: the log is read by coordinators who may not see them all,
+        # and each deviation's own event records the action (see deviations.services.start_action_on).
         audit.record(membership, AuditEvent.Action.CREATE, action, {
             "title": title, "organisation": organisation.name, "due_date": data.due_date.isoformat(),
-            "deviations": [d.pk for d in linked], "place": place.pk if place else None})
+            "place": place.pk if place else None})
     return action
 
 
@@ -183,9 +184,7 @@ def update_action(membership: Membership, action_id: int, changes: dict[str, Any
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInput(_("The field %(name)s cannot be changed.") % {"name": name}, field=name)
-    lead_only = set(changes) <= {"responsible_id"} and membership.role == Role.ORG_LEAD \
-        and membership.organisation_id == action.organisation_id
-    if membership.role != Role.COORDINATOR and not lead_only:
+    if not membership.can_change_action(action.organisation_id, set(changes)):
         raise audit.refused(membership, "action change by a non-coordinator",
                             _("Only coordinators change an action; its organisation follows it up."), action)
     values: dict[str, Any] = {}
@@ -207,7 +206,7 @@ def update_action(membership: Membership, action_id: int, changes: dict[str, Any
         created = action.created_at.astimezone(ZoneInfo(membership.forum.timezone)).date()
         if due < created:
             raise InvalidInput(_("The due date cannot be before the day the action was created."), field="due_date")
-        values["due_date"] = due
+        values["due_date"] = _check_due(membership, due)
     if "place_id" in changes:
         place = places.get_place(membership, changes["place_id"]) if changes["place_id"] else None
         values["place_id"] = place.pk if place else None
@@ -270,7 +269,7 @@ def follow_up(membership: Membership, action_id: int, body: str = "", status: st
             changes["result"] = [action.result, values["result"]]
         audit.record(membership, AuditEvent.Action.FOLLOW_UP, action, changes)
         if resolve_deviations:
-            ids = list(action.deviations.values_list("pk", flat=True))
+            ids = list(ActionDeviation.objects.filter(action=action).values_list("deviation_id", flat=True))
             deviations.resolve_for_action(membership, ids, action.pk)
     return entry
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from lagesbild.api import member, openapi_body, parse_json_body
+from lagesbild.api import Date, DateTime, Id, Lat, Lon, answers, member, openapi_body, parse_json_body
 from lagesbild.deviations.api import aware
 from lagesbild.errors import InvalidInput
 from lagesbild.meetings import actions as action_services
@@ -25,26 +25,98 @@ router = Router(tags=["meetings"])
 class MeetingIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    held_at: dt.datetime | None = Field(None, description="When; defaults to the next one by the forum's cadence")
+    held_at: DateTime | None = Field(None, description="When; defaults to the next one by the forum's cadence")
     title: str = ""
     location: str = ""
-    period_start: dt.datetime | None = Field(None, description="Defaults to where the previous period ended")
-    period_end: dt.datetime | None = Field(None, description="Defaults to the meeting's time")
+    period_start: DateTime | None = Field(None, description="Defaults to where the previous period ended")
+    period_end: DateTime | None = Field(None, description="Defaults to the meeting's time")
+
+
+class MeetingSummaryOut(Schema):
+    id: int
+    title: str
+    heldAt: dt.datetime
+    location: str
+    periodStart: dt.datetime
+    periodEnd: dt.datetime
+    state: str = Field(description="open, published or correcting")
+    protocolVersions: list[int]
+
+
+class ActionSummaryOut(Schema):
+    id: int
+    title: str
+    organisation: int
+    organisationName: str
+    responsible: int | None
+    responsibleName: str | None
+    dueDate: dt.date
+    status: str
+    place: int | None
+    lon: float | None = Field(description="Only from the place or what the whole forum may see")
+    lat: float | None
+    meeting: int | None
+
+
+class PlaceCountOut(Schema):
+    count: int
+    previous: int
+    change: int
+
+
+class CategoryCountOut(Schema):
+    category: str
+    name: str
+    count: int
+    previous: int
+    change: int
+
+
+class FlagOut(Schema):
+    text: str
+    organisation: str
+    deviation: int | None = Field(description="Only when the asker may see the deviation")
+
+
+class AgendaItemOut(Schema):
+    id: int
+    position: int
+    kind: str
+    title: str
+    notes: str
+    decision: str
+    mapUrl: str
+    place: int | None
+    organisation: int | None
+    actions: list[ActionSummaryOut]
+    decidedActions: list[ActionSummaryOut]
+    placeCount: PlaceCountOut | None = None
+    categories: list[CategoryCountOut] | None = None
+    flag: FlagOut | None = None
+
+
+class MeetingOut(MeetingSummaryOut):
+    """A meeting with its agenda; the figures count what the whole forum may see (a shared screen)."""
+
+    attendingOrganisations: list[int]
+    attendees: list[int]
+    agenda: list[AgendaItemOut]
 
 
 def _meeting_input(payload: MeetingIn, forum: Any) -> services.MeetingInput:
-    return services.MeetingInput(held_at=aware(payload.held_at, forum), title=payload.title,
-                                 location=payload.location, period_start=aware(payload.period_start, forum),
-                                 period_end=aware(payload.period_end, forum))
+    return services.MeetingInput(held_at=aware(payload.held_at, forum, "held_at"), title=payload.title,
+                                 location=payload.location,
+                                 period_start=aware(payload.period_start, forum, "period_start"),
+                                 period_end=aware(payload.period_end, forum, "period_end"))
 
 
-@router.get("/{forum}/meetings", response=list[dict[str, Any]], summary="The forum's meetings, newest first")
+@router.get("/{forum}/meetings", response=answers(list[MeetingSummaryOut]), summary="The forum's meetings")
 def list_meetings(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     membership = member(request, forum)
     return [presenters.meeting_summary(m) for m in services.forum_meetings(membership).prefetch_related("protocols")]
 
 
-@router.post("/{forum}/meetings", response={201: dict[str, Any]}, summary="Schedule a meeting (coordinators)",
+@router.post("/{forum}/meetings", response=answers(MeetingOut, 201), summary="Schedule a meeting (coordinators)",
              openapi_extra=openapi_body(MeetingIn))
 def create_meeting(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     membership = member(request, forum)
@@ -53,25 +125,25 @@ def create_meeting(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     return Status(201, presenters.meeting_detail(meeting, membership))
 
 
-@router.get("/{forum}/meetings/{meeting_id}", response=dict[str, Any],
+@router.get("/{forum}/meetings/{meeting_id}", response=answers(MeetingOut),
             summary="A meeting with its agenda; figures from what the whole forum may see")
-def get_meeting(request: HttpRequest, forum: str, meeting_id: int) -> dict[str, Any]:
+def get_meeting(request: HttpRequest, forum: str, meeting_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     return presenters.meeting_detail(services.get_meeting(membership, meeting_id), membership)
 
 
-@router.patch("/{forum}/meetings/{meeting_id}", response=dict[str, Any], summary="Change a meeting (coordinators)",
+@router.patch("/{forum}/meetings/{meeting_id}", response=answers(MeetingOut), summary="Change a meeting (coordinators)",
               openapi_extra=openapi_body(MeetingIn))
-def patch_meeting(request: HttpRequest, forum: str, meeting_id: int) -> dict[str, Any]:
+def patch_meeting(request: HttpRequest, forum: str, meeting_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     payload = parse_json_body(request, MeetingIn)
     meeting = services.update_meeting(membership, meeting_id, _meeting_input(payload, membership.forum))
     return presenters.meeting_detail(meeting, membership)
 
 
-@router.delete("/{forum}/meetings/{meeting_id}", response={204: None},
+@router.delete("/{forum}/meetings/{meeting_id}", response=answers(None, 204),
                summary="Delete a meeting scheduled by mistake (coordinators; not once a protocol is published)")
-def delete_meeting(request: HttpRequest, forum: str, meeting_id: int) -> Status[None]:
+def delete_meeting(request: HttpRequest, forum: str, meeting_id: Id) -> Status[None]:
     membership = member(request, forum)
     services.delete_meeting(membership, meeting_id)
     return Status(204, None)
@@ -80,22 +152,22 @@ def delete_meeting(request: HttpRequest, forum: str, meeting_id: int) -> Status[
 class AttendanceIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    organisations: list[int] = []
-    people: list[int] = Field([], description="User ids of members who attended")
+    organisations: list[Id] = []
+    people: list[Id] = Field([], description="User ids of members who attended")
 
 
-@router.put("/{forum}/meetings/{meeting_id}/attendance", response=dict[str, Any],
+@router.put("/{forum}/meetings/{meeting_id}/attendance", response=answers(MeetingOut),
             summary="Who attended (coordinators)", openapi_extra=openapi_body(AttendanceIn))
-def put_attendance(request: HttpRequest, forum: str, meeting_id: int) -> dict[str, Any]:
+def put_attendance(request: HttpRequest, forum: str, meeting_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     payload = parse_json_body(request, AttendanceIn)
     meeting = services.set_attendance(membership, meeting_id, payload.organisations, payload.people)
     return presenters.meeting_detail(meeting, membership)
 
 
-@router.post("/{forum}/meetings/{meeting_id}/agenda", response=dict[str, Any],
+@router.post("/{forum}/meetings/{meeting_id}/agenda", response=answers(MeetingOut),
              summary="Build the agenda: add the automatic items (coordinators)")
-def build_agenda(request: HttpRequest, forum: str, meeting_id: int) -> dict[str, Any]:
+def build_agenda(request: HttpRequest, forum: str, meeting_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     services.build_agenda(membership, meeting_id)
     return presenters.meeting_detail(services.get_meeting(membership, meeting_id), membership)
@@ -105,7 +177,7 @@ class ItemIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     title: str
-    place: int | None = None
+    place: Id | None = None
 
 
 class ItemPatch(Schema):
@@ -119,29 +191,40 @@ class ItemPatch(Schema):
 class OrderIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[int] = Field(description="Every item's id, in the new order")
+    items: list[Id] = Field(description="Every item's id, in the new order")
 
 
-@router.post("/{forum}/meetings/{meeting_id}/items", response={201: dict[str, Any]},
+class ItemCreatedOut(Schema):
+    id: int
+    title: str
+    position: int
+
+
+class ItemChangedOut(ItemCreatedOut):
+    notes: str
+    decision: str
+
+
+@router.post("/{forum}/meetings/{meeting_id}/items", response=answers(ItemCreatedOut, 201),
              summary="Add an agenda item (coordinators)", openapi_extra=openapi_body(ItemIn))
-def add_item(request: HttpRequest, forum: str, meeting_id: int) -> Status[dict[str, Any]]:
+def add_item(request: HttpRequest, forum: str, meeting_id: Id) -> Status[dict[str, Any]]:
     membership = member(request, forum)
     payload = parse_json_body(request, ItemIn)
     item = services.add_item(membership, meeting_id, payload.title, payload.place)
     return Status(201, {"id": item.pk, "title": item.title, "position": item.position})
 
 
-@router.put("/{forum}/meetings/{meeting_id}/items/order", response=list[int],
+@router.put("/{forum}/meetings/{meeting_id}/items/order", response=answers(list[int]),
             summary="Reorder the agenda (coordinators)", openapi_extra=openapi_body(OrderIn))
-def order_items(request: HttpRequest, forum: str, meeting_id: int) -> list[int]:
+def order_items(request: HttpRequest, forum: str, meeting_id: Id) -> list[int]:
     membership = member(request, forum)
     payload = parse_json_body(request, OrderIn)
     return [i.pk for i in services.reorder_items(membership, meeting_id, payload.items)]
 
 
-@router.patch("/{forum}/meetings/{meeting_id}/items/{item_id}", response=dict[str, Any],
+@router.patch("/{forum}/meetings/{meeting_id}/items/{item_id}", response=answers(ItemChangedOut),
               summary="Notes, decision or title of an item (coordinators)", openapi_extra=openapi_body(ItemPatch))
-def patch_item(request: HttpRequest, forum: str, meeting_id: int, item_id: int) -> dict[str, Any]:
+def patch_item(request: HttpRequest, forum: str, meeting_id: Id, item_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     payload = parse_json_body(request, ItemPatch)
     item = services.update_item(membership, meeting_id, item_id, title=payload.title, notes=payload.notes,
@@ -150,9 +233,9 @@ def patch_item(request: HttpRequest, forum: str, meeting_id: int, item_id: int) 
             "position": item.position}
 
 
-@router.delete("/{forum}/meetings/{meeting_id}/items/{item_id}", response={204: None},
+@router.delete("/{forum}/meetings/{meeting_id}/items/{item_id}", response=answers(None, 204),
                summary="Remove an agenda item (coordinators)")
-def delete_item(request: HttpRequest, forum: str, meeting_id: int, item_id: int) -> Status[None]:
+def delete_item(request: HttpRequest, forum: str, meeting_id: Id, item_id: Id) -> Status[None]:
     membership = member(request, forum)
     services.remove_item(membership, meeting_id, item_id)
     return Status(204, None)
@@ -164,27 +247,34 @@ class PublishIn(Schema):
     correction_reason: str = Field("", description="Required when publishing a correction")
 
 
-@router.post("/{forum}/meetings/{meeting_id}/protocols", response={201: dict[str, Any]},
+class ProtocolOut(Schema):
+    version: int
+    publishedAt: dt.datetime
+    correctionReason: str = ""
+    content: dict[str, Any] = Field(description="The protocol as published, in Swedish; it never changes")
+
+
+@router.post("/{forum}/meetings/{meeting_id}/protocols", response=answers(ProtocolOut, 201),
              summary="Publish the protocol, or a correction as its next version (coordinators)",
              openapi_extra=openapi_body(PublishIn))
-def publish(request: HttpRequest, forum: str, meeting_id: int) -> Status[dict[str, Any]]:
+def publish(request: HttpRequest, forum: str, meeting_id: Id) -> Status[dict[str, Any]]:
     membership = member(request, forum)
     payload = parse_json_body(request, PublishIn)
     published = services.publish_protocol(membership, meeting_id, payload.correction_reason)
     return Status(201, {"version": published.version, "publishedAt": published.published_at,
-                        "content": published.content})
+                        "correctionReason": published.correction_reason, "content": published.content})
 
 
-@router.post("/{forum}/meetings/{meeting_id}/correction", response=dict[str, Any],
+@router.post("/{forum}/meetings/{meeting_id}/correction", response=answers(MeetingSummaryOut),
              summary="Start correcting a published protocol (coordinators)")
-def start_correction(request: HttpRequest, forum: str, meeting_id: int) -> dict[str, Any]:
+def start_correction(request: HttpRequest, forum: str, meeting_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     return presenters.meeting_summary(services.start_correction(membership, meeting_id))
 
 
-@router.get("/{forum}/meetings/{meeting_id}/protocols/{version}", response=dict[str, Any],
+@router.get("/{forum}/meetings/{meeting_id}/protocols/{version}", response=answers(ProtocolOut),
             summary="One published version of the protocol")
-def get_protocol(request: HttpRequest, forum: str, meeting_id: int, version: int) -> dict[str, Any]:
+def get_protocol(request: HttpRequest, forum: str, meeting_id: Id, version: Id) -> dict[str, Any]:
     membership = member(request, forum)
     published = services.get_protocol(membership, meeting_id, version)
     return {"version": published.version, "publishedAt": published.published_at,
@@ -192,8 +282,9 @@ def get_protocol(request: HttpRequest, forum: str, meeting_id: int, version: int
 
 
 @router.get("/{forum}/meetings/{meeting_id}/protocols/{version}/pdf", summary="The protocol as PDF",
-            response={200: None})
-def get_protocol_pdf(request: HttpRequest, forum: str, meeting_id: int, version: int) -> HttpResponse:
+            response=answers(None), openapi_extra={"responses": {"200": {"description": "The protocol", "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}}})
+def get_protocol_pdf(request: HttpRequest, forum: str, meeting_id: Id, version: Id) -> HttpResponse:
     membership = member(request, forum)
     return protocol_pdf_response(services.get_protocol(membership, meeting_id, version))
 
@@ -209,11 +300,18 @@ class FlagIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(description="What the meeting should take up")
-    deviation: int | None = None
-    place: int | None = None
+    deviation: Id | None = None
+    place: Id | None = None
 
 
-@router.post("/{forum}/flags", response={201: dict[str, Any]}, summary="Raise something for the next meeting",
+class FlagCreatedOut(Schema):
+    id: int
+    text: str
+    deviation: int | None
+    place: int | None
+
+
+@router.post("/{forum}/flags", response=answers(FlagCreatedOut, 201), summary="Raise something for the next meeting",
              openapi_extra=openapi_body(FlagIn))
 def create_flag(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     membership = member(request, forum)
@@ -225,12 +323,12 @@ def create_flag(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
 # --- Actions -------------------------------------------------------------------------------------------------
 
 class ActionQuery(Schema):
-    organisation: int | None = Field(None, description="Responsible organisation")
+    organisation: Id | None = Field(None, description="Responsible organisation")
     status: list[str] = Field([], description="Status; repeatable")
     mine: bool = Field(False, description="Only my organisation's open actions")
 
 
-@router.get("/{forum}/actions", response=list[dict[str, Any]], summary="Actions, soonest due first")
+@router.get("/{forum}/actions", response=answers(list[ActionSummaryOut]), summary="Actions, soonest due first")
 def list_actions(request: HttpRequest, forum: str, params: Query[ActionQuery]) -> list[dict[str, Any]]:
     membership = member(request, forum)
     queryset = (action_services.my_open_actions(membership) if params.mine
@@ -249,19 +347,39 @@ class ActionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(description="What will be done")
-    organisation: int | None = Field(None, description="The responsible organisation; required")
-    due_date: dt.date | None = Field(None, description="Required; not before today")
+    organisation: Id | None = Field(None, description="The responsible organisation; required")
+    due_date: Date | None = Field(None, description="Required; not before today")
     description: str = ""
-    responsible: int | None = Field(None, description="User id of the responsible person, in that organisation")
-    place: int | None = None
-    lon: float | None = None
-    lat: float | None = None
-    deviations: list[int] = Field([], description="The deviations it deals with")
-    agenda_item: int | None = None
-    meeting: int | None = None
+    responsible: Id | None = Field(None, description="User id of the responsible person, in that organisation")
+    place: Id | None = None
+    lon: Lon | None = Field(None, description="Where, with lat, if not at a place")
+    lat: Lat | None = None
+    deviations: list[Id] = Field([], description="The deviations it deals with")
+    agenda_item: Id | None = None
+    meeting: Id | None = None
 
 
-@router.post("/{forum}/actions", response={201: dict[str, Any]},
+class FollowUpOut(Schema):
+    id: int
+    body: str
+    status: str | None
+    at: dt.datetime
+    author: str | None
+    organisation: str
+    meeting: int | None
+
+
+class ActionOut(ActionSummaryOut):
+    description: str
+    result: str
+    createdAt: dt.datetime
+    completedAt: dt.datetime | None
+    deviations: list[int] = Field(description="Those of its deviations the asker may see")
+    followUps: list[FollowUpOut]
+    canFollowUp: bool
+
+
+@router.post("/{forum}/actions", response=answers(ActionOut, 201),
              summary="Create an action (coordinators; organisation leads for their own organisation)",
              openapi_extra=openapi_body(ActionIn))
 def create_action(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
@@ -275,8 +393,8 @@ def create_action(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     return Status(201, presenters.action_detail(membership, action_services.get_action(membership, action.pk)))
 
 
-@router.get("/{forum}/actions/{action_id}", response=dict[str, Any], summary="One action with its follow-up")
-def get_action(request: HttpRequest, forum: str, action_id: int) -> dict[str, Any]:
+@router.get("/{forum}/actions/{action_id}", response=answers(ActionOut), summary="One action with its follow-up")
+def get_action(request: HttpRequest, forum: str, action_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     return presenters.action_detail(membership, action_services.get_action(membership, action_id))
 
@@ -286,16 +404,16 @@ class ActionPatch(Schema):
 
     title: str | None = None
     description: str | None = None
-    organisation: int | None = None
-    responsible: int | None = None
-    due_date: dt.date | None = None
-    place: int | None = None
+    organisation: Id | None = None
+    responsible: Id | None = None
+    due_date: Date | None = None
+    place: Id | None = None
 
 
-@router.patch("/{forum}/actions/{action_id}", response=dict[str, Any],
+@router.patch("/{forum}/actions/{action_id}", response=answers(ActionOut),
               summary="Change an action (coordinators; the organisation's lead may name the person)",
               openapi_extra=openapi_body(ActionPatch))
-def patch_action(request: HttpRequest, forum: str, action_id: int) -> dict[str, Any]:
+def patch_action(request: HttpRequest, forum: str, action_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     payload = parse_json_body(request, ActionPatch)
     names = {"organisation": "organisation_id", "responsible": "responsible_id", "place": "place_id"}
@@ -311,13 +429,13 @@ class FollowUpIn(Schema):
     status: str | None = Field(None, description="planned, in_progress, done or cancelled")
     result: str | None = None
     resolve_deviations: bool = Field(False, description="When done: mark its deviations resolved")
-    meeting: int | None = None
+    meeting: Id | None = None
 
 
-@router.post("/{forum}/actions/{action_id}/follow-ups", response={201: dict[str, Any]},
+@router.post("/{forum}/actions/{action_id}/follow-ups", response=answers(FollowUpOut, 201),
              summary="Follow up an action (its organisation and the coordinators)",
              openapi_extra=openapi_body(FollowUpIn))
-def add_follow_up(request: HttpRequest, forum: str, action_id: int) -> Status[dict[str, Any]]:
+def add_follow_up(request: HttpRequest, forum: str, action_id: Id) -> Status[dict[str, Any]]:
     membership = member(request, forum)
     payload = parse_json_body(request, FollowUpIn)
     entry = action_services.follow_up(membership, action_id, payload.body, payload.status, payload.result,
@@ -325,9 +443,37 @@ def add_follow_up(request: HttpRequest, forum: str, action_id: int) -> Status[di
     return Status(201, presenters.follow_up_out(entry))
 
 
-@router.get("/{forum}/actions/{action_id}/effect", response=dict[str, Any] | None,
+class CategoryChangeOut(Schema):
+    category: str
+    before: int
+    after: int
+
+
+class WeekOut(Schema):
+    place: int
+    rest: int
+
+
+class EffectOut(Schema):
+    pivot: dt.datetime = Field(description="The action's completion, or its creation while it is open")
+    days: int
+    placeBefore: int
+    placeAfter: int
+    restBefore: int
+    restAfter: int
+    expectedAfter: float | None
+    pValue: float | None = Field(description="From shuffling which weeks count as before and after")
+    verdict: str = Field(description="too_early, too_few, decrease, increase or no_clear_change")
+    message: str
+    beforeStart: dt.datetime | None
+    beforeEnd: dt.datetime | None = Field(description="Before ends here: the weeks that prompted it are left out")
+    weeks: list[WeekOut] = Field(description="Per week, the weeks before first")
+    byCategory: list[CategoryChangeOut]
+
+
+@router.get("/{forum}/actions/{action_id}/effect", response=answers(EffectOut | None),
             summary="Deviations at the action's place before and after it, against the rest of the area")
-def get_effect(request: HttpRequest, forum: str, action_id: int) -> dict[str, Any] | None:
+def get_effect(request: HttpRequest, forum: str, action_id: Id) -> dict[str, Any] | None:
     membership = member(request, forum)
     result = effect.action_effect(membership, action_services.get_action(membership, action_id))
     return effect.as_dict(result) if result else None

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from lagesbild.forums.models import Forum, Membership, Role, User
+from lagesbild.forums.models import Forum, Membership, User
 from lagesbild.meetings.models import Action, Protocol, Reminder
 
 
@@ -61,7 +61,7 @@ def recipients(action: Action) -> list[str]:
     """The responsible person and the organisation's leads; with neither, everyone in it who reports."""
     members = Membership.objects.filter(forum_id=action.forum_id, organisation_id=action.organisation_id,
                                         is_active=True, user__is_active=True).select_related("user")
-    chosen = {m.user.email for m in members if m.user_id == action.responsible_id or m.role == Role.ORG_LEAD}
+    chosen = {m.user.email for m in members if m.user_id == action.responsible_id or m.leads_organisation}
     if not chosen:
         chosen = {m.user.email for m in members if m.can_report}
     return sorted(chosen)

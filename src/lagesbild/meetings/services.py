@@ -135,6 +135,17 @@ def _clean(text: str, limit: int, field_name: str) -> str:
     return text
 
 
+# Meetings are recorded from 2000 on and planned at most this far ahead.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+MAX_AHEAD = dt.timedelta(days=5 * 366)
+
+
+def _check_when(value: dt.datetime, field_name: str) -> dt.datetime:
+    if not EARLIEST <= value <= timezone.now() + MAX_AHEAD:
+        raise InvalidInput(_("Choose a time between the year 2000 and five years from now."), field=field_name)
+    return value
+
+
 def _minute(value: dt.datetime) -> dt.datetime:
     """Meetings and periods are kept to the minute, as forms show them, so a period that starts where the
     previous one ended (as shown) does not overlap it by a few seconds."""
@@ -144,10 +155,10 @@ def _minute(value: dt.datetime) -> dt.datetime:
 def schedule_meeting(membership: Membership, data: MeetingInput) -> Meeting:
     require_coordinator(membership, "meeting by a non-coordinator")
     forum = membership.forum
-    held_at = _minute(data.held_at or suggested_next(forum))
+    held_at = _minute(_check_when(data.held_at or suggested_next(forum), "held_at"))
     start, end = default_period(forum, held_at)
-    start = _minute(data.period_start or start)
-    end = _minute(data.period_end or end)
+    start = _minute(_check_when(data.period_start or start, "period_start"))
+    end = _minute(_check_when(data.period_end or end, "period_end"))
     _check_period(forum, start, end)
     title = _clean(data.title, MAX_TITLE, "title") or _("Forum meeting %(date)s") % {"date": local_date(forum, held_at)}
     with transaction.atomic():
@@ -164,11 +175,12 @@ def update_meeting(membership: Membership, meeting_id: int, data: MeetingInput) 
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
     values: dict[str, Any] = {
-        "held_at": _minute(data.held_at) if data.held_at else meeting.held_at,
+        "held_at": _minute(_check_when(data.held_at, "held_at")) if data.held_at else meeting.held_at,
         "title": _clean(data.title, MAX_TITLE, "title") or meeting.title,
         "location": _clean(data.location, 200, "location"),
-        "period_start": _minute(data.period_start) if data.period_start else meeting.period_start,
-        "period_end": _minute(data.period_end) if data.period_end else meeting.period_end,
+        "period_start": _minute(_check_when(data.period_start, "period_start")) if data.period_start
+        else meeting.period_start,
+        "period_end": _minute(_check_when(data.period_end, "period_end")) if data.period_end else meeting.period_end,
     }
     _check_period(meeting.forum, values["period_start"], values["period_end"], exclude=meeting.pk)
     diff = {k: [_jsonable(getattr(meeting, k)), _jsonable(v)] for k, v in values.items() if getattr(meeting, k) != v}

@@ -13,11 +13,12 @@ from django.utils.translation import gettext as _
 from lagesbild.deviations import services as deviations
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
+from lagesbild.inputs import parse_date, parse_float, parse_id, parse_ids, parse_int, parse_local_datetime
 from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect, protocol, services
 from lagesbild.meetings.api import protocol_pdf_response
 from lagesbild.meetings.models import Action, Meeting
-from lagesbild.pages import any_member, form_date, form_datetime, form_float, form_int, not_found
+from lagesbild.pages import any_member, not_found
 from lagesbild.places.services import forum_places
 
 
@@ -28,9 +29,10 @@ def _local_input(value: Any, membership: Membership) -> str:
 def _meeting_input(data: Any, tz: str) -> services.MeetingInput:
     """The meeting form's fields; times are the forum's local time."""
     return services.MeetingInput(
-        held_at=form_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
-        location=data.get("location", ""), period_start=form_datetime(data.get("period_start"), "period_start", tz),
-        period_end=form_datetime(data.get("period_end"), "period_end", tz))
+        held_at=parse_local_datetime(data.get("held_at"), "held_at", tz), title=data.get("title", ""),
+        location=data.get("location", ""),
+        period_start=parse_local_datetime(data.get("period_start"), "period_start", tz),
+        period_end=parse_local_datetime(data.get("period_end"), "period_end", tz))
 
 
 def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
@@ -44,8 +46,9 @@ def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
         data = request.POST
         try:
             if data.get("op") == "flag":
-                services.flag_for_meeting(membership, data.get("text", ""), form_int(data.get("deviation")),
-                                          form_int(data.get("place")))
+                services.flag_for_meeting(membership, data.get("text", ""),
+                                          parse_id(data.get("deviation"), "deviation"),
+                                          parse_id(data.get("place"), "place"))
                 messages.success(request, _("Thank you. It will be on the next meeting's agenda."))
                 return redirect("meetings", forum=forum)
             meeting = services.schedule_meeting(membership, _meeting_input(data, tz))
@@ -72,12 +75,12 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
     data = request.POST
     op = data.get("op", "")
     tz = membership.forum.timezone
-    item_id = form_int(data.get("item"))
+    item_id = parse_id(data.get("item"), "item")
     if op == "build":
         services.build_agenda(membership, meeting.pk)
         return _("The agenda was built.")
     if op == "add_item":
-        services.add_item(membership, meeting.pk, data.get("title", ""), form_int(data.get("place")))
+        services.add_item(membership, meeting.pk, data.get("title", ""), parse_id(data.get("place"), "place"))
         return _("The item was added.")
     if op == "save_item" and item_id:
         services.update_item(membership, meeting.pk, item_id, notes=data.get("notes", ""),
@@ -90,19 +93,19 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
         services.remove_item(membership, meeting.pk, item_id)
         return _("The item was removed.")
     if op == "attendance":
-        services.set_attendance(membership, meeting.pk, [int(v) for v in data.getlist("organisations")],
-                                [int(v) for v in data.getlist("people")])
+        services.set_attendance(membership, meeting.pk, parse_ids(data.getlist("organisations"), "organisations"),
+                                parse_ids(data.getlist("people"), "people"))
         return _("Attendance was saved.")
     if op == "details":
         services.update_meeting(membership, meeting.pk, _meeting_input(data, tz))
         return _("The meeting was saved.")
     if op == "action":
         action_services.create_action(membership, action_services.ActionInput(
-            title=data.get("title", ""), organisation_id=form_int(data.get("organisation")),
-            due_date=form_date(data.get("due_date"), "due_date"), agenda_item_id=item_id, meeting_id=meeting.pk))
+            title=data.get("title", ""), organisation_id=parse_id(data.get("organisation"), "organisation"),
+            due_date=parse_date(data.get("due_date"), "due_date"), agenda_item_id=item_id, meeting_id=meeting.pk))
         return _("The action was created.")
     if op == "follow_up":
-        action_services.follow_up(membership, form_int(data.get("action")) or 0, data.get("body", ""),
+        action_services.follow_up(membership, parse_id(data.get("action"), "action") or 0, data.get("body", ""),
                                   data.get("status") or None, meeting_id=meeting.pk)
         return _("The follow-up was saved.")
     if op == "publish":
@@ -159,12 +162,16 @@ def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
     }, status=status)
 
 
+def _version(request: HttpRequest) -> int | None:
+    return parse_int(request.GET.get("version"), "version", minimum=1)
+
+
 def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
     membership = any_member(request, forum)
     if isinstance(membership, HttpResponse):
         return membership
     try:
-        published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
+        published = services.get_protocol(membership, meeting_id, _version(request))
     except DomainError as exc:
         return not_found(request, exc)
     return render(request, "meetings/protocol.html", {
@@ -178,7 +185,7 @@ def protocol_pdf(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
     if isinstance(membership, HttpResponse):
         return membership
     try:
-        published = services.get_protocol(membership, meeting_id, form_int(request.GET.get("version")))
+        published = services.get_protocol(membership, meeting_id, _version(request))
     except DomainError as exc:
         return not_found(request, exc)
     return protocol_pdf_response(published)
@@ -194,11 +201,12 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
         data = request.POST
         try:
             action = action_services.create_action(membership, action_services.ActionInput(
-                title=data.get("title", ""), organisation_id=form_int(data.get("organisation")),
-                due_date=form_date(data.get("due_date"), "due_date"), description=data.get("description", ""),
-                responsible_id=form_int(data.get("responsible")), place_id=form_int(data.get("place")),
-                lon=form_float(data.get("lon"), "lon"), lat=form_float(data.get("lat"), "lat"),
-                deviation_ids=[int(v) for v in data.getlist("deviations") if v.isdigit()]))
+                title=data.get("title", ""), organisation_id=parse_id(data.get("organisation"), "organisation"),
+                due_date=parse_date(data.get("due_date"), "due_date"), description=data.get("description", ""),
+                responsible_id=parse_id(data.get("responsible"), "responsible"),
+                place_id=parse_id(data.get("place"), "place"),
+                lon=parse_float(data.get("lon"), "lon"), lat=parse_float(data.get("lat"), "lat"),
+                deviation_ids=parse_ids(data.getlist("deviations"), "deviations")))
             messages.success(request, _("The action was created."))
             return redirect("action", forum=forum, action_id=action.pk)
         except DomainError as exc:
@@ -207,7 +215,9 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
     show = request.GET.get("show", "mine")
     queryset = action_services.my_open_actions(membership) if show == "mine" else \
         action_services.forum_actions(membership).order_by("status", "due_date")
-    prefill_deviations = [int(v) for v in request.GET.getlist("deviation") if v.isdigit()]
+    # Ids that are not numbers are left out of a prefill rather than refusing the page.
+    prefill_deviations = [int(v) for v in request.GET.getlist("deviation") if v.isascii() and v.isdigit()
+                          and len(v) < 19]
     visible_prefill = list(deviations.visible_deviations(membership).filter(pk__in=prefill_deviations)
                            .select_related("category"))
     organisations = membership.forum.organisations.all()
@@ -216,7 +226,7 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
     return render(request, "meetings/actions.html", {
         "forum": membership.forum, "membership": membership, "actions": list(queryset[:500]), "show": show,
         "today": action_services.today(membership), "errors": errors, "form": request.POST if errors else {},
-        "can_create": membership.is_coordinator or membership.role == "org_lead",
+        "can_create": membership.can_create_actions,
         "organisations": organisations, "places": forum_places(membership),
         "people": membership.forum.memberships.filter(is_active=True, organisation__in=organisations)
         .select_related("user", "organisation").order_by("organisation__name", "user__first_name"),
@@ -239,9 +249,9 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
             if data.get("op") == "edit":
                 action_services.update_action(membership, action.pk, {
                     "title": data.get("title", ""), "description": data.get("description", ""),
-                    "due_date": form_date(data.get("due_date"), "due_date"),
-                    "organisation_id": form_int(data.get("organisation")),
-                    "responsible_id": form_int(data.get("responsible"))})
+                    "due_date": parse_date(data.get("due_date"), "due_date"),
+                    "organisation_id": parse_id(data.get("organisation"), "organisation"),
+                    "responsible_id": parse_id(data.get("responsible"), "responsible")})
                 messages.success(request, _("The action was saved."))
             else:
                 action_services.follow_up(membership, action.pk, data.get("body", ""), data.get("status") or None,

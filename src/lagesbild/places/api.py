@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from lagesbild.api import member, openapi_body, parse_json_body
+from lagesbild.api import Id, Lat, Lon, NonNegativeInt, PolygonGeometry, answers, member, openapi_body, parse_json_body
 from lagesbild.deviations import services as deviations
 from lagesbild.places import services
 
@@ -20,10 +21,69 @@ class PlaceIn(Schema):
 
     name: str
     description: str = ""
-    lon: float | None = Field(None, description="Centre of a point-with-radius place")
-    lat: float | None = None
-    radius_m: int | None = Field(None, description=f"{services.MIN_RADIUS} to {services.MAX_RADIUS} metres")
-    area: dict[str, Any] | None = Field(None, description="A GeoJSON Polygon, instead of a point and radius")
+    lon: Lon | None = Field(None, description="Centre of a point-with-radius place")
+    lat: Lat | None = None
+    radius_m: NonNegativeInt | None = Field(None, description=f"{services.MIN_RADIUS} to {services.MAX_RADIUS} metres")
+    area: dict[str, Any] | None = Field(None, description="A GeoJSON Polygon (at most 1,000 corners), instead of a "
+                                                          "point and radius")
+
+
+class PlaceProperties(Schema):
+    id: int
+    name: str
+    shape: str = Field(description="circle or polygon")
+    radius_m: int | None
+    centre: list[float]
+    bbox: list[float]
+
+
+class PlaceFeature(Schema):
+    type: str = Field(description="Feature")
+    id: int
+    geometry: PolygonGeometry = Field(description="The place's outline (a circle drawn as a polygon)")
+    properties: PlaceProperties
+
+
+class PlaceCollectionOut(Schema):
+    type: str = Field(description="FeatureCollection")
+    features: list[PlaceFeature]
+
+
+class MonthRow(Schema):
+    category: str
+    name: str
+    counts: list[int]
+    total: int
+
+
+class PlaceDetailProperties(PlaceProperties):
+    description: str
+    months: list[str] = Field(description="YYYY-MM, oldest first")
+    byCategory: list[MonthRow]
+
+
+class PlaceDetailOut(Schema):
+    type: str
+    id: int
+    geometry: PolygonGeometry
+    properties: PlaceDetailProperties
+
+
+class SuggestedCategory(Schema):
+    name: str
+    count: int
+
+
+class SuggestionOut(Schema):
+    lon: float
+    lat: float
+    radius_m: int
+    count: int
+    weeks: int
+    nameHint: str
+    categories: list[SuggestedCategory]
+    first: dt.datetime | None
+    last: dt.datetime | None
 
 
 def _input(payload: PlaceIn) -> services.PlaceInput:
@@ -31,14 +91,15 @@ def _input(payload: PlaceIn) -> services.PlaceInput:
                                lat=payload.lat, radius_m=payload.radius_m, area=payload.area)
 
 
-@router.get("/{forum}/places", response=dict[str, Any], summary="The forum's places as a GeoJSON FeatureCollection")
+@router.get("/{forum}/places", response=answers(PlaceCollectionOut),
+            summary="The forum's places as a GeoJSON FeatureCollection")
 def list_places(request: HttpRequest, forum: str) -> dict[str, Any]:
     membership = member(request, forum)
     return {"type": "FeatureCollection",
             "features": [services.as_feature(p) for p in services.forum_places(membership)]}
 
 
-@router.post("/{forum}/places", response={201: dict[str, Any]}, summary="Create a place (coordinators)",
+@router.post("/{forum}/places", response=answers(PlaceFeature, 201), summary="Create a place (coordinators)",
              openapi_extra=openapi_body(PlaceIn))
 def create_place(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
     membership = member(request, forum)
@@ -47,14 +108,14 @@ def create_place(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
 
 
 class SuggestionQuery(Schema):
-    radius_m: int = Field(150, description="Deviations within this many metres form a cluster")
-    days: int = Field(90, description="Look back this many days")
-    min_count: int = Field(5, description="At least this many deviations")
-    min_weeks: int = Field(3, description="In at least this many different weeks")
+    radius_m: NonNegativeInt = Field(150, description="Deviations within this many metres form a cluster")
+    days: NonNegativeInt = Field(90, description="Look back this many days (7 to 730)")
+    min_count: NonNegativeInt = Field(5, description="At least this many deviations")
+    min_weeks: NonNegativeInt = Field(3, description="In at least this many different weeks")
     limit: int = Field(10, ge=1, le=50, description="At most this many, densest first (1 to 50)")
 
 
-@router.get("/{forum}/places/suggestions", response=list[dict[str, Any]],
+@router.get("/{forum}/places/suggestions", response=answers(list[SuggestionOut]),
             summary="Where deviations recur with no place drawn yet, from what you may see")
 def suggestions(request: HttpRequest, forum: str, params: Query[SuggestionQuery]) -> list[dict[str, Any]]:
     membership = member(request, forum)
@@ -66,9 +127,9 @@ def suggestions(request: HttpRequest, forum: str, params: Query[SuggestionQuery]
              "first": s.first, "last": s.last} for s in found]
 
 
-@router.get("/{forum}/places/{place_id}", response=dict[str, Any],
+@router.get("/{forum}/places/{place_id}", response=answers(PlaceDetailOut),
             summary="A place, with its deviations per category and month (from what you may see)")
-def get_place(request: HttpRequest, forum: str, place_id: int) -> dict[str, Any]:
+def get_place(request: HttpRequest, forum: str, place_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     place = services.get_place(membership, place_id)
     table = services.counts_by_month(place, deviations.visible_deviations(membership))
@@ -80,15 +141,15 @@ def get_place(request: HttpRequest, forum: str, place_id: int) -> dict[str, Any]
     return feature
 
 
-@router.patch("/{forum}/places/{place_id}", response=dict[str, Any], summary="Change a place (coordinators)",
+@router.patch("/{forum}/places/{place_id}", response=answers(PlaceFeature), summary="Change a place (coordinators)",
               openapi_extra=openapi_body(PlaceIn))
-def patch_place(request: HttpRequest, forum: str, place_id: int) -> dict[str, Any]:
+def patch_place(request: HttpRequest, forum: str, place_id: Id) -> dict[str, Any]:
     membership = member(request, forum)
     return services.as_feature(services.update_place(membership, place_id, _input(parse_json_body(request, PlaceIn))))
 
 
-@router.delete("/{forum}/places/{place_id}", response={204: None}, summary="Delete a place (coordinators)")
-def delete_place(request: HttpRequest, forum: str, place_id: int) -> Status[None]:
+@router.delete("/{forum}/places/{place_id}", response=answers(None, 204), summary="Delete a place (coordinators)")
+def delete_place(request: HttpRequest, forum: str, place_id: Id) -> Status[None]:
     membership = member(request, forum)
     services.delete_place(membership, place_id)
     return Status(204, None)

@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import shapely
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -64,7 +63,7 @@ def _geometry_fields(membership: Membership, data: PlaceInput) -> dict[str, Any]
     """Validate a place's shape and work out its centre and bounding box."""
     forum_area = membership.forum.area
     if data.area is not None:
-        geom = geometry.validate_area(data.area)
+        geom = geometry.validate_area(data.area, geometry.MAX_PLACE_CORNERS)
         if geom.geom_type != "Polygon":
             raise InvalidInput(_("A place is one connected area; draw it as a single polygon."), field="area")
         if forum_area and not shape(forum_area).covers(geom):
@@ -74,8 +73,7 @@ def _geometry_fields(membership: Membership, data: PlaceInput) -> dict[str, Any]
         min_lon, min_lat, max_lon, max_lat = geom.bounds
         radius = None
         shape_kind = Place.Shape.POLYGON
-        area = shapely.geometry.mapping(geom)
-        area = {"type": "Polygon", "coordinates": [[list(p) for p in ring] for ring in area["coordinates"]]}
+        area = geometry.as_geojson(geom)
     else:
         if data.lon is None or data.lat is None:
             raise InvalidInput(_("Choose where the place is: a point on the map, or draw its area."), field="lon")

@@ -18,10 +18,11 @@ from lagesbild import staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
+from lagesbild.inputs import loads_json, parse_float, parse_int
 from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect
 from lagesbild.meetings.models import Action, FollowUp
-from lagesbild.pages import any_member, form_float, form_int, not_found
+from lagesbild.pages import any_member, not_found
 from lagesbild.places import services
 
 RECENT = dt.timedelta(days=90)
@@ -43,13 +44,12 @@ def _editor_strings() -> dict[str, str]:
 def _place_input(data: Any) -> services.PlaceInput:
     area = None
     if data.get("area_drawn"):
-        try:
-            area = json.loads(data["area_drawn"])
-        except ValueError as exc:
-            raise InvalidInput(_("The area is not a valid GeoJSON polygon."), field="area") from exc
+        area = loads_json(data["area_drawn"], "area", _("The area is not a valid GeoJSON polygon."))
+        if not isinstance(area, dict):
+            raise InvalidInput(_("The area is not a valid GeoJSON polygon."), field="area")
     return services.PlaceInput(name=data.get("name", ""), description=data.get("description", ""),
-                               lon=form_float(data.get("lon"), "lon"), lat=form_float(data.get("lat"), "lat"),
-                               radius_m=form_int(data.get("radius_m")), area=area)
+                               lon=parse_float(data.get("lon"), "lon"), lat=parse_float(data.get("lat"), "lat"),
+                               radius_m=parse_int(data.get("radius_m"), "radius_m"), area=area)
 
 
 def places_page(request: HttpRequest, forum: str) -> HttpResponse:
@@ -137,7 +137,7 @@ def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
         "forum": membership.forum, "membership": membership, "place": place, "table": table,
         "timeline": timeline, "actions": actions, "effects": effects, "svg": svg, "count": at_place.count(),
         "map_url": _map_link(membership, place),
-        "can_create_action": membership.is_coordinator or membership.role == "org_lead",
+        "can_create_action": membership.can_create_actions,
         "organisations": membership.forum.organisations.all(), "today": action_services.today(membership),
         "errors": errors, "form": request.POST if errors else {}}, status=status)
 

@@ -25,7 +25,7 @@ const state = {
 const $ = (selector, root = document) => root.querySelector(selector);
 const format = (template, values) => template.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
 const dateTime = new Intl.DateTimeFormat(config.language === "en" ? "en-GB" : "sv-SE", {
-  timeZone: "Europe/Stockholm", dateStyle: "medium", timeStyle: "short",
+  timeZone: config.timeZone, dateStyle: "medium", timeStyle: "short",
 });
 const formatTime = (iso) => (iso ? dateTime.format(new Date(iso)) : "");
 
@@ -230,7 +230,7 @@ function updateClusterLabels() {
 const filterForm = $("#filter-form");
 
 function isoDay(date) {
-  const parts = new Intl.DateTimeFormat("sv-SE", { timeZone: "Europe/Stockholm" }).format(date);
+  const parts = new Intl.DateTimeFormat("sv-SE", { timeZone: config.timeZone }).format(date);
   return parts; // sv-SE formats as YYYY-MM-DD
 }
 
@@ -671,9 +671,9 @@ const reportForm = $("#report-form");
 let pickMarker = null;
 
 function localInputValue(date) {
-  // datetime-local wants Stockholm wall-clock time without an offset; the server reads it so.
+  // datetime-local wants the forum's wall-clock time without an offset; the server reads it so.
   const parts = new Intl.DateTimeFormat("sv-SE", {
-    timeZone: "Europe/Stockholm", year: "numeric", month: "2-digit", day: "2-digit",
+    timeZone: config.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   }).format(date);
   return parts.replace(" ", "T");

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone, translation
 from PIL import Image
@@ -18,6 +19,9 @@ from lagesbild.deviations.models import Category, Deviation
 from lagesbild.deviations.taxonomy import seed_default_taxonomy
 from lagesbild.forums.models import Forum, Membership, Organisation, Role
 from lagesbild.forums.services import add_member
+from lagesbild.meetings import actions
+from lagesbild.meetings import services as meetings
+from lagesbild.places import services as places
 
 AREA = {
     "type": "Polygon",
@@ -25,6 +29,7 @@ AREA = {
 }
 INSIDE = (18.09, 59.244)
 PASSWORD = "correct horse battery"
+MARKER = "HEMLIG-MARKÖR-7731"  # planted in restricted deviations; must never reach those who may not see them
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +138,33 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), exif_gps: b
 def make_image() -> Callable[..., bytes]:
     return image_bytes
 
+
+
+@pytest.fixture
+def objects(world: World) -> dict[str, Any]:
+    """A restricted deviation of the police's (with a comment and a photo, and the marker in its text), a public
+    one, a place, a published meeting, an upcoming one with its agenda, and the police's action about both."""
+    restricted = world.report(world.police_reporter, visibility="organisation",
+                              description=f"{MARKER} i trapphuset", place_name=f"Port {MARKER}")
+    services.add_comment(world.police_lead, restricted.pk, f"Kommentar {MARKER}")
+    [photo] = services.add_photos(world.police_reporter, restricted.pk,
+                                  [SimpleUploadedFile("secret.jpg", image_bytes())])
+    public = world.report(world.police_reporter, description="Klotter vid torget")
+    place = places.create_place(world.coordinator, places.PlaceInput(name="Torget", lon=18.09, lat=59.244,
+                                                                     radius_m=100))
+    now = timezone.now()
+    published = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(
+        held_at=now - dt.timedelta(days=30), period_start=now - dt.timedelta(days=60)))
+    meetings.build_agenda(world.coordinator, published.pk)
+    meetings.publish_protocol(world.coordinator, published.pk)
+    meetings.flag_for_meeting(world.police_reporter, "Trapphuset", deviation_id=restricted.pk)
+    meeting = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(held_at=now + dt.timedelta(days=7)))
+    items = [i.pk for i in meetings.build_agenda(world.coordinator, meeting.pk)]
+    action = actions.create_action(world.police_lead, actions.ActionInput(
+        title="Kameror i trapphuset", organisation_id=world.police.pk, due_date=now.date() + dt.timedelta(days=20),
+        deviation_ids=[restricted.pk, public.pk], place_id=place.pk))
+    versions = dict(Deviation.objects.filter(pk__in=[restricted.pk, public.pk]).values_list("pk", "version"))
+    return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk, "versions": versions,
+            "housing_member": world.housing_reporter.pk, "place": place.pk, "meeting": meeting.pk, "items": items,
+            "published": published.pk, "action": action.pk, "police": world.police.pk, "district": world.district.pk,
+            "due": (now.date() + dt.timedelta(days=10)).isoformat()}

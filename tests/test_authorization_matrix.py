@@ -8,7 +8,6 @@ endpoint cannot arrive without its row.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,18 +17,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 
-from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
-from lagesbild.meetings import actions
-from lagesbild.meetings import services as meetings
-from lagesbild.places import services as places
-from tests.conftest import World, image_bytes
+from tests.conftest import MARKER, World, image_bytes
 
 pytestmark = pytest.mark.django_db
 
-MARKER = "HEMLIG-MARKÖR-7731"
 ACTORS = ["anonymous", "other_forum", "viewer", "other_org", "author", "org_lead", "coordinator"]
 # Those who may see the restricted deviation: its author's organisation.
 SEES_RESTRICTED = {"author", "org_lead"}
@@ -196,6 +189,70 @@ API_ROWS = [
       for figure in ("hexagons", "hotspots", "week-hours", "trend", "actors", "repeat-places", "compare")],
 ]
 
+# Every operation a page's form can send (its `op`, button or address): who gets what. Refusals answer 403
+# and change nothing; an operation done answers with a redirect (302).
+def page_post(name: str, url: Callable[[dict[str, Any]], str], op: str, expected: dict[str, int],
+              body: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Row:
+    return Row("POST", name, url, {**expected, "anonymous": 302}, multipart=True, label=op,
+               body=lambda o: {"op": op, **(body(o) if body else {})})
+
+
+COORDINATOR_POST = coordinators_only(302)
+REPORTERS_POST = answers(viewer=403, other_org=302, author=302, org_lead=302, coordinator=302)
+FOLLOW_UP_POST = answers(viewer=403, other_org=403, author=302, org_lead=302, coordinator=302)
+MEETING = lambda o: f"/f/farsta/moten/{o['meeting']}/"  # noqa: E731
+PUBLISHED = lambda o: f"/f/farsta/moten/{o['published']}/"  # noqa: E731
+PLACE_URL = lambda o: f"/f/farsta/platser/{o['place']}/"  # noqa: E731
+ACTION_URL = lambda o: f"/f/farsta/atgarder/{o['action']}/"  # noqa: E731
+DUE = lambda o: o["due"]  # noqa: E731
+PAGE_POSTS = [
+    page_post("meetings", lambda o: "/f/farsta/moten/", "schedule", COORDINATOR_POST),
+    page_post("meetings", lambda o: "/f/farsta/moten/", "flag", REPORTERS_POST,
+              lambda o: {"text": "Ta upp trapphuset", "deviation": o["public"]}),
+    page_post("meeting", MEETING, "build", COORDINATOR_POST),
+    page_post("meeting", MEETING, "add_item", COORDINATOR_POST, lambda o: {"title": "Övrigt"}),
+    page_post("meeting", MEETING, "save_item", COORDINATOR_POST, lambda o: {"item": o["items"][0], "notes": "N"}),
+    page_post("meeting", MEETING, "up", COORDINATOR_POST, lambda o: {"item": o["items"][-1]}),
+    page_post("meeting", MEETING, "down", COORDINATOR_POST, lambda o: {"item": o["items"][0]}),
+    page_post("meeting", MEETING, "remove_item", COORDINATOR_POST, lambda o: {"item": o["items"][0]}),
+    page_post("meeting", MEETING, "attendance", COORDINATOR_POST, lambda o: {"organisations": [o["police"]]}),
+    page_post("meeting", MEETING, "details", COORDINATOR_POST, lambda o: {"title": "Forummöte", "location": "A"}),
+    page_post("meeting", MEETING, "action", COORDINATOR_POST,
+              lambda o: {"item": o["items"][0], "title": "Lampor", "organisation": o["district"], "due_date": DUE(o)}),
+    page_post("meeting", MEETING, "follow_up", FOLLOW_UP_POST, lambda o: {"action": o["action"], "body": "Pågår"}),
+    page_post("meeting", MEETING, "publish", COORDINATOR_POST),
+    page_post("meeting", MEETING, "delete", COORDINATOR_POST),
+    page_post("meeting", PUBLISHED, "correct", COORDINATOR_POST),
+    page_post("places", lambda o: "/f/farsta/platser/", "create", COORDINATOR_POST,
+              lambda o: {"name": "Parkeringen", "lon": "18.1", "lat": "59.25", "radius_m": "80"}),
+    page_post("place", PLACE_URL, "edit", COORDINATOR_POST, lambda o: {"name": "Torget 2", "radius_m": "90"}),
+    page_post("place", PLACE_URL, "delete", COORDINATOR_POST),
+    page_post("actions", lambda o: "/f/farsta/atgarder/", "create",
+              answers(viewer=403, other_org=403, author=403, org_lead=302, coordinator=302),
+              lambda o: {"title": "Fler patrullor", "organisation": o["police"], "due_date": DUE(o),
+                         "deviations": [o["public"]]}),
+    page_post("action", ACTION_URL, "edit", COORDINATOR_POST, lambda o: {"title": "Kameror", "due_date": DUE(o),
+                                                                        "organisation": o["police"]}),
+    page_post("action", ACTION_URL, "follow_up", FOLLOW_UP_POST, lambda o: {"body": "Pågår"}),
+    page_post("categories", lambda o: "/f/farsta/kategorier/", "hide", COORDINATOR_POST,
+              lambda o: {"hide": "graffiti"}),
+    page_post("categories", lambda o: "/f/farsta/kategorier/", "show", COORDINATOR_POST,
+              lambda o: {"show": "graffiti"}),
+    page_post("categories", lambda o: "/f/farsta/kategorier/", "add", COORDINATOR_POST,
+              lambda o: {"name_sv": "Buller", "name_en": "Noise", "color": "#336699"}),
+    page_post("forum-settings", lambda o: "/f/farsta/installningar/", "save", COORDINATOR_POST,
+              lambda o: {"name": "Farsta trygghetsforum", "timezone": "Europe/Stockholm"}),
+    *[page_post("member-action", lambda o, a=action: f"/f/farsta/medlemmar/{a}/", action,
+                answers(viewer=403, other_org=403, author=403, org_lead=lead, coordinator=302), body)
+      for action, lead, body in (
+          ("invite", 302, lambda o: {"email": "ny@test.se", "organisation": o["police"], "role": "reporter"}),
+          ("role", 403, lambda o: {"membership": o["housing_member"], "role": "viewer"}),
+          ("suspend", 403, lambda o: {"membership": o["housing_member"]}),
+          ("reactivate", 403, lambda o: {"membership": o["housing_member"]}),
+          ("remove", 403, lambda o: {"membership": o["housing_member"]}),
+          ("organisation", 403, lambda o: {"name": "Räddningstjänsten", "kind": "other"}))],
+]
+
 # Pages, by URL name. The sign-in page and /healthz are open to all; one forum sends you to its map.
 PAGE_ROWS = [
     Row("GET", "home", lambda o: "/", {**answers(anonymous=302, other_forum=302), **{
@@ -212,9 +269,6 @@ PAGE_ROWS = [
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "members", lambda o: "/f/farsta/medlemmar/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403}),
-    Row("POST", "member-action", lambda o: "/f/farsta/medlemmar/suspend/",
-        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403,
-         "coordinator": 302}, body=lambda o: {"membership": str(o["housing_member"])}, multipart=True),
     Row("GET", "audit-log", lambda o: "/f/farsta/logg/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
@@ -229,45 +283,12 @@ PAGE_ROWS = [
     Row("GET", "protocol-pdf", lambda o: f"/f/farsta/moten/{o['published']}/protokoll.pdf", answers(anonymous=302)),
     Row("GET", "actions", lambda o: "/f/farsta/atgarder/", answers(anonymous=302)),
     Row("GET", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/", answers(anonymous=302)),
-    Row("POST", "place", lambda o: f"/f/farsta/platser/{o['place']}/",
-        {**coordinators_only(302), "anonymous": 302}, body=lambda o: {"op": "delete"}, multipart=True,
-        label="delete"),
-    Row("POST", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/",
-        {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 302, "org_lead": 302,
-         "coordinator": 302}, body=lambda o: {"op": "follow_up", "body": "Pågår"}, multipart=True, label="follow-up"),
+    *PAGE_POSTS,
 ]
 # Routes that are not the application's own pages.
 NOT_PAGES = {"set_language", "api-root", "openapi-json"}
 
 CASES = [(row, actor) for row in API_ROWS + PAGE_ROWS for actor in ACTORS]
-
-
-@pytest.fixture
-def objects(world: World) -> dict[str, Any]:
-    restricted = world.report(world.police_reporter, visibility="organisation",
-                              description=f"{MARKER} i trapphuset", place_name=f"Port {MARKER}")
-    services.add_comment(world.police_lead, restricted.pk, f"Kommentar {MARKER}")
-    [photo] = services.add_photos(world.police_reporter, restricted.pk,
-                                  [SimpleUploadedFile("secret.jpg", image_bytes())])
-    public = world.report(world.police_reporter, description="Klotter vid torget")
-    place = places.create_place(world.coordinator, places.PlaceInput(name="Torget", lon=18.09, lat=59.244,
-                                                                     radius_m=100))
-    now = timezone.now()
-    published = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(
-        held_at=now - dt.timedelta(days=30), period_start=now - dt.timedelta(days=60)))
-    meetings.build_agenda(world.coordinator, published.pk)
-    meetings.publish_protocol(world.coordinator, published.pk)
-    meetings.flag_for_meeting(world.police_reporter, "Trapphuset", deviation_id=restricted.pk)
-    meeting = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(held_at=now + dt.timedelta(days=7)))
-    items = [i.pk for i in meetings.build_agenda(world.coordinator, meeting.pk)]
-    action = actions.create_action(world.police_lead, actions.ActionInput(
-        title="Kameror i trapphuset", organisation_id=world.police.pk, due_date=now.date() + dt.timedelta(days=20),
-        deviation_ids=[restricted.pk, public.pk], place_id=place.pk))
-    versions = dict(Deviation.objects.filter(pk__in=[restricted.pk, public.pk]).values_list("pk", "version"))
-    return {"restricted": restricted.pk, "restricted_photo": photo.pk, "public": public.pk, "versions": versions,
-            "housing_member": world.housing_reporter.pk, "place": place.pk, "meeting": meeting.pk, "items": items,
-            "published": published.pk, "action": action.pk, "police": world.police.pk,
-            "due": (now.date() + dt.timedelta(days=10)).isoformat()}
 
 
 def client_for(world: World, actor: str) -> Client:
@@ -341,6 +362,20 @@ def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[st
         elif pattern.name:
             names.add(pattern.name)
     return names
+
+
+def test_every_page_post_operation_has_a_row() -> None:
+    from lagesbild.deviations.views import CATEGORY_PAGE_OPS
+    from lagesbild.forums.views import MEMBER_ACTIONS
+    from lagesbild.meetings.views import ACTION_PAGE_OPS, MEETING_PAGE_OPS, MEETINGS_PAGE_OPS
+    from lagesbild.places.views import PLACE_PAGE_OPS
+
+    declared = {("meetings", op) for op in MEETINGS_PAGE_OPS} | {("meeting", op) for op in MEETING_PAGE_OPS} \
+        | {("action", op) for op in ACTION_PAGE_OPS} | {("place", op) for op in PLACE_PAGE_OPS} \
+        | {("categories", op) for op in CATEGORY_PAGE_OPS} | {("member-action", op) for op in MEMBER_ACTIONS} \
+        | {("places", "create"), ("actions", "create"), ("forum-settings", "save")}
+    covered = {(row.route, row.label) for row in PAGE_ROWS if row.method == "POST"}
+    assert declared - covered == set(), "add these page operations to the authorization matrix"
 
 
 def test_every_page_has_a_row() -> None:

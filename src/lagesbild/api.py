@@ -102,6 +102,12 @@ def answers(ok: Any, status: int = 200) -> dict[int, Any]:
     return {status: ok, **ERRORS}
 
 
+def geojson(schema: type[BaseModel]) -> dict[str, Any]:
+    """openapi_extra for an operation that answers application/geo+json in the shape of `schema`."""
+    ref = {"$ref": f"#/components/schemas/{schema.__name__}"}
+    return {"responses": {"200": {"content": {"application/geo+json": {"schema": ref}}}}}
+
+
 class PointGeometry(Schema):
     type: str = Field(description="Point")
     coordinates: list[float] = Field(description="[longitude, latitude], WGS84")
@@ -225,7 +231,19 @@ def parse_json_body(request: HttpRequest, schema: type[SchemaT]) -> SchemaT:
         data = orjson.loads(request.body or b"null")
     except orjson.JSONDecodeError as exc:
         raise DomainError(_("The request body is not valid JSON."), code="malformed_json") from exc
+    if _holds_nul(data):
+        raise DomainError(_("Text may not contain the NUL character."), code="bad_request")
     return validate(schema, data)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def validate(schema: type[SchemaT], data: Any) -> SchemaT:

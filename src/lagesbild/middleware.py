@@ -140,10 +140,36 @@ class ApiErrorsAsJsonMiddleware:
         known = bad_request(exception)
         if known is None:
             return None
-        status, code, message = known
-        if request.path.startswith("/api/"):
-            return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
-        return render(request, "400.html", {"message": message}, status=status)
+        return error_answer(request, *known)
+
+
+def error_answer(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    """The error in the API's JSON shape under /api/, as a page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
+    return render(request, "400.html", {"message": message}, status=status)
+
+
+class UnreadableRequestMiddleware:
+    """Refuses, before anything else looks at it, a request whose form data cannot be read, or whose address,
+    query or form fields hold a NUL character (which no one types, and PostgreSQL cannot store)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            texts = [request.path, *(v for _k, values in request.GET.lists() for v in [_k, *values])]
+            if request.method == "POST":
+                texts.extend(v for _k, values in request.POST.lists() for v in [_k, *values])
+        except Exception as exc:
+            known = bad_request(exc)
+            if known is None:
+                raise
+            return error_answer(request, *known)
+        if any("\x00" in text for text in texts):
+            return error_answer(request, 400, "bad_request", str(_("Text may not contain the NUL character.")))
+        return self.get_response(request)
 
 
 class WriteTransactionMiddleware:

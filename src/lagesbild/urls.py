@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from lagesbild import views
 from lagesbild.analysis import views as analysis_views
@@ -9,6 +9,22 @@ from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
 from lagesbild.meetings import views as meeting_views
 from lagesbild.places import views as place_views
+
+
+class IdConverter:
+    """An id in a page's address: a positive whole number the database can hold (so a 30-digit id is simply a
+    page that does not exist, not a failed query)."""
+
+    regex = "[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,13 +38,13 @@ urlpatterns = [
     path("f/<slug:forum>/medlemmar/", forum_views.members_page, name="members"),
     path("f/<slug:forum>/medlemmar/<slug:action>/", forum_views.member_action, name="member-action"),
     path("f/<slug:forum>/platser/", place_views.places_page, name="places"),
-    path("f/<slug:forum>/platser/<int:place_id>/", place_views.place_page, name="place"),
+    path("f/<slug:forum>/platser/<id:place_id>/", place_views.place_page, name="place"),
     path("f/<slug:forum>/moten/", meeting_views.meetings_page, name="meetings"),
-    path("f/<slug:forum>/moten/<int:meeting_id>/", meeting_views.meeting_page, name="meeting"),
-    path("f/<slug:forum>/moten/<int:meeting_id>/protokoll/", meeting_views.protocol_page, name="protocol"),
-    path("f/<slug:forum>/moten/<int:meeting_id>/protokoll.pdf", meeting_views.protocol_pdf, name="protocol-pdf"),
+    path("f/<slug:forum>/moten/<id:meeting_id>/", meeting_views.meeting_page, name="meeting"),
+    path("f/<slug:forum>/moten/<id:meeting_id>/protokoll/", meeting_views.protocol_page, name="protocol"),
+    path("f/<slug:forum>/moten/<id:meeting_id>/protokoll.pdf", meeting_views.protocol_pdf, name="protocol-pdf"),
     path("f/<slug:forum>/atgarder/", meeting_views.actions_page, name="actions"),
-    path("f/<slug:forum>/atgarder/<int:action_id>/", meeting_views.action_page, name="action"),
+    path("f/<slug:forum>/atgarder/<id:action_id>/", meeting_views.action_page, name="action"),
     path("f/<slug:forum>/monster/", analysis_views.patterns_page, name="patterns"),
     path("f/<slug:forum>/monster/<slug:figure>.csv", analysis_views.pattern_csv, name="pattern-csv"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),

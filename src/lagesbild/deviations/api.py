@@ -25,6 +25,7 @@ from lagesbild.api import (
     NonNegativeInt,
     PointGeometry,
     answers,
+    geojson,
     member,
     openapi_body,
     parse_json_body,
@@ -169,7 +170,8 @@ def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQue
 
 
 @router.get("/{forum}/deviations", response=answers(DeviationCollectionOut),
-            summary="Deviations as a GeoJSON FeatureCollection, newest first")
+            summary="Deviations as a GeoJSON FeatureCollection, newest first",
+            openapi_extra=geojson(DeviationCollectionOut))
 def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
     _membership, _flt, queryset = _visible_and_filtered(request, forum, params)
     page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
@@ -181,7 +183,7 @@ class AggregateQuery(DeviationQuery):
     cells: NonNegativeInt = Field(32, description="About how many grid cells across the box, 4 to 128")
 
 
-@router.get("/{forum}/deviations/aggregates", response=answers(AggregatesOut),
+@router.get("/{forum}/deviations/aggregates", response=answers(AggregatesOut), openapi_extra=geojson(AggregatesOut),
             summary="Counts per grid cell for the same filters, for views with too many points")
 def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:
     membership, flt, queryset = _visible_and_filtered(request, forum, params)

@@ -69,7 +69,8 @@ def prepare_photo(upload: UploadedFile) -> PreparedPhoto:
             probe.load()
             profile = probe.info.get("icc_profile")
             # Turn the picture upright before the orientation tag disappears with the rest of EXIF.
-            upright = ImageOps.exif_transpose(probe).convert("RGB")
+            ImageOps.exif_transpose(probe, in_place=True)
+            upright = probe if probe.mode == "RGB" else probe.convert("RGB")
             upright.thumbnail((MAX_EDGE, MAX_EDGE), reducing_gap=3.0)
             image = _pixels_only(_to_srgb(upright, profile))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:

@@ -13,6 +13,8 @@ from lagesbild.errors import DomainError
 from lagesbild.forums.models import Membership
 from lagesbild.pages import member_who
 
+CATEGORY_PAGE_OPS = ("hide", "show", "add")  # the buttons of the categories page
+
 
 def _coordinator(request: HttpRequest, forum: str) -> Membership | HttpResponse:
     return member_who(request, forum, lambda m: m.can_administer_forum,

@@ -21,6 +21,9 @@ from lagesbild.forums.services import update_settings
 from lagesbild.inputs import loads_json, parse_id, parse_int
 from lagesbild.pages import member_who
 
+# The members page's forms (the last part of their address); the authorization matrix has a row for each.
+MEMBER_ACTIONS = ("invite", "role", "suspend", "reactivate", "remove", "organisation")
+
 
 def _manager(request: HttpRequest, forum: str) -> Membership | HttpResponse:
     return member_who(request, forum, lambda m: m.can_manage_members,
@@ -95,7 +98,7 @@ def _id(value: str | None, field: str) -> int:
 
 @require_POST
 def member_action(request: HttpRequest, forum: str, action: str) -> HttpResponse:
-    if action not in {"invite", "role", "suspend", "reactivate", "remove", "organisation"}:
+    if action not in MEMBER_ACTIONS:
         return render(request, "404.html", status=404)
     return _act(request, forum, action)
 

@@ -45,6 +45,8 @@ def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
     if request.method == "POST":
         data = request.POST
         try:
+            if data.get("op", "schedule") not in MEETINGS_PAGE_OPS:
+                raise InvalidInput(_("Unknown request."))
             if data.get("op") == "flag":
                 services.flag_for_meeting(membership, data.get("text", ""),
                                           parse_id(data.get("deviation"), "deviation"),
@@ -68,6 +70,13 @@ def meetings_page(request: HttpRequest, forum: str) -> HttpResponse:
                      "period_end": _local_input(end, membership)},
         "flag_deviation": request.GET.get("deviation", ""), "flag_place": request.GET.get("place", ""),
         "places": forum_places(membership)}, status=status)
+
+
+# What the forms of each page can ask for (the field `op`); the authorization matrix has a row for each.
+MEETINGS_PAGE_OPS = ("schedule", "flag")
+MEETING_PAGE_OPS = ("build", "add_item", "save_item", "up", "down", "remove_item", "attendance", "details", "action",
+                    "follow_up", "publish", "delete", "correct")
+ACTION_PAGE_OPS = ("edit", "follow_up")
 
 
 def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) -> str:
@@ -246,6 +255,8 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
     if request.method == "POST":
         data = request.POST
         try:
+            if data.get("op", "follow_up") not in ACTION_PAGE_OPS:
+                raise InvalidInput(_("Unknown request."))
             if data.get("op") == "edit":
                 action_services.update_action(membership, action.pk, {
                     "title": data.get("title", ""), "description": data.get("description", ""),

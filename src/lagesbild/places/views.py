@@ -52,6 +52,9 @@ def _place_input(data: Any) -> services.PlaceInput:
                                radius_m=parse_int(data.get("radius_m"), "radius_m"), area=area)
 
 
+PLACE_PAGE_OPS = ("edit", "delete")  # the field `op` of the place page's forms
+
+
 def places_page(request: HttpRequest, forum: str) -> HttpResponse:
     membership = any_member(request, forum)
     if isinstance(membership, HttpResponse):

@@ -9,7 +9,7 @@ PORT ?= 8000
 # translation check.
 TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext
 
-.PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres bench messages clean
+.PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres fuzz bench messages clean
 
 # The app refuses to start without a secret key. For the local demo, a random one is kept in var/secret_key
 # (made once); LAGESBILD_SECRET_KEY in the environment wins.
@@ -67,13 +67,21 @@ typecheck: install-dev
 test-sqlite: install-dev system-packages
 	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest
 
+# Tests marked `pure` touch no database (statistics calibration, source rules), and the browser tests drive the
+# pages, whose data come from the API tested on both backends: both ran on the SQLite pass, which `make run` uses.
 test-postgres: install-dev system-packages
-	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -m "not pure and not browser"
+
+# schemathesis with about ten thousand generated requests (make test runs about two thousand).
+fuzz: install-dev
+	LAGESBILD_FUZZ_EXAMPLES=50 $(BIN)/python -m pytest tests/test_api_fuzz.py
+	$(BIN)/python scripts/with_postgres.py -- env LAGESBILD_FUZZ_EXAMPLES=50 $(BIN)/python -m pytest tests/test_api_fuzz.py
 
 bench: install-dev
 	$(BIN)/python bench/bench_deviations.py
 	$(BIN)/python bench/bench_meetings.py
 	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_photos.py
 
 # Refresh the message catalogues after changing user-facing text (needs gettext).
 messages: install-dev

@@ -92,6 +92,10 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
+    return make_world()
+
+
+def make_world() -> World:
     seed_default_taxonomy(Category)  # a flushed database (after a browser test) has lost the migration's rows
     # Two-factor sign-in has tests of its own (test_sign_in.py); here a forced login is enough.
     forum = Forum.objects.create(slug="farsta", name="Farsta", area=AREA, require_two_factor=False)
@@ -142,6 +146,10 @@ def make_image() -> Callable[..., bytes]:
 
 @pytest.fixture
 def objects(world: World) -> dict[str, Any]:
+    return make_objects(world)
+
+
+def make_objects(world: World) -> dict[str, Any]:
     """A restricted deviation of the police's (with a comment and a photo, and the marker in its text), a public
     one, a place, a published meeting, an upcoming one with its agenda, and the police's action about both."""
     restricted = world.report(world.police_reporter, visibility="organisation",

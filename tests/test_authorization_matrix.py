@@ -9,17 +9,18 @@ endpoint cannot arrive without its row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from lagesbild.deviations.models import Deviation
-from tests.conftest import MARKER, World, image_bytes
+from tests.conftest import MARKER, World, image_bytes, make_objects, make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -289,6 +290,32 @@ PAGE_ROWS = [
 NOT_PAGES = {"set_language", "api-root", "openapi-json"}
 
 CASES = [(row, actor) for row in API_ROWS + PAGE_ROWS for actor in ACTORS]
+
+
+@pytest.fixture(scope="module")
+def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[tuple[World, dict]]:
+    """The world and its objects, made once for the module's 800 cases in a transaction rolled back at its end;
+    each case runs in a savepoint of it and is rolled back in turn (as Django's TestCase.setUpTestData)."""
+    media = tmp_path_factory.mktemp("media")
+    with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=media), transaction.atomic():
+        world = make_world()
+        yield world, {**make_objects(world), "media": media}
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, shared: tuple[World, dict[str, Any]]) -> None:
+    settings.MEDIA_ROOT = shared[1]["media"]  # where the shared objects' photo is
+
+
+@pytest.fixture
+def world(db: None, shared: tuple[World, dict[str, Any]]) -> World:
+    return shared[0]
+
+
+@pytest.fixture
+def objects(db: None, shared: tuple[World, dict[str, Any]]) -> dict[str, Any]:
+    return shared[1]
 
 
 def client_for(world: World, actor: str) -> Client:

@@ -257,7 +257,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("LAGESBILD_HTTPS", False):
     SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("LAGESBILD_HSTS_SUBDOMAINS", True)
+    # Asking browsers' built-in preload list to include the domain binds every site on it; the operator decides.
+    SECURE_HSTS_PRELOAD = env_bool("LAGESBILD_HSTS_PRELOAD", False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Plain HTTP is sent to HTTPS, except the load balancer's health check.
+    SECURE_SSL_REDIRECT = env_bool("LAGESBILD_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # How many reverse proxies in front of the app add to X-Forwarded-For; 0 trusts none (the audit log then
 # records REMOTE_ADDR).

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone, translation
@@ -22,6 +23,10 @@ from lagesbild.forums.services import add_member
 from lagesbild.meetings import actions
 from lagesbild.meetings import services as meetings
 from lagesbild.places import services as places
+
+# The same generated examples on every run, so that a red CI run can be repeated; `--hypothesis-seed=N` explores.
+hypothesis_settings.register_profile("lagesbild", derandomize=True, database=None, deadline=None)
+hypothesis_settings.load_profile("lagesbild")
 
 AREA = {
     "type": "Polygon",

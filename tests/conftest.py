@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import settings as hypothesis_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone, translation
+from hypothesis import settings as hypothesis_settings
 from PIL import Image
 
 from lagesbild.deviations import services

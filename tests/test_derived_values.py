@@ -125,6 +125,7 @@ def reset_sequences() -> None:
 
 def snapshot(world: World, plant: bool, readers: dict[str, Any]) -> tuple[dict[tuple[str, str], bytes], list[int]]:
     point = transaction.savepoint()
+    reset_sequences()  # so that both builds start from the same ids, whatever tests ran before
     try:
         ids = build(world, plant)
         answers: dict[tuple[str, str], bytes] = {}
@@ -144,7 +145,6 @@ def snapshot(world: World, plant: bool, readers: dict[str, Any]) -> tuple[dict[t
         return answers, ids["hidden"]
     finally:
         transaction.savepoint_rollback(point)
-        reset_sequences()
 
 
 def _difference(first: bytes, second: bytes) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -93,3 +95,43 @@ def test_passwords_are_hashed_with_argon2(world: World, settings: object) -> Non
     user.save()
     assert user.password.startswith("argon2$")
     assert Client().login(username=user.email, password="a new and long passphrase")
+
+
+@pytest.mark.parametrize(("tiles", "pmtiles", "hosts"), [
+    ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "", ["https://tile.openstreetmap.org"]),
+    ("https://api.lantmateriet.se/open/topowebb-ccby/v1/wmts/token/T/1.0.0/topowebb/default/3857/"
+     "{TileMatrix}/{TileRow}/{TileCol}.png", "", ["https://api.lantmateriet.se"]),
+    ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "/srv/farsta.pmtiles", []),
+    ("", "", []),
+])
+def test_the_policy_allows_exactly_the_configured_basemap(world: World, settings: Any, tiles: str, pmtiles: str,
+                                                          hosts: list[str]) -> None:
+    """MapLibre fetches raster tiles with fetch(): their host must be in connect-src as well as img-src, and
+    nothing else must be; a self-hosted basemap needs no host at all."""
+    settings.LAGESBILD_TILE_URL = tiles
+    settings.LAGESBILD_PMTILES_PATH = pmtiles
+    response = world.client(world.police_reporter).get("/f/farsta/")
+    directives = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
+    assert directives["connect-src"].split() == ["'self'", *hosts]
+    assert directives["img-src"].split() == ["'self'", "data:", "blob:", *hosts]
+    config = json.loads(re.search(r'<script id="lagesbild-config" type="application/json">(.*?)</script>',
+                                  response.content.decode()).group(1))  # type: ignore[union-attr]
+    kind = "pmtiles" if pmtiles else "raster" if tiles else "none"
+    assert config["basemap"]["kind"] == kind
+    if kind == "raster":
+        assert "{z}" in config["basemap"]["tiles"] and "{TileMatrix}" not in config["basemap"]["tiles"]
+
+
+def test_the_basemap_file_is_read_in_ranges_by_members_only(world: World, settings: Any, tmp_path: Any) -> None:
+    path = tmp_path / "b.pmtiles"
+    path.write_bytes(bytes(range(256)) * 4)
+    settings.LAGESBILD_PMTILES_PATH = str(path)
+    assert world.client().get("/basemap/basemap.pmtiles").status_code == 401
+    client = world.client(world.viewer)
+    part = client.get("/basemap/basemap.pmtiles", HTTP_RANGE="bytes=10-19")
+    assert part.status_code == 206 and part.content == bytes(range(10, 20))
+    assert part["Content-Range"] == "bytes 10-19/1024" and part["Cache-Control"] == "private, max-age=86400"
+    assert client.get("/basemap/basemap.pmtiles", HTTP_RANGE="bytes=2000-").status_code == 416
+    glyphs = client.get("/basemap/fonts/Noto Sans Regular/0-255.pbf")
+    assert glyphs.status_code == 200 and b"Noto Sans Regular" in glyphs.content and b"0-255" in glyphs.content
+    assert client.get("/basemap/fonts/Noto Sans Regular/3-258.pbf").status_code == 404

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,12 +16,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 def content_security_policy() -> str:
-    """A strict policy: no inline scripts, no third-party scripts, images only from us and the tile host."""
-    img_sources = ["'self'", "data:", "blob:"]
-    tile_url = settings.LAGESBILD_TILE_URL
-    if tile_url:
-        parts = urlsplit(tile_url.replace("{s}", "a"))
-        img_sources.append(f"{parts.scheme}://{parts.netloc}")
+    """A strict policy: no inline scripts, no third-party scripts; images and data only from us and the
+    basemap's tile host, if one is configured (MapLibre fetches raster tiles with fetch(), so the host is
+    needed in connect-src as well as img-src)."""
+    from lagesbild.basemap import configured
+
+    tile_hosts = configured().hosts
+    img_sources = ["'self'", "data:", "blob:", *tile_hosts]
+    connect_sources = ["'self'", *tile_hosts]
     return "; ".join(
         [
             "default-src 'self'",
@@ -30,7 +31,7 @@ def content_security_policy() -> str:
             # MapLibre sets element styles from script; those are allowed without 'unsafe-inline'.
             "style-src 'self'",
             f"img-src {' '.join(img_sources)}",
-            "connect-src 'self'",
+            f"connect-src {' '.join(connect_sources)}",
             "worker-src 'self'",
             "font-src 'self'",
             "object-src 'none'",
@@ -215,13 +216,13 @@ class ForumTimeZoneMiddleware:
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.csp = content_security_policy()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith(settings.STATIC_URL):
+        if not request.path.startswith((settings.STATIC_URL, "/basemap/")):
             # Pages, API answers and photos carry forum data: no browser or proxy keeps a copy.
             response.headers["Cache-Control"] = "private, no-store"
-        response.headers.setdefault("Content-Security-Policy", self.csp)
+        # Worked out for each response (it is a few string joins), so it follows the settings as they are.
+        response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
         return response

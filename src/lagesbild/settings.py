@@ -216,6 +216,8 @@ NODE_MODULES = Path(os.environ.get("LAGESBILD_NODE_MODULES", PROJECT_DIR / "node
 STATICFILES_DIRS = [
     PACKAGE_DIR / "static",
     ("vendor/maplibre-gl", NODE_MODULES / "maplibre-gl" / "dist"),
+    ("vendor/pmtiles", NODE_MODULES / "pmtiles" / "dist"),
+    ("vendor/protomaps-basemaps", NODE_MODULES / "@protomaps" / "basemaps" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -234,11 +236,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Map ------------------------------------------------------------------------------------------------
-# An XYZ raster tile URL for the basemap. Empty means a blank background (offline, tests).
+# The basemap (lagesbild/basemap.py): a PMTiles file served by Lägesbild itself if LAGESBILD_PMTILES_PATH is set;
+# otherwise raster tiles from LAGESBILD_TILE_URL (XYZ, or WMTS in REST form); empty for none.
+LAGESBILD_PMTILES_PATH = os.environ.get("LAGESBILD_PMTILES_PATH", "")
 LAGESBILD_TILE_URL = os.environ.get("LAGESBILD_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 LAGESBILD_TILE_ATTRIBUTION = os.environ.get(
-    "LAGESBILD_TILE_ATTRIBUTION", "© OpenStreetMap contributors"
+    "LAGESBILD_TILE_ATTRIBUTION",
+    "© OpenStreetMap contributors, Protomaps" if LAGESBILD_PMTILES_PATH else "© OpenStreetMap contributors",
 )
+LAGESBILD_TILE_MAXZOOM = int(os.environ.get("LAGESBILD_TILE_MAXZOOM", 19))
 # The map shows single points up to this many matches in view; past it, grid aggregates.
 LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
-from lagesbild import views
+from lagesbild import basemap_views, views
 from lagesbild.analysis import views as analysis_views
 from lagesbild.api import api
 from lagesbild.audit import views as audit_views
@@ -29,6 +29,9 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("basemap/basemap.pmtiles", basemap_views.pmtiles_file, name="basemap-pmtiles"),
+    path("basemap/fonts/<str:fontstack>/<int:start>-<int:end>.pbf", basemap_views.glyph_range,
+         name="basemap-glyphs"),
     path("konto/inbjudan/<str:key>/", forum_views.accept_invitation, name="accept-invitation"),
     path("konto/", include("allauth.urls")),  # sign-in, sign-out, password reset, two-factor, single sign-on
     path("i18n/", include("django.conf.urls.i18n")),

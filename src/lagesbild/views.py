@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
+from lagesbild import basemap
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
@@ -118,8 +119,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
     config = {
         "forum": membership.forum.slug,
         "api": reverse("api:api-root").rstrip("/") + f"/forums/{membership.forum.slug}",
-        "tileUrl": settings.LAGESBILD_TILE_URL,
-        "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+        "basemap": basemap.client_config(),
         "pointLimit": settings.LAGESBILD_MAP_POINT_LIMIT,
         "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
         "organisation": membership.organisation_id,

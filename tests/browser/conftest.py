@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.browser.basemaps import TileServer, make_pmtiles
+
 # Playwright's sync API keeps an event loop on the test thread; Django's ORM calls there are still
 # synchronous, so the async-safety guard does not apply.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -31,9 +33,21 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def tile_server() -> Iterator[TileServer]:
+    """Raster tiles from a server on loopback: the basemap as users meet it, with no internet needed."""
+    with TileServer().running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pmtiles_path(tmp_path_factory: Any) -> Path:
+    return make_pmtiles(tmp_path_factory.mktemp("basemap") / "farsta.pmtiles")
+
+
 @pytest.fixture
-def site(live_server: Any, settings: Any) -> str:
-    """A live server with a small demo forum and no basemap tiles (there are none offline)."""
+def site(live_server: Any, settings: Any, tile_server: TileServer) -> str:
+    """A live server with a small demo forum, and raster basemap tiles from the local tile server."""
     import datetime as dt
 
     from django.utils import timezone
@@ -41,7 +55,8 @@ def site(live_server: Any, settings: Any) -> str:
     from lagesbild.demo import create_demo_forum
     from lagesbild.meetings.models import Meeting
 
-    settings.LAGESBILD_TILE_URL = ""
+    settings.LAGESBILD_TILE_URL = tile_server.url
+    settings.LAGESBILD_PMTILES_PATH = ""
     forum = create_demo_forum(count=400)
     # The map opens on "since the last meeting". Whatever today's date, let that be three weeks, so the
     # first view always holds some deviations.
@@ -65,14 +80,26 @@ def new_page(browser: Browser, viewport: dict[str, int], **options: Any) -> Page
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.js_errors = errors  # type: ignore[attr-defined]
+    # Every Content-Security-Policy violation, as the browser reports it on the console.
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.csp_violations = violations  # type: ignore[attr-defined]
     return page
+
+
+def close_checked(page: Page) -> None:
+    """Close the page's context; no page of any browser test may have logged a CSP violation."""
+    violations = list(page.csp_violations)  # type: ignore[attr-defined]
+    page.context.close()
+    assert violations == [], violations[:3]
 
 
 @pytest.fixture
 def desktop(browser: Browser) -> Iterator[Page]:
     page = new_page(browser, DESKTOP)
     yield page
-    page.context.close()
+    close_checked(page)
 
 
 @pytest.fixture
@@ -80,7 +107,7 @@ def phone(browser: Browser) -> Iterator[Page]:
     page = new_page(browser, PHONE, geolocation={"latitude": 59.2437, "longitude": 18.0912},
                     permissions=["geolocation"])
     yield page
-    page.context.close()
+    close_checked(page)
 
 
 def sign_in(page: Page, site: str, email: str, password: str = "lagesbild-demo") -> None:

@@ -104,7 +104,7 @@ def test_meeting_and_place_pages(site: str, page: Page, path: str) -> None:
     page.goto(f"{site}{path}")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     assert serious_violations(page) == []
-    link = {"/f/farsta/platser/": "table a", "/f/farsta/moten/": "ul a[href*='/moten/']",
+    link = {"/f/farsta/platser/": "table a", "/f/farsta/moten/": "main ul a[href*='/moten/']",
             "/f/farsta/atgarder/?show=all": "table a[href*='/atgarder/']"}[path]
     page.locator(link).first.click()
     expect(page.get_by_role("heading", level=1)).to_be_visible()

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from lagesbild import basemap
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums import members
 from lagesbild.forums.models import Forum, Membership, Organisation, Role, User, time_zone_names
@@ -112,8 +113,7 @@ def settings_page(request: HttpRequest, forum: str) -> HttpResponse:
     context: dict[str, object] = {"forum": manager.forum, "membership": manager, "errors": {},
                                   "retention_actions": Forum.Retention.choices, "cadences": Forum.Cadence.choices,
                                   "time_zones": sorted(time_zone_names()),
-                                  "map_config": {"tileUrl": settings.LAGESBILD_TILE_URL,
-                                                 "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+                                  "map_config": {"basemap": basemap.client_config(),
                                                  "workerUrl": settings.STATIC_URL
                                                  + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
                                                  "area": manager.forum.area},

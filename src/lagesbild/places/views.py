@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild import staticmap
+from lagesbild import basemap, staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
@@ -29,7 +29,7 @@ RECENT = dt.timedelta(days=90)
 
 
 def _editor_config(membership: Membership) -> dict[str, Any]:
-    return {"tileUrl": settings.LAGESBILD_TILE_URL, "tileAttribution": settings.LAGESBILD_TILE_ATTRIBUTION,
+    return {"basemap": basemap.client_config(),
             "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
             "area": membership.forum.area}
 

@@ -1,6 +1,7 @@
 // Draw a forum's area on the settings page: click the corners, then "Done". The polygon goes into a
 // hidden field; the server checks it (inside valid ranges, not crossing itself) when the form is saved.
 /* global maplibregl */
+import { baseStyle } from "./basemap.js";
 
 const config = JSON.parse(document.getElementById("area-config").textContent);
 const t = JSON.parse(document.getElementById("area-strings").textContent);
@@ -8,12 +9,8 @@ const $ = (selector) => document.querySelector(selector);
 const format = (text, values) => text.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
 
 maplibregl.setWorkerUrl(config.workerUrl);
-const style = { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#eef0ec" } }] };
-if (config.tileUrl) {
-  style.sources.basemap = { type: "raster", tiles: [config.tileUrl], tileSize: 256, attribution: config.tileAttribution };
-  style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
-}
-const map = new maplibregl.Map({ container: "area-map", style, center: [18.07, 59.33], zoom: 10 });
+const map = new maplibregl.Map({ container: "area-map", style: baseStyle(config.basemap), center: [18.07, 59.33],
+                                 zoom: 10 });
 window.lagesbildAreaMap = map; // for the browser tests
 let corners = [];
 let drawing = false;

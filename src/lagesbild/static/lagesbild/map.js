@@ -1,6 +1,7 @@
 // The situational picture: map, filter, list, detail and report form.
 // Plain ES module over the JSON API; MapLibre GL JS (CSP build) is loaded as a global before this.
 /* global maplibregl */
+import { baseStyle } from "./basemap.js";
 
 const config = JSON.parse(document.getElementById("lagesbild-config").textContent);
 const t = JSON.parse(document.getElementById("lagesbild-strings").textContent);
@@ -45,25 +46,10 @@ async function api(path, options = {}) {
 
 // --- Map -------------------------------------------------------------------------------------------
 
-function baseStyle() {
-  const style = {
-    version: 8,
-    sources: {},
-    layers: [{ id: "background", type: "background", paint: { "background-color": "#eef0ec" } }],
-  };
-  if (config.tileUrl) {
-    style.sources.basemap = {
-      type: "raster", tiles: [config.tileUrl], tileSize: 256, maxzoom: 19, attribution: config.tileAttribution,
-    };
-    style.layers.push({ id: "basemap", type: "raster", source: "basemap" });
-  }
-  return style;
-}
-
 maplibregl.setWorkerUrl(config.workerUrl);
 const map = new maplibregl.Map({
   container: "map",
-  style: baseStyle(),
+  style: baseStyle(config.basemap, config.language),
   center: [18.0, 59.33],
   zoom: 12,
   attributionControl: { compact: true },
@@ -285,7 +271,7 @@ function saveFilterInUrl() {
   if (filterForm.q.value.trim()) params.set("q", filterForm.q.value.trim());
   history.replaceState(null, "", `${location.pathname}?${params}`);
   // The patterns page opens on the same filter.
-  const patterns = $("#patterns-link");
+  const patterns = $("#nav-patterns");
   if (patterns) patterns.href = `${patterns.dataset.base}?${params}`;
 }
 
@@ -946,7 +932,7 @@ async function start() {
   for (const category of categories) state.categories.set(category.key, category);
   for (const organisation of organisations) state.organisations.set(organisation.id, organisation);
   restoreFilterFromUrl();
-  const patterns = $("#patterns-link");
+  const patterns = $("#nav-patterns");
   if (patterns) patterns.href = `${patterns.dataset.base}${location.search || "?period=meeting"}`;
   await mapLoaded;
   addLayers();

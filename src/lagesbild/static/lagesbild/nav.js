@@ -1,0 +1,23 @@
+// The forum's navigation on a narrow screen: a "Menu" button opens and closes the list of pages.
+const toggle = document.querySelector(".nav-toggle");
+if (toggle) {
+  const nav = toggle.closest(".forum-nav");
+  toggle.addEventListener("click", () => {
+    const open = !nav.classList.contains("nav-open");
+    nav.classList.toggle("nav-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+}
+// A menu (the forum switcher, the administration) closes when one clicks elsewhere or presses Escape.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});

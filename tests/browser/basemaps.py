@@ -1,0 +1,141 @@
+"""Basemaps for the browser tests, as users meet them but on loopback: a raster tile server of our own, and a
+small PMTiles file made here with the layers Protomaps' style draws (land, a lake, a named road)."""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import mapbox_vector_tile
+from PIL import Image
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
+from pmtiles.writer import Writer
+from shapely.geometry import LineString, Polygon, box
+
+# A colour no other layer of the map uses, so that pixels of it on the screen are basemap tiles.
+RASTER_COLOUR = (200, 160, 255)
+# Protomaps' light flavour: land and water.
+EARTH_COLOUR = (226, 223, 218)
+WATER_COLOUR = (128, 222, 234)
+# Magelungen, roughly: the lake on Farsta's western edge, and a road along the centre.
+LAKE = Polygon([(18.050, 59.228), (18.072, 59.226), (18.076, 59.238), (18.058, 59.246), (18.046, 59.240)])
+ROAD = LineString([(18.060, 59.250), (18.090, 59.244), (18.130, 59.240)])
+BOUNDS = (18.02, 59.20, 18.18, 59.28)
+
+
+class TileServer:
+    """An XYZ tile server on loopback whose every tile is one colour; it counts the tiles asked for."""
+
+    def __init__(self) -> None:
+        image = Image.new("RGB", (256, 256), RASTER_COLOUR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        tile = buffer.getvalue()
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(tile)))
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+                self.wfile.write(tile)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+
+    @contextmanager
+    def running(self) -> Iterator[TileServer]:
+        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+def _mercator(lon: float, lat: float) -> tuple[float, float]:
+    x = lon * 20037508.34 / 180
+    y = math.log(math.tan((90 + lat) * math.pi / 360)) * 20037508.34 / math.pi
+    return x, y
+
+
+def _tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    size = 2 * 20037508.34 / 2**z
+    west = -20037508.34 + x * size
+    north = 20037508.34 - y * size
+    return west, north - size, west + size, north
+
+
+def _tiles(z: int) -> Iterator[tuple[int, int]]:
+    def column(lon: float) -> int:
+        return int((lon + 180) / 360 * 2**z)
+
+    def row(lat: float) -> int:
+        rad = math.radians(lat)
+        return int((1 - math.log(math.tan(rad) + 1 / math.cos(rad)) / math.pi) / 2 * 2**z)
+
+    for x in range(column(BOUNDS[0]), column(BOUNDS[2]) + 1):
+        for y in range(row(BOUNDS[3]), row(BOUNDS[1]) + 1):
+            yield x, y
+
+
+def _project(geometry: Polygon | LineString) -> Polygon | LineString:
+    import numpy as np
+    import shapely
+
+    def mercator(coordinates: np.ndarray) -> np.ndarray:
+        return np.array([_mercator(lon, lat) for lon, lat in coordinates])
+
+    return shapely.transform(geometry, mercator)
+
+
+def make_pmtiles(path: Path, max_zoom: int = 15) -> Path:
+    """A PMTiles file of vector tiles over Farsta, zooms 10 to `max_zoom`."""
+    lake, road = _project(LAKE), _project(ROAD)
+    entries = []
+    for z in range(10, max_zoom + 1):
+        for x, y in _tiles(z):
+            bounds = _tile_bounds(z, x, y)
+            extent = box(*bounds)
+            layers = [{"name": "earth", "features": [{"geometry": extent.wkt, "properties": {"kind": "earth"}}]}]
+            if lake.intersects(extent):
+                layers.append({"name": "water", "features": [{"geometry": lake.intersection(extent).wkt,
+                                                              "properties": {"kind": "lake", "name": "Magelungen"}}]})
+            if road.intersects(extent.buffer(100)):
+                layers.append({"name": "roads", "features": [{"geometry": road.wkt, "properties": {
+                    "kind": "major_road", "name": "Farstavägen", "min_zoom": 10}}]})
+            data = mapbox_vector_tile.encode(layers, default_options={"quantize_bounds": bounds, "extents": 4096})
+            entries.append((zxy_to_tileid(z, x, y), data))
+    with path.open("wb") as handle:
+        writer = Writer(handle)
+        for tile_id, data in sorted(entries):
+            writer.write_tile(tile_id, data)
+        writer.finalize({
+            "tile_type": TileType.MVT, "tile_compression": Compression.NONE,
+            "min_lon_e7": int(BOUNDS[0] * 1e7), "min_lat_e7": int(BOUNDS[1] * 1e7),
+            "max_lon_e7": int(BOUNDS[2] * 1e7), "max_lat_e7": int(BOUNDS[3] * 1e7),
+            "center_zoom": 13, "center_lon_e7": int(18.09 * 1e7), "center_lat_e7": int(59.24 * 1e7),
+        }, {"name": "Farsta (test)", "vector_layers": [{"id": name} for name in ("earth", "water", "roads")]})
+    return path
+
+
+def share_of_colour(png: bytes, colour: tuple[int, int, int], tolerance: int = 6) -> float:
+    """How much of a screenshot is this colour."""
+    import numpy as np
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    close = (np.abs(pixels - np.array(colour)) <= tolerance).all(axis=2)
+    return float(close.mean())

@@ -1,0 +1,66 @@
+"""Every main page at desktop and phone size, as the coordinator meets it with the basemap on: a screenshot of
+each is saved (LAGESBILD_SCREENSHOTS, default var/screenshots/) for a reviewer to look at, and each must keep
+its navigation on one line at 1366 px, and log no CSP violation and no script error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page
+
+from tests.browser.conftest import PHONE, close_checked, new_page, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(os.environ.get("LAGESBILD_SCREENSHOTS", Path(settings.VAR_DIR) / "screenshots"))
+WIDE = {"width": 1366, "height": 768}
+PAGES = {
+    "karta": "/f/farsta/",
+    "monster": "/f/farsta/monster/?period=all",
+    "platser": "/f/farsta/platser/",
+    "plats": "/f/farsta/platser/{place}/",
+    "moten": "/f/farsta/moten/",
+    "mote": "/f/farsta/moten/{meeting}/",
+    "protokoll": "/f/farsta/moten/{published}/protokoll/",
+    "atgarder": "/f/farsta/atgarder/?show=all",
+    "atgard": "/f/farsta/atgarder/{action}/",
+    "medlemmar": "/f/farsta/medlemmar/",
+    "installningar": "/f/farsta/installningar/",
+    "kategorier": "/f/farsta/kategorier/",
+    "logg": "/f/farsta/logg/",
+}
+
+
+def _ids() -> dict[str, Any]:
+    from lagesbild.meetings.models import Action, Meeting
+    from lagesbild.places.models import Place
+
+    published = Meeting.objects.filter(protocols__isnull=False).order_by("-held_at").first()
+    upcoming = Meeting.objects.order_by("-held_at").first()
+    return {"place": Place.objects.order_by("pk").first().pk, "meeting": upcoming.pk,  # type: ignore[union-attr]
+            "published": published.pk, "action": Action.objects.order_by("pk").first().pk}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_every_main_page(site: str, browser: Browser, size: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page: Page = new_page(browser, WIDE if size == "desktop" else PHONE)
+    try:
+        sign_in(page, site, "samordnare@farsta.demo")
+        ids = _ids()
+        for name, path in PAGES.items():
+            page.goto(site + path.format(**ids))
+            if name == "karta":
+                page.wait_for_function("() => window.lagesbildMap.loaded() && window.lagesbildMap.areTilesLoaded()")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
+            if size == "desktop":
+                header = page.locator(".topbar").bounding_box()
+                assert header is not None and header["height"] < 64, f"{name}: the header wraps"
+        assert page.js_errors == [], page.js_errors  # type: ignore[attr-defined]
+    finally:
+        close_checked(page)

@@ -62,7 +62,7 @@ def client_config() -> dict[str, object]:
         config["tiles"] = basemap.tile_url
     elif basemap.kind == "pmtiles":
         config["pmtiles"] = reverse("basemap-pmtiles")
-        # Labels need glyphs; Lägesbild makes them itself from a font, like the tiles.
-        config["glyphs"] = reverse("basemap-glyphs", kwargs={"fontstack": "FONTSTACK", "start": 0, "end": 255}
-                                   ).replace("FONTSTACK", "{fontstack}").replace("0-255", "{range}")
+    # Map text (the basemap's labels, counts on clusters and hexagons) needs glyphs: Lägesbild makes them itself.
+    config["glyphs"] = reverse("basemap-glyphs", kwargs={"fontstack": "FONTSTACK", "start": 0, "end": 255}
+                               ).replace("FONTSTACK", "{fontstack}").replace("0-255", "{range}")
     return config

@@ -22,10 +22,16 @@ def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(sit
         "() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility') === 'visible'"
         " && window.lagesbildMap.querySourceFeatures('hexagons').length > 0")
     assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('points', 'visibility')") == "none"
+    # Each hexagon shows its count, and the legend says what each colour holds.
+    desktop.wait_for_function(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['hexagon-counts']}).length > 0")
+    expect(desktop.locator("#hexagon-legend")).to_be_visible()
+    classes = desktop.locator("#hexagon-legend-classes li").all_inner_texts()
+    assert len(classes) >= 2 and classes[0].startswith("1")
     desktop.get_by_label("Värmekarta").check()
     desktop.wait_for_function("() => window.lagesbildMap.getLayoutProperty('heat', 'visibility') === 'visible'")
     assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility')") == "none"
-    assert desktop.locator(".cluster-label").count() == 0
+    assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('cluster-counts', 'visibility')") == "none"
 
     desktop.get_by_role("link", name="Mönster").click()
     expect(desktop.get_by_role("heading", level=1)).to_have_text("Mönster")

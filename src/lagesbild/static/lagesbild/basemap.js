@@ -15,9 +15,19 @@ function withoutIcons(layer) {
   return { ...layer, layout };
 }
 
+// The font of Lägesbild's own map text (counts), one the glyph endpoint makes.
+export const FONT = ["Noto Sans Regular"];
+
+function glyphUrl(basemap) {
+  return new URL(basemap.glyphs, window.location.href).href.replace("%7Bfontstack%7D", "{fontstack}")
+    .replace("%7Brange%7D", "{range}");
+}
+
 export function baseStyle(basemap, language = "sv") {
   const style = { version: 8, sources: {}, layers: [BACKGROUND] };
-  if (!basemap || basemap.kind === "none") return style;
+  if (!basemap) return style;
+  style.glyphs = glyphUrl(basemap);
+  if (basemap.kind === "none") return style;
   if (basemap.kind === "raster") {
     style.sources.basemap = {
       type: "raster", tiles: [basemap.tiles], tileSize: 256, maxzoom: basemap.maxZoom,
@@ -30,8 +40,6 @@ export function baseStyle(basemap, language = "sv") {
     maplibregl.addProtocol("pmtiles", new pmtiles.Protocol().tile);
     protocolAdded = true;
   }
-  style.glyphs = new URL(basemap.glyphs, window.location.href).href.replace("%7Bfontstack%7D", "{fontstack}")
-    .replace("%7Brange%7D", "{range}");
   style.sources.protomaps = {
     type: "vector", url: "pmtiles://" + new URL(basemap.pmtiles, window.location.href).href,
     attribution: basemap.attribution, maxzoom: 15,

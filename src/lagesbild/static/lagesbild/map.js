@@ -1,7 +1,7 @@
 // The situational picture: map, filter, list, detail and report form.
 // Plain ES module over the JSON API; MapLibre GL JS (CSP build) is loaded as a global before this.
 /* global maplibregl */
-import { baseStyle } from "./basemap.js";
+import { FONT, baseStyle } from "./basemap.js";
 
 const config = JSON.parse(document.getElementById("lagesbild-config").textContent);
 const t = JSON.parse(document.getElementById("lagesbild-strings").textContent);
@@ -60,6 +60,20 @@ map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-ri
 map.getCanvas().setAttribute("aria-label", document.getElementById("map").getAttribute("aria-label"));
 window.lagesbildMap = map; // for the browser tests and the curious
 
+// Density, not discs: a heat map of the single deviations (not of clusters) that fades in from transparent, and
+// spreads wider as the map zooms in, so the same place reads about as warm at every zoom.
+const HEAT_PAINT = {
+  "heatmap-weight": 1,
+  "heatmap-intensity": ["interpolate", ["linear"], ["zoom"], 10, 0.5, 13, 1, 16, 2],
+  "heatmap-radius": ["interpolate", ["exponential", 1.5], ["zoom"], 10, 14, 13, 28, 16, 55, 18, 90],
+  "heatmap-color": ["interpolate", ["linear"], ["heatmap-density"],
+                    0, "rgba(255,255,204,0)", 0.15, "rgba(255,237,160,0.55)", 0.35, "#fed976", 0.55, "#fd8d3c",
+                    0.75, "#e31a1c", 1, "#800026"],
+  "heatmap-opacity": 0.85,
+};
+// Five classes for the hexagons, light to dark; the legend says what counts each holds.
+const HEX_COLOURS = ["#fff3c4", "#fdcf7f", "#f59d4f", "#d95f27", "#a12d11"];
+
 function categoryColorExpression() {
   const expression = ["match", ["get", "parentCategory"]];
   for (const category of state.categories.values()) {
@@ -111,18 +125,29 @@ function addLayers() {
       "circle-stroke-color": "#ffffff",
     },
   });
-  // The heat map and the hexagon layer, shown instead of the points when chosen under "Show as".
+  // Counts on clusters, as map text (Lägesbild serves the glyphs), so they are right at every zoom.
   map.addLayer({
-    id: "heat", type: "heatmap", source: "deviations", layout: { visibility: "none" },
-    paint: { "heatmap-weight": ["coalesce", ["get", "point_count"], 1], "heatmap-radius": 24,
-             "heatmap-opacity": 0.8 },
+    id: "cluster-counts", type: "symbol", source: "deviations", filter: ["has", "point_count"],
+    layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": FONT, "text-size": 13,
+              "text-allow-overlap": true },
+    paint: { "text-color": "#ffffff" },
+  });
+  // The heat map and the hexagon layer, shown instead of the points when chosen under "Show as".
+  map.addSource("deviations-heat", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({
+    id: "heat", type: "heatmap", source: "deviations-heat", layout: { visibility: "none" }, paint: HEAT_PAINT,
   });
   map.addSource("hexagons", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   map.addLayer({
     id: "hexagon-cells", type: "fill", source: "hexagons", layout: { visibility: "none" },
-    paint: { "fill-opacity": 0.75, "fill-outline-color": "#ffffff",
-             "fill-color": ["step", ["get", "share"], "#fff3c4", 0.2, "#fdcf7f", 0.4, "#f59d4f", 0.6, "#d95f27",
-                            0.8, "#a12d11"] },
+    paint: { "fill-opacity": 0.8, "fill-outline-color": "#ffffff",
+             "fill-color": ["step", ["get", "class"], ...HEX_COLOURS.flatMap((c, i) => (i ? [i, c] : [c]))] },
+  });
+  map.addLayer({
+    id: "hexagon-counts", type: "symbol", source: "hexagons", layout: {
+      visibility: "none", "text-field": ["to-string", ["get", "count"]], "text-font": FONT,
+      "text-size": ["interpolate", ["linear"], ["zoom"], 11, 10, 16, 14] },
+    paint: { "text-color": ["step", ["get", "class"], "#1b1f24", 3, "#ffffff"], "text-halo-width": 0 },
   });
   // Past the point limit the map shows counts per grid cell from the server instead.
   map.addSource("aggregates", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
@@ -136,11 +161,18 @@ function addLayers() {
       "circle-stroke-color": "#ffffff",
     },
   });
+  map.addLayer({
+    id: "aggregate-counts", type: "symbol", source: "aggregates",
+    layout: { "text-field": ["case", [">=", ["get", "count"], 1000],
+                             ["concat", ["to-string", ["round", ["/", ["get", "count"], 1000]]], "k"],
+                             ["to-string", ["get", "count"]]],
+              "text-font": FONT, "text-size": 13, "text-allow-overlap": true },
+    paint: { "text-color": "#ffffff" },
+  });
   // When the view holds too many points, the heat map is drawn from the server's counts instead.
   map.addLayer({
     id: "heat-aggregates", type: "heatmap", source: "aggregates", layout: { visibility: "none" },
-    paint: { "heatmap-weight": ["get", "count"], "heatmap-radius": 30, "heatmap-opacity": 0.8,
-             "heatmap-intensity": ["interpolate", ["linear"], ["zoom"], 10, 0.05, 16, 0.5] },
+    paint: { ...HEAT_PAINT, "heatmap-intensity": 1 },
   });
   map.on("click", "aggregate-cells", (event) => {
     if (state.picking) return;
@@ -165,49 +197,6 @@ function addLayers() {
   for (const layer of ["clusters", "points", "aggregate-cells"]) {
     map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = state.picking ? "crosshair" : ""; });
-  }
-  map.on("render", updateClusterLabels);
-}
-
-// Counts as HTML labels on clusters and grid cells: offline there are no font glyphs for map text.
-const clusterLabels = new Map();
-function countedFeatures() {
-  const counted = [];
-  if (map.getSource("deviations") && map.isSourceLoaded("deviations")) {
-    for (const feature of map.querySourceFeatures("deviations", { filter: ["has", "point_count"] })) {
-      counted.push([`c${feature.properties.cluster_id}`, feature.properties.point_count_abbreviated, feature]);
-    }
-  }
-  if (map.getSource("aggregates") && map.isSourceLoaded("aggregates")) {
-    for (const feature of map.querySourceFeatures("aggregates")) {
-      const count = feature.properties.count;
-      counted.push([`a${feature.properties.cell}:${count}`, count >= 1000 ? `${Math.round(count / 1000)}k` : count,
-                    feature]);
-    }
-  }
-  return counted;
-}
-function updateClusterLabels() {
-  const seen = new Set();
-  if (layerChoice() !== "points") {
-    for (const marker of clusterLabels.values()) marker.remove();
-    clusterLabels.clear();
-    return;
-  }
-  for (const [id, text, feature] of countedFeatures()) {
-    if (seen.has(id)) continue;
-    seen.add(id);
-    if (!clusterLabels.has(id)) {
-      const element = document.createElement("span");
-      element.className = "cluster-label";
-      element.textContent = String(text);
-      element.setAttribute("aria-hidden", "true");
-      clusterLabels.set(id, new maplibregl.Marker({ element }).setLngLat(feature.geometry.coordinates));
-    }
-    clusterLabels.get(id).addTo(map);
-  }
-  for (const [id, marker] of clusterLabels) {
-    if (!seen.has(id)) { marker.remove(); clusterLabels.delete(id); }
   }
 }
 
@@ -317,10 +306,14 @@ function layerChoice() {
 function showLayers() {
   const choice = layerChoice();
   const visible = (id, on) => { if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none"); };
-  for (const id of ["clusters", "points", "aggregate-cells", "selected"]) visible(id, choice === "points");
+  for (const id of ["clusters", "cluster-counts", "points", "aggregate-cells", "aggregate-counts", "selected"]) {
+    visible(id, choice === "points");
+  }
   visible("heat", choice === "heat");
   visible("heat-aggregates", choice === "heat");
   visible("hexagon-cells", choice === "hexagons");
+  visible("hexagon-counts", choice === "hexagons");
+  $("#hexagon-legend").hidden = choice !== "hexagons";
   document.body.dataset.layer = choice;
 }
 
@@ -331,8 +324,29 @@ async function loadHexagons(params) {
   query.set("zoom", map.getZoom().toFixed(1));
   const cells = await api(`/patterns/hexagons?${query}`);
   const top = Math.max(1, ...cells.features.map((f) => f.properties.count));
-  for (const feature of cells.features) feature.properties.share = feature.properties.count / top;
+  // Classes that grow geometrically up to the busiest hexagon (1–3, 4–9, 10–23, ...): counts are skewed, and
+  // equal steps would put almost every hexagon in the first class. With few deviations, fewer classes.
+  const bounds = [];
+  for (let i = 1; i <= HEX_COLOURS.length; i++) {
+    const upper = Math.ceil(top ** (i / HEX_COLOURS.length));
+    if (!bounds.length || upper > bounds.at(-1)) bounds.push(upper);
+  }
+  for (const feature of cells.features) {
+    const index = bounds.findIndex((upper) => feature.properties.count <= upper);
+    feature.properties.class = Math.round((index / Math.max(1, bounds.length - 1)) * (HEX_COLOURS.length - 1));
+  }
   map.getSource("hexagons").setData(cells);
+  const legend = $("#hexagon-legend-classes");
+  legend.replaceChildren();
+  bounds.forEach((upper, i) => {
+    const lower = i ? bounds[i - 1] + 1 : 1;
+    const item = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = HEX_COLOURS[Math.round((i / Math.max(1, bounds.length - 1)) * (HEX_COLOURS.length - 1))];
+    item.append(swatch, lower === upper ? String(upper) : `${lower}–${upper}`);
+    legend.append(item);
+  });
 }
 
 async function load() {
@@ -354,9 +368,17 @@ async function load() {
       map.getSource("aggregates").setData(cells);
       state.categoryCounts = new Map(Object.entries(cells.categories));
       map.getSource("deviations").setData(empty);
+      map.getSource("deviations-heat").setData(empty);
+      // Each cell's count is a share of the busiest, and its warmth spreads over about a cell and a half, so
+      // neighbouring cells run together into density rather than standing as discs.
+      const top = Math.max(1, ...cells.features.map((f) => f.properties.count));
+      const cellPixels = map.getCanvas().clientWidth / 32;
+      map.setPaintProperty("heat-aggregates", "heatmap-weight", ["/", ["get", "count"], top]);
+      map.setPaintProperty("heat-aggregates", "heatmap-radius", Math.max(12, cellPixels * 1.4));
     } else {
       map.getSource("aggregates").setData(empty);
       map.getSource("deviations").setData(collection);
+      map.getSource("deviations-heat").setData(collection);
     }
     if (layerChoice() === "hexagons") await loadHexagons(params);
     state.features = collection.features;
@@ -649,6 +671,8 @@ function announce(message) {
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => { notice.hidden = true; }, 8000);
 }
+// A message the page came with ("You have signed in as ...") leaves the map the same way.
+if (!$("#notice").hidden) noticeTimer = setTimeout(() => { $("#notice").hidden = true; }, 8000);
 
 // --- Reporting ----------------------------------------------------------------------------------------
 

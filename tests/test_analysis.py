@@ -267,19 +267,26 @@ def test_the_patterns_page_and_its_csv_files(world: World) -> None:
     for _i in range(25):
         world.report(world.police_reporter, lon=18.09, lat=59.244)
     world.report(world.housing_reporter, lon=18.09, lat=59.244, category="litter")
+    world.report(world.housing_reporter, lon=18.125, lat=59.232, place_name="Sandsborgsvägen 12, vid kiosken")
+    from lagesbild.places import services as places
+
+    places.create_place(world.coordinator, places.PlaceInput(name="Torget", lon=18.09, lat=59.244, radius_m=80))
     client = world.client(world.housing_reporter)
-    page = client.get("/f/farsta/monster/", {"period": "30"}).content.decode()
-    for expected in ("Hotspots", "När: veckodag och timme", "Varje organisations perspektiv", "Återkommande platser",
-                     "Jämfört med en annan period", "26 avvikelser i filtret.", "Öppna filtret på kartan"):
+    page = client.get("/f/farsta/monster/", {"period": "30", "resolution": "10"}).content.decode()
+    for expected in ("Var", "När", "Utveckling", "Vem", "Jämför", "Återkommande platser", "27 avvikelser i filtret.",
+                     "Öppna filtret på kartan", "Visa tabell"):
         assert expected in page, expected
     assert 'href="/f/farsta/?period=30"' in page
+    # Hexagons go by names people know: the place they lie in, or the street their deviations name.
+    assert h3.int_to_str(h3.str_to_int(h3.latlng_to_cell(59.244, 18.09, 10))) not in page
+    assert '">Torget</a>' in page and '">Sandsborgsvägen</a>' in page
     # The busiest hexagon opens the map around it, with the same filter.
-    assert 'href="/f/farsta/?period=30&amp;bbox=' in page and f"<code>{h3.int_to_str(CENTRE)}</code>" in page
+    assert 'href="/f/farsta/?period=30&amp;bbox=' in page
     csv = client.get("/f/farsta/monster/actors.csv", {"period": "30"})
     assert csv["Content-Type"] == "text/csv; charset=utf-8"
     lines = csv.content.decode().splitlines()
     assert lines[0].startswith("Organisation,")
-    assert sorted(lines[1:]) == ["Bostadsbolaget,0,1,1", "Polisen,25,0,25"]
+    assert sorted(lines[1:]) == ["Bostadsbolaget,1,1,2", "Polisen,25,0,25"]
     grid = client.get("/f/farsta/monster/week-hours.csv", {"period": "30"}).content.decode().splitlines()
     assert len(grid) == 8 and grid[1].startswith("måndag,")
     assert client.get("/f/farsta/monster/secrets.csv").status_code == 404

@@ -36,10 +36,17 @@ def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(sit
     desktop.get_by_role("link", name="Mönster").click()
     expect(desktop.get_by_role("heading", level=1)).to_have_text("Mönster")
     expect(desktop.get_by_label("Period", exact=True)).to_have_value("90")
-    expect(desktop.get_by_role("heading", name="Hotspots")).to_be_visible()
+    for section in ("Var", "När", "Utveckling", "Vem", "Jämför"):
+        expect(desktop.get_by_role("heading", name=section, exact=True)).to_be_visible()
     expect(desktop.locator("svg.static-map").first).to_be_visible()
-    expect(desktop.get_by_role("table", name="Avvikelser per veckodag och timme (svensk tid)")).to_contain_text(
+    expect(desktop.locator("svg.chart").first).to_be_visible()
+    expect(desktop.get_by_role("table", name="Avvikelser per veckodag och timme (Europe/Stockholm)")).to_contain_text(
         "måndag")
+    # The tables behind the figures open on request.
+    table = desktop.get_by_role("region", name="Avvikelser per månad")
+    expect(table).to_be_hidden()
+    desktop.get_by_text("Visa tabell").nth(1).click()
+    expect(table).to_be_visible()
     with desktop.expect_download() as download:
         # The link's name ends with its figure (visually hidden), so the eight download links differ.
         desktop.get_by_role("link", name=re.compile(

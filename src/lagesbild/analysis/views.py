@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from lagesbild import geometry, staticmap
+from lagesbild import charts, geometry, staticmap
 from lagesbild.analysis import services
 from lagesbild.csvfile import rows_as_csv
 from lagesbild.deviations import services as deviations
@@ -81,15 +81,6 @@ def _hex_map(membership: Membership, title: str, cells: dict[int, tuple[str, str
                          shapes=[(services.hexagon_ring(c), fill, tip) for c, (fill, tip) in cells.items()])
 
 
-def _place_names(membership: Membership, cells: list[int]) -> dict[int, str]:
-    known = list(places.forum_places(membership))
-    names = {}
-    for cell in cells:
-        lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
-        names[cell] = ", ".join(p.name for p in places.places_containing(known, lon, lat))
-    return names
-
-
 def cell_link(slug: str, map_query: str, cell: int) -> str:
     """The map on this hexagon, with the same filter."""
     ring = services.hexagon_ring(cell)
@@ -132,56 +123,87 @@ def _map_query(data: QueryDict) -> str:
 
 def figures(membership: Membership, flt: DeviationFilter, form: dict[str, Any], link: Callable[[int], str]
             ) -> dict[str, Any]:
-    """Every figure of the page; `link` gives a hexagon's link to the map."""
+    """Every figure of the page; `link` gives a hexagon's link to the map. Hexagons are named, never shown by id."""
     resolution = _resolution(form)
     queryset = services.filtered(membership, flt)
     total = queryset.count()
     counts = services.hexagon_counts(queryset, resolution)
     top = max(counts.values(), default=0)
-    count_map = _hex_map(membership, _("Deviations per hexagon"), {
-        c: (_shade(n, top), _("%(count)d deviations") % {"count": n}) for c, n in counts.items()})
-    busiest = sorted(counts.items(), key=lambda kv: -kv[1])[:15]
+    busiest = sorted(counts.items(), key=lambda kv: -kv[1])[:10]
 
     spots = services.hotspots(membership, queryset, resolution)
-    significant = [c for c in spots.cells if c.kind]
+    significant = sorted((c for c in spots.cells if c.kind), key=lambda c: (c.fdr or 1, c.p))
+    repeat = services.repeat_places(membership, _without_period(membership, flt), resolution=resolution)[:10]
+    names = services.hexagon_names(membership, queryset, [c for c, _n in busiest] + [r.cell for r in repeat],
+                                   resolution)
+    names.update(services.hexagon_names(membership, queryset, [c.cell for c in significant], spots.resolution))
+    count_map = _hex_map(membership, _("Deviations per hexagon"), {
+        c: (_shade(n, top), f"{names.get(c) or ''} {_('%(count)d deviations') % {'count': n}}".strip())
+        for c, n in counts.items()})
     hot_map = _hex_map(membership, _("Hot and cold spots"), {
         c.cell: ((HOT if c.kind == "hot" else COLD)[c.fdr or 0.10],
                  _("%(kind)s, false discovery rate %(fdr)s %%, %(count)d deviations") % {
                      "kind": _("hot spot") if c.kind == "hot" else _("cold spot"),
                      "fdr": _percent(c.fdr), "count": c.count}) for c in significant})
-    names = _place_names(membership, [c.cell for c in significant] + [c for c, _n in busiest])
 
     grid = services.week_hour_grid(queryset)
     grid_top = max((max(row) for row in grid), default=0)
     trend = services.monthly_trend(membership, flt)
+    trend_months = [_month_label(m) for m in trend.months]
     actors = services.actors(membership, queryset, form["by"], resolution=resolution)
     small_maps = []
     for who, per_cell in actors.maps:
         most = max(per_cell.values(), default=0)
         small_maps.append((who, _hex_map(membership, _("Deviations reported by %(name)s") % {"name": who}, {
             c: (_shade(n, most), str(n)) for c, n in per_cell.items()}, 300, 200), sum(per_cell.values())))
-    repeat = services.repeat_places(membership, _without_period(membership, flt), resolution=resolution)
+    overlap_names = services.hexagon_names(membership, queryset, [row[0] for row in actors.overlap], resolution)
     comparison = services.compare_periods(membership, flt, form["against"], resolution)
     change_top = max((abs(a - b) for a, b in comparison.cells.values()), default=0)
     change_map = _hex_map(membership, _("Change per hexagon"), {
         c: (_change_colour(a - b, change_top), _("%(now)d now, %(other)d then") % {"now": a, "other": b})
         for c, (a, b) in comparison.cells.items() if a != b})
     return {
-        "total": total, "resolution": resolution, "count_map": count_map,
-        "busiest": [(c, n, names.get(c, ""), link(c)) for c, n in busiest], "spots": spots, "hot_map": hot_map,
-        "significant": [(c, names.get(c.cell, ""), link(c.cell), _percent(c.fdr)) for c in sorted(
-            significant, key=lambda c: (c.fdr or 1, c.p))],
+        "total": total, "resolution": resolution, "count_map": count_map, "spots": spots, "hot_map": hot_map,
+        "busiest": [(names.get(c, ""), n, link(c)) for c, n in busiest],
+        "significant": [(c, names.get(c.cell, ""), link(c.cell), _percent(c.fdr)) for c in significant],
+        # The lists name each place once (several hexagons often make up one square), strongest first.
+        "significant_places": _first_of_each(
+            [(c, names.get(c.cell, ""), link(c.cell), _percent(c.fdr)) for c in significant],
+            key=lambda row: (row[1], row[0].kind)),
         "hotspot_summary": services.hotspot_summary(spots),
-        "grid": [(_(WEEKDAYS[d]), [(n, _shade(n, grid_top), _shade(n, grid_top) in SEQUENTIAL[3:])
+        "grid": [(_(WEEKDAYS[d]), [(n, _shade(n, grid_top), charts.contrast_ink(_shade(n, grid_top)))
                                    for n in grid[d]], sum(grid[d])) for d in range(7)],
-        "hours": range(24), "trend": trend,
-        "trend_months": [_month_label(m) for m in trend.months],
-        "actors": actors, "small_maps": small_maps, "repeat": [(r, link(r.cell)) for r in repeat[:20]],
-        "overlap": [(*row, link(row[0])) for row in actors.overlap], "comparison": comparison,
-        "change_map": change_map, "compare_rows": [(n, a, b, a - b) for _k, n, a, b in comparison.categories],
+        "busiest_times": _busiest_times(grid),
+        "hours": range(24), "trend": trend, "trend_months": trend_months,
+        "trend_chart": charts.line_chart(_("Deviations per month, this year and the year before"), trend_months, [
+            charts.Series(_("The last 12 months"), trend.totals, "#0b5cad"),
+            charts.Series(_("The same months a year earlier"), trend.totals_before, "#8a939c", dashed=True)]),
+        "actors": actors, "small_maps": small_maps,
+        "actors_chart": charts.bar_chart(_("Deviations per reporting organisation"),
+                                         [(who, n, "#0b5cad") for who, _counts, n in actors.rows[:12]]),
+        "repeat": [(r, names.get(r.cell, ""), link(r.cell)) for r in repeat],
+        "overlap": [(overlap_names.get(cell, ""), orgs, n, who, link(cell)) for cell, orgs, n, who in actors.overlap],
+        "comparison": comparison, "change_map": change_map,
+        "compare_rows": [(n, a, b, a - b) for _k, n, a, b in comparison.categories],
         "period_label": _period_label(membership, comparison.period),
         "other_label": _period_label(membership, comparison.other),
     }
+
+
+def _first_of_each(rows: list[Any], key: Callable[[Any], Any]) -> list[Any]:
+    seen: set[Any] = set()
+    kept = []
+    for row in rows:
+        if key(row) not in seen:
+            seen.add(key(row))
+            kept.append(row)
+    return kept
+
+
+def _busiest_times(grid: list[list[int]]) -> list[tuple[str, str, int]]:
+    """The three busiest weekday-and-hour slots, in words."""
+    slots = sorted(((n, d, h) for d, row in enumerate(grid) for h, n in enumerate(row) if n), reverse=True)[:3]
+    return [(_(WEEKDAYS[d]), f"{h:02d}\u2013{(h + 1) % 24:02d}", n) for n, d, h in slots]
 
 
 def _without_period(membership: Membership, flt: DeviationFilter) -> Any:
@@ -237,16 +259,21 @@ def csv_rows(membership: Membership, flt: DeviationFilter, form: dict[str, Any],
              ) -> tuple[list[str], list[list[Any]]]:
     resolution = _resolution(form)
     queryset = services.filtered(membership, flt)
+    # Each hexagon by its name and by its H3 id (for joining with GIS data).
     if figure == "hexagons":
         counts = services.hexagon_counts(queryset, resolution)
-        return [_("Hexagon"), _("Deviations")], [[h3.int_to_str(c), n] for c, n in sorted(counts.items())]
+        names = services.hexagon_names(membership, queryset, list(counts), resolution)
+        return [_("Place"), _("Hexagon"), _("Deviations")], [[names[c], h3.int_to_str(c), n]
+                                                            for c, n in sorted(counts.items())]
     if figure == "hotspots":
         spots = services.hotspots(membership, queryset, resolution)
-        return ([_("Hexagon"), _("Deviations"), _("In the neighbourhood"), _("Expected in the neighbourhood"), "z",
-                 "p", _("Kind"), _("False discovery rate (%)")],
-                [[h3.int_to_str(c.cell), c.count, c.observed, round(c.expected, 3), round(c.z, 4), c.p,
-                  {"hot": _("hot spot"), "cold": _("cold spot")}.get(c.kind, ""), _percent(c.fdr)]
-                 for c in spots.cells])
+        marked = [c.cell for c in spots.cells if c.kind]
+        names = services.hexagon_names(membership, queryset, marked, spots.resolution)
+        return ([_("Place"), _("Hexagon"), _("Deviations"), _("In the neighbourhood"),
+                 _("Expected in the neighbourhood"), "z", "p", _("Kind"), _("False discovery rate (%)")],
+                [[names.get(c.cell, ""), h3.int_to_str(c.cell), c.count, c.observed, round(c.expected, 3),
+                  round(c.z, 4), c.p, {"hot": _("hot spot"), "cold": _("cold spot")}.get(c.kind, ""),
+                  _percent(c.fdr)] for c in spots.cells])
     if figure == "week-hours":
         grid = services.week_hour_grid(queryset)
         return [_("Weekday"), *[f"{h:02d}" for h in range(24)]], [[_(WEEKDAYS[d]), *grid[d]] for d in range(7)]
@@ -261,12 +288,14 @@ def csv_rows(membership: Membership, flt: DeviationFilter, form: dict[str, Any],
         if figure == "actors":
             return ([_("Organisation"), *[n for _k, n in actors.columns], _("Total")],
                     [[who, *counts, total] for who, counts, total in actors.rows])
-        return ([_("Hexagon"), _("Organisations"), _("Deviations"), _("Reported by")],
-                [[h3.int_to_str(c), o, n, ", ".join(names)] for c, o, n, names in actors.overlap])
+        places = services.hexagon_names(membership, queryset, [row[0] for row in actors.overlap], resolution)
+        return ([_("Place"), _("Hexagon"), _("Organisations"), _("Deviations"), _("Reported by")],
+                [[places[c], h3.int_to_str(c), o, n, ", ".join(names)] for c, o, n, names in actors.overlap])
     if figure == "repeat-places":
         found = services.repeat_places(membership, _without_period(membership, flt), resolution=resolution)
-        return ([_("Hexagon"), _("Weeks with deviations"), _("Of weeks"), _("Deviations"), _("Place")],
-                [[h3.int_to_str(r.cell), r.weeks, r.of_weeks, r.count, r.place] for r in found])
+        names = services.hexagon_names(membership, queryset, [r.cell for r in found], resolution)
+        return ([_("Place"), _("Hexagon"), _("Weeks with deviations"), _("Of weeks"), _("Deviations")],
+                [[names[r.cell], h3.int_to_str(r.cell), r.weeks, r.of_weeks, r.count] for r in found])
     comparison = services.compare_periods(membership, flt, form["against"], resolution)
     return ([_("Category"), _("This period"), _("The other period"), _("Difference")],
             [[n, a, b, a - b] for _k, n, a, b in comparison.categories])

@@ -275,3 +275,27 @@ def test_publishing_sends_every_member_a_digest_with_their_open_actions(world: W
     assert "Öppna åtgärder för Polisen:\n- Fler patrullor" in police.body
     assert "1 nya åtgärder" in police.body
     assert "Fler patrullor" not in next(m for m in mail.outbox if m.to == ["vicevard@test.se"]).body
+
+
+def test_how_an_action_was_carried_out_is_recorded_and_not_done_is_not_did_not_work(world: World,
+                                                                                      square: Any) -> None:
+    action = actions.create_action(world.coordinator, actions.ActionInput(
+        title="Ny belysning", organisation_id=world.district.pk, due_date=timezone.now().date() + dt.timedelta(days=5),
+        place_id=square.pk))
+    with pytest.raises(InvalidInput, match="när den är genomförd eller avbruten"):
+        actions.follow_up(world.coordinator, action.pk, "Beställt", execution="partly")
+    with pytest.raises(InvalidInput, match="avbruten, inte genomförd"):
+        actions.follow_up(world.coordinator, action.pk, "Klart", status="done", execution="not_at_all")
+    actions.follow_up(world.coordinator, action.pk, "Klart", status="done")
+    action.refresh_from_db()
+    assert action.execution == "fully"  # done means in full unless told otherwise
+    actions.follow_up(world.coordinator, action.pk, "Leverantören uteblev", status="cancelled",
+                      execution="not_at_all", execution_note="Lamporna kom aldrig")
+    action.refresh_from_db()
+    assert (action.status, action.execution, action.execution_note) == ("cancelled", "not_at_all",
+                                                                        "Lamporna kom aldrig")
+    result = effect.action_effect(world.coordinator, action)
+    assert result is not None and result.verdict == "not_done" and result.p_value is None
+    assert "inte genomförd" in result.message
+    page = world.client(world.coordinator).get(f"/f/farsta/atgarder/{action.pk}/").content.decode()
+    assert "Inte genomförd" in page and "Lamporna kom aldrig" in page

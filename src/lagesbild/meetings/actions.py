@@ -225,10 +225,14 @@ def _plain(value: Any) -> Any:
 
 
 def follow_up(membership: Membership, action_id: int, body: str = "", status: str | None = None,
-              result: str | None = None, resolve_deviations: bool = False, meeting_id: int | None = None
-              ) -> FollowUp:
+              result: str | None = None, resolve_deviations: bool = False, meeting_id: int | None = None,
+              execution: str | None = None, execution_note: str | None = None) -> FollowUp:
     """A follow-up note, and the status the action moves to. When an action is done, its linked
-    deviations can be marked resolved at the same time."""
+    deviations can be marked resolved at the same time.
+
+    Closing an action records how it was carried out: in full, in part or not at all (done means in full and
+    cancelled not at all, unless said otherwise), so that its effect is not judged on what was never done.
+    """
     action = get_action(membership, action_id)
     if not can_follow_up(membership, action):
         raise audit.refused(membership, "follow-up by another organisation",
@@ -237,11 +241,20 @@ def follow_up(membership: Membership, action_id: int, body: str = "", status: st
     if status is not None and status not in Action.Status.values:
         raise InvalidInput(_("Unknown status: %(status)s.") % {"status": status}, field="status")
     new_status = status if status and status != action.status else ""
-    if not body and not new_status and result is None:
+    if not body and not new_status and result is None and not execution and execution_note is None:
         raise InvalidInput(_("Write a follow-up, or choose a new status."), field="body")
     if resolve_deviations and (status or action.status) != Action.Status.DONE:
         raise InvalidInput(_("Deviations are marked resolved only when the action is done."),
                            field="resolve_deviations")
+    closing = (status or action.status) in {Action.Status.DONE, Action.Status.CANCELLED}
+    if execution and not closing:
+        raise InvalidInput(_("Say how the action was carried out when it is done or cancelled."), field="execution")
+    if execution and execution not in Action.Execution.values:
+        raise InvalidInput(_("Choose how the action was carried out."), field="execution")
+    if (status or action.status) == Action.Status.DONE and execution == Action.Execution.NOT_AT_ALL:
+        raise InvalidInput(_("An action that was not carried out is cancelled, not done."), field="execution")
+    if new_status and closing and not execution:
+        execution = Action.Execution.FULLY if new_status == Action.Status.DONE else Action.Execution.NOT_AT_ALL
     meeting = None
     if meeting_id:
         from lagesbild.meetings.services import get_meeting
@@ -256,6 +269,12 @@ def follow_up(membership: Membership, action_id: int, body: str = "", status: st
             values["completed_at"] = timezone.now() if new_status == Action.Status.DONE else None
         if result is not None:
             values["result"] = _text(result, "result")
+        if execution:
+            values["execution"] = execution
+        if execution_note is not None:
+            values["execution_note"] = _text(execution_note, "execution_note")
+        if new_status and not closing:
+            values["execution"] = ""  # reopened: how it was carried out is told again when it closes
         if not Action.objects.filter(pk=action.pk, status=action.status).update(**values):
             raise Conflict(_("Someone else changed this action while you were writing. Reload it and try again."),
                            field="status")
@@ -267,6 +286,10 @@ def follow_up(membership: Membership, action_id: int, body: str = "", status: st
             changes["status"] = [action.status, new_status]
         if result is not None:
             changes["result"] = [action.result, values["result"]]
+        if "execution" in values and values["execution"] != action.execution:
+            changes["execution"] = [action.execution, values["execution"]]
+        if execution_note is not None:
+            changes["execution_note"] = [action.execution_note, values["execution_note"]]
         audit.record(membership, AuditEvent.Action.FOLLOW_UP, action, changes)
         if resolve_deviations:
             ids = list(ActionDeviation.objects.filter(action=action).values_list("deviation_id", flat=True))

@@ -372,6 +372,8 @@ class FollowUpOut(Schema):
 class ActionOut(ActionSummaryOut):
     description: str
     result: str
+    execution: str = Field(description="fully, partly, not_at_all, or empty while open")
+    executionNote: str
     createdAt: dt.datetime
     completedAt: dt.datetime | None
     deviations: list[int] = Field(description="Those of its deviations the asker may see")
@@ -430,6 +432,9 @@ class FollowUpIn(Schema):
     result: str | None = None
     resolve_deviations: bool = Field(False, description="When done: mark its deviations resolved")
     meeting: Id | None = None
+    execution: str | None = Field(None, description="When done or cancelled: fully, partly or not_at_all "
+                                                    "(by default fully when done, not_at_all when cancelled)")
+    execution_note: str | None = None
 
 
 @router.post("/{forum}/actions/{action_id}/follow-ups", response=answers(FollowUpOut, 201),
@@ -439,7 +444,8 @@ def add_follow_up(request: HttpRequest, forum: str, action_id: Id) -> Status[dic
     membership = member(request, forum)
     payload = parse_json_body(request, FollowUpIn)
     entry = action_services.follow_up(membership, action_id, payload.body, payload.status, payload.result,
-                                      payload.resolve_deviations, payload.meeting)
+                                      payload.resolve_deviations, payload.meeting, payload.execution,
+                                      payload.execution_note)
     return Status(201, presenters.follow_up_out(entry))
 
 

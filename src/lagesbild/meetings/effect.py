@@ -64,7 +64,7 @@ class Effect:
     rest_after: int
     by_category: list[tuple[str, int, int]] = field(default_factory=list)  # name, before, after
     p_value: float | None = None
-    verdict: str = ""  # too_early, too_few, decrease, increase, no_clear_change
+    verdict: str = ""  # too_early, too_few, decrease, increase, no_clear_change, not_done
     message: str = ""
     before_start: dt.datetime | None = None
     before_end: dt.datetime | None = None  # where "before" ends: the weeks that prompted the action are left out
@@ -250,7 +250,14 @@ def action_effect(membership: Membership, action: Action, days: int = DEFAULT_DA
     area = action_area(action)
     if area is None:
         return None
-    return place_effect(membership, area, action_pivot(action), days, now, before_end(action))
+    effect = place_effect(membership, area, action_pivot(action), days, now, before_end(action))
+    # "Was not done" is not "did not work": an action not carried out is not judged at all.
+    if action.execution == Action.Execution.NOT_AT_ALL:
+        effect.verdict, effect.p_value = "not_done", None
+        effect.message = _("The action was not carried out, so the numbers say nothing about whether it works.")
+    elif action.execution == Action.Execution.PARTLY and effect.verdict in {"no_clear_change", "increase"}:
+        effect.message += " " + _("The action was carried out only in part, which may be why.")
+    return effect
 
 
 def as_dict(effect: Effect) -> dict[str, Any]:

@@ -103,6 +103,13 @@ class Action(models.Model):
 
     OPEN = (Status.PLANNED, Status.IN_PROGRESS)
 
+    class Execution(models.TextChoices):
+        """How the action was carried out, told when it is done or cancelled: an action that was not carried out
+        says nothing about whether it would have worked."""
+        FULLY = "fully", _("Carried out in full")
+        PARTLY = "partly", _("Carried out in part")
+        NOT_AT_ALL = "not_at_all", _("Not carried out")
+
     forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="actions")
     title = models.CharField(_("what will be done"), max_length=200)
     description = models.TextField(_("description"), blank=True)
@@ -117,6 +124,8 @@ class Action(models.Model):
     due_date = models.DateField(_("due"))
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PLANNED)
     result = models.TextField(_("result"), blank=True)
+    execution = models.CharField(_("carried out"), max_length=12, choices=Execution.choices, blank=True)
+    execution_note = models.TextField(_("how it was carried out"), blank=True)
     meeting = models.ForeignKey(Meeting, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions")
     agenda_item = models.ForeignKey(AgendaItem, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="actions")

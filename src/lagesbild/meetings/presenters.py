@@ -67,6 +67,7 @@ def follow_up_out(entry: FollowUp) -> dict[str, Any]:
 def action_detail(membership: Membership, action: Action) -> dict[str, Any]:
     return {
         **action_summary(action), "description": action.description, "result": action.result,
+        "execution": action.execution, "executionNote": action.execution_note,
         "createdAt": action.created_at, "completedAt": action.completed_at,
         "deviations": [d.pk for d in action_services.linked_deviations(membership, action)],
         "followUps": [follow_up_out(f) for f in action.follow_ups.select_related("author", "organisation")],

@@ -39,6 +39,7 @@ def _action(action: Action, latest: dict[int, str], today: dt.date) -> dict[str,
         "overdue": action.is_open and action.due_date < today,
         "place": action.place.name if action.place else "",
         "followUp": latest.get(action.pk, ""), "result": action.result,
+        "execution": action.get_execution_display() if action.execution else "",
     }
 
 
@@ -221,6 +222,8 @@ def _pdf(content: dict[str, Any]) -> bytes:
                 if action["followUp"]:
                     what += f"\n{_('Latest follow-up')}: {action['followUp']}"
                 status = action["status"] + (f" ({_('overdue')})" if action["overdue"] else "")
+                if action.get("execution"):  # protocols published before this was recorded lack it
+                    status += f"\n{action['execution']}"
                 table.row([latin1(what), latin1(responsible), latin1(action["due"]), latin1(status)])
 
     data = content["map"]

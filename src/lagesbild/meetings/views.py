@@ -267,7 +267,10 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
             else:
                 action_services.follow_up(membership, action.pk, data.get("body", ""), data.get("status") or None,
                                           data.get("result") if "result" in data else None,
-                                          resolve_deviations=data.get("resolve_deviations") == "on")
+                                          resolve_deviations=data.get("resolve_deviations") == "on",
+                                          execution=data.get("execution") or None,
+                                          execution_note=data.get("execution_note") if "execution_note" in data
+                                          else None)
                 messages.success(request, _("The follow-up was saved."))
             return redirect("action", forum=forum, action_id=action.pk)
         except DomainError as exc:
@@ -278,7 +281,8 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
         "deviations": action_services.linked_deviations(membership, action),
         "follow_ups": action.follow_ups.select_related("author", "organisation"),
         "can_follow_up": action_services.can_follow_up(membership, action),
-        "statuses": Action.Status.choices, "effect": effect.action_effect(membership, action),
+        "statuses": Action.Status.choices, "executions": Action.Execution.choices,
+        "effect": effect.action_effect(membership, action),
         "today": action_services.today(membership), "organisations": membership.forum.organisations.all(),
         "people": membership.forum.memberships.filter(organisation=action.organisation, is_active=True)
         .select_related("user"), "errors": errors, "form": request.POST if errors else {}}, status=status)

@@ -224,6 +224,8 @@ PAGE_POSTS = [
     page_post("meeting", MEETING, "publish", COORDINATOR_POST),
     page_post("meeting", MEETING, "delete", COORDINATOR_POST),
     page_post("meeting", PUBLISHED, "correct", COORDINATOR_POST),
+    page_post("meeting-screen", lambda o: f"/f/farsta/moten/{o['meeting']}/visning/?punkt=1", "notes",
+              COORDINATOR_POST, lambda o: {"notes": "Anteckning", "decision": "Beslut"}),
     page_post("places", lambda o: "/f/farsta/platser/", "create", COORDINATOR_POST,
               lambda o: {"name": "Parkeringen", "lon": "18.1", "lat": "59.25", "radius_m": "80"}),
     page_post("place", PLACE_URL, "edit", COORDINATOR_POST, lambda o: {"name": "Torget 2", "radius_m": "90"}),
@@ -280,6 +282,10 @@ PAGE_ROWS = [
     Row("GET", "place", lambda o: f"/f/farsta/platser/{o['place']}/", answers(anonymous=302)),
     Row("GET", "meetings", lambda o: "/f/farsta/moten/", answers(anonymous=302)),
     Row("GET", "meeting", lambda o: f"/f/farsta/moten/{o['meeting']}/", answers(anonymous=302)),
+    Row("GET", "meeting-screen", lambda o: f"/f/farsta/moten/{o['meeting']}/visning/?punkt=2",
+        answers(anonymous=302)),
+    Row("GET", "meeting-screen-current", lambda o: f"/f/farsta/moten/{o['meeting']}/visning/aktuell.json",
+        answers(anonymous=302)),
     Row("GET", "protocol", lambda o: f"/f/farsta/moten/{o['published']}/protokoll/", answers(anonymous=302)),
     Row("GET", "protocol-pdf", lambda o: f"/f/farsta/moten/{o['published']}/protokoll.pdf", answers(anonymous=302)),
     Row("GET", "actions", lambda o: "/f/farsta/atgarder/", answers(anonymous=302)),
@@ -400,7 +406,7 @@ def test_every_page_post_operation_has_a_row() -> None:
     declared = {("meetings", op) for op in MEETINGS_PAGE_OPS} | {("meeting", op) for op in MEETING_PAGE_OPS} \
         | {("action", op) for op in ACTION_PAGE_OPS} | {("place", op) for op in PLACE_PAGE_OPS} \
         | {("categories", op) for op in CATEGORY_PAGE_OPS} | {("member-action", op) for op in MEMBER_ACTIONS} \
-        | {("places", "create"), ("actions", "create"), ("forum-settings", "save")}
+        | {("places", "create"), ("actions", "create"), ("forum-settings", "save"), ("meeting-screen", "notes")}
     covered = {(row.route, row.label) for row in PAGE_ROWS if row.method == "POST"}
     assert declared - covered == set(), "add these page operations to the authorization matrix"
 

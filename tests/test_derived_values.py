@@ -85,6 +85,7 @@ def pages(ids: dict[str, Any]) -> list[str]:
         *[f"{f}/monster/{figure}.csv?period=all" for figure in figures],
         f"{f}/platser/", f"{f}/platser/{ids['place']}/", f"{f}/moten/", f"{f}/moten/{ids['past']}/",
         f"{f}/moten/{ids['upcoming']}/", f"{f}/moten/{ids['past']}/protokoll/",
+        *[f"{f}/moten/{ids['upcoming']}/visning/?punkt={n}" for n in range(1, 6)],
         f"{f}/moten/{ids['past']}/protokoll.pdf",
         f"{f}/atgarder/", f"{f}/atgarder/?show=all", f"{f}/atgarder/{ids['action']}/", f"{f}/logg/", f"{f}/logg.csv",
         f"{f}/medlemmar/",

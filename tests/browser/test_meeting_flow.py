@@ -31,12 +31,13 @@ def test_a_meeting_from_agenda_to_protocol_pdf(site: str, desktop: Page) -> None
 
     # Notes and a decision on the categories item, then an action decided from it.
     item = page.locator("li.agenda-item", has=page.locator("h3", has_text="Nya avvikelser per kategori"))
+    item.get_by_text("Anteckningar, beslut och åtgärder").click()
     item.get_by_label("Anteckningar").fill("Klottret ökar vid torget.")
     item.get_by_label("Beslut").fill("Fastighetsägarna sanerar inom ett dygn.")
     item.get_by_role("button", name="Spara anteckningar").click()
     expect(page.get_by_role("status")).to_contain_text("Anteckningarna sparades")
     item = page.locator("li.agenda-item", has=page.locator("h3", has_text="Nya avvikelser per kategori"))
-    item.get_by_text("Ny åtgärd från punkten").click()
+    item.get_by_text("Anteckningar, beslut och åtgärder").click()
     item.get_by_label("Vad ska göras").fill("Sanera klotter vid torget")
     item.get_by_label("Ansvarig organisation").select_option(label="Farsta Fastigheter")
     item.get_by_label("Klart senast").fill((timezone.localdate() + dt.timedelta(days=14)).isoformat())
@@ -45,8 +46,23 @@ def test_a_meeting_from_agenda_to_protocol_pdf(site: str, desktop: Page) -> None
 
     # The item moves to the top of the agenda.
     while page.locator("li.agenda-item").first.locator("h3").inner_text() != "Nya avvikelser per kategori":
-        page.locator("li.agenda-item", has=page.locator("h3", has_text="Nya avvikelser per kategori")) \
-            .get_by_role("button", name="Flytta upp").click()
+        item = page.locator("li.agenda-item", has=page.locator("h3", has_text="Nya avvikelser per kategori"))
+        item.get_by_text("Anteckningar, beslut och åtgärder").click()
+        item.get_by_role("button", name="Flytta upp").click()
+
+    # Meeting mode: one item at a time on the shared screen, with its map; the keys move through the agenda.
+    page.get_by_role("link", name="Visa på den gemensamma skärmen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nya avvikelser per kategori")
+    page.wait_for_function("() => window.lagesbildScreenMap && window.lagesbildScreenMap.loaded()")
+    expect(page.get_by_label("Beslut")).to_have_value("Fastighetsägarna sanerar inom ett dygn.")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(".present-where")).to_contain_text("punkt 2 av")
+    notes = page.get_by_role("textbox", name="Anteckningar")
+    notes.fill("Belysningen vid porten är lagad.")
+    page.get_by_role("button", name="Spara anteckningar").click()
+    expect(page.get_by_role("status")).to_contain_text("Anteckningarna sparades")
+    expect(notes).to_have_value("Belysningen vid porten är lagad.")
+    page.get_by_role("link", name="Tillbaka till dagordningen").click()
     page.get_by_role("group", name="Organisationer").get_by_label("Lokalpolisområde Farsta").check()
     page.get_by_role("button", name="Spara närvaro").click()
     expect(page.get_by_role("status")).to_contain_text("Närvaron sparades")

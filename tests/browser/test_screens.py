@@ -25,6 +25,7 @@ PAGES = {
     "plats": "/f/farsta/platser/{place}/",
     "moten": "/f/farsta/moten/",
     "mote": "/f/farsta/moten/{meeting}/",
+    "mote-visning": "/f/farsta/moten/{meeting}/visning/?punkt=1",
     "protokoll": "/f/farsta/moten/{published}/protokoll/",
     "atgarder": "/f/farsta/atgarder/?show=all",
     "atgard": "/f/farsta/atgarder/{action}/",
@@ -56,6 +57,9 @@ def test_every_main_page(site: str, browser: Browser, size: str) -> None:
             page.goto(site + path.format(**ids))
             if name == "karta":
                 page.wait_for_function("() => window.lagesbildMap.loaded() && window.lagesbildMap.areTilesLoaded()")
+            if name == "mote-visning":
+                page.wait_for_function("() => window.lagesbildScreenMap && window.lagesbildScreenMap.loaded()"
+                                       " && window.lagesbildScreenMap.areTilesLoaded()")
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=True)
             if size == "desktop":

@@ -235,6 +235,16 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
     return Page(features=features, number_matched=number_matched, next_cursor=next_cursor)
 
 
+def points_in_box(queryset: QuerySet[Deviation], bbox: geometry.BBox, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` deviations of `queryset` in the box, newest first, as small GeoJSON points with their main
+    category: for maps drawn from data embedded in a page (the meeting's shared screen)."""
+    # The queryset is narrowed to a period already: SQLite reads it by time rather than through the box's index.
+    rows = (spatial_index.filter_bbox(queryset, bbox, selective=False).order_by("-observed_at", "-id")
+            .values_list("lon", "lat", "category__key", "category__parent__key")[:limit])
+    return [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+             "properties": {"category": parent or key}} for lon, lat, key, parent in rows]
+
+
 def grid_size(bbox: geometry.BBox, cells_across: int) -> tuple[float, float]:
     """Cell width and height in degrees: a power-of-two fraction of the globe, so cells stay put while
     the map pans, and about square on the ground."""

@@ -27,6 +27,8 @@ class Meeting(models.Model):
     period_start = models.DateTimeField(_("period from"))
     period_end = models.DateTimeField(_("period until"))
     state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.PLANNED)
+    # The agenda item (its number, from 1) the coordinator is showing on the shared screen; others follow it.
+    presenting = models.PositiveSmallIntegerField(null=True, blank=True)
     attending_organisations = models.ManyToManyField(Organisation, blank=True, related_name="+")
     attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from lagesbild import geometry
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import services as deviations
@@ -528,6 +529,44 @@ def agenda(meeting: Meeting, viewer: Membership | None) -> list[ItemView]:
                                        ) + f"#deviation-{d.pk}"
         views.append(view)
     return views
+
+
+# --- Meeting mode: one item at a time on the shared screen --------------------------------------------
+
+SCREEN_POINTS = 3000  # the item's map draws at most this many deviations
+
+
+def screen_map(meeting: Meeting, view: ItemView) -> dict[str, Any]:
+    """What the shared screen's map of an item shows: the forum-wide deviations of the period around the item
+    (its place, the raised deviation, or the whole area), the place's outline, and the box to show."""
+    forum = meeting.forum
+    shared = in_period(deviations.forum_wide_deviations(forum), meeting.period_start, meeting.period_end)
+    item = view.item
+    outline = None
+    if item.place is not None:
+        bbox = geometry_padded(item.place.bbox, 0.8)
+        outline = places.outline(item.place)
+    elif view.flag is not None and view.flag.deviation is not None and view.flag.deviation.visibility == \
+            Deviation.Visibility.FORUM:
+        d = view.flag.deviation
+        bbox = (d.lon - 0.006, d.lat - 0.003, d.lon + 0.006, d.lat + 0.003)
+    else:
+        bbox = geometry.area_bounds(forum.area) or (17.7, 59.2, 18.4, 59.45)
+    rows = deviations.points_in_box(shared, bbox, SCREEN_POINTS)
+    return {"bbox": list(bbox), "outline": outline, "area": forum.area,
+            "points": {"type": "FeatureCollection", "features": rows}}
+
+
+def geometry_padded(bbox: tuple[float, float, float, float], fraction: float) -> tuple[float, float, float, float]:
+    dx, dy = (bbox[2] - bbox[0]) * fraction, (bbox[3] - bbox[1]) * fraction
+    return (bbox[0] - dx, bbox[1] - dy, bbox[2] + dx, bbox[3] + dy)
+
+
+def show_item(membership: Membership, meeting: Meeting, number: int) -> None:
+    """The coordinator shows this item on the shared screen; everyone following the meeting follows."""
+    if membership.can_administer_forum and meeting.presenting != number:
+        Meeting.objects.filter(pk=meeting.pk).update(presenting=number)
+        meeting.presenting = number
 
 
 # --- The protocol --------------------------------------------------------------------------------------

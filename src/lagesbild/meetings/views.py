@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from lagesbild import basemap
 from lagesbild.deviations import services as deviations
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
@@ -173,6 +176,59 @@ def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
 
 def _version(request: HttpRequest) -> int | None:
     return parse_int(request.GET.get("version"), "version", minimum=1)
+
+
+def present_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    """Meeting mode: one agenda item at a time, full width, with its map and figures, for the shared screen.
+    The coordinator moves through the items and writes notes and decisions; everyone else follows."""
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        meeting = services.get_meeting(membership, meeting_id)
+        requested = parse_int(request.GET.get("punkt"), "punkt", minimum=1)
+    except DomainError as exc:
+        return not_found(request, exc)
+    views = services.agenda(meeting, membership)
+    number = min(max(requested or meeting.presenting or 1, 1), max(len(views), 1))
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST" and views:
+        try:
+            # The only form of the shared screen: the coordinator's notes and decision on the item shown.
+            services.update_item(membership, meeting.pk, views[number - 1].item.pk,
+                                 notes=request.POST.get("notes", ""), decision=request.POST.get("decision", ""))
+            messages.success(request, _("The notes were saved."))
+            return redirect(f"{request.path}?punkt={number}")
+        except DomainError as exc:
+            errors = {exc.field or "__all__": exc.message}
+            status = exc.status
+    if requested is not None:
+        services.show_item(membership, meeting, number)
+    view = views[number - 1] if views else None
+    config = {"basemap": basemap.client_config(), "language": request.LANGUAGE_CODE,
+              "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
+              "number": number, "count": len(views),
+              "current": reverse("meeting-screen-current", kwargs={"forum": forum, "meeting_id": meeting.pk}),
+              "colours": {c.key: c.color for c in deviations.forum_categories(membership.forum)},
+              "map": services.screen_map(meeting, view) if view else None}
+    return render(request, "meetings/present.html", {
+        "forum": membership.forum, "membership": membership, "meeting": meeting, "view": view, "number": number,
+        "count": len(views), "numbers": range(1, len(views) + 1), "titles": [v.item.title for v in views],
+        "editable": membership.can_administer_forum and not meeting.is_locked, "today": action_services.today(
+            membership), "config": config, "errors": errors}, status=status)
+
+
+def present_current(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    """Which item the shared screen shows now, for those following the meeting on their own screens."""
+    membership = any_member(request, forum)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        meeting = services.get_meeting(membership, meeting_id)
+    except DomainError as exc:
+        return not_found(request, exc)
+    return JsonResponse({"item": meeting.presenting})
 
 
 def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:

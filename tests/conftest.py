@@ -23,6 +23,7 @@ from lagesbild.forums.services import add_member
 from lagesbild.meetings import actions
 from lagesbild.meetings import services as meetings
 from lagesbild.places import services as places
+from tests.basemaps import TileServer
 
 # The same generated examples on every run, so that a red CI run can be repeated; `--hypothesis-seed=N` explores.
 hypothesis_settings.register_profile("lagesbild", derandomize=True, database=None, deadline=None)
@@ -35,6 +36,25 @@ AREA = {
 INSIDE = (18.09, 59.244)
 PASSWORD = "correct horse battery"
 MARKER = "HEMLIG-MARKÖR-7731"  # planted in restricted deviations; must never reach those who may not see them
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tile_server(tmp_path_factory: Any) -> Iterator[TileServer]:
+    """Raster basemap tiles from a server on loopback, for the whole run: the basemap as users meet it (the
+    default is OpenStreetMap's), with no internet needed and no test ever asking a real tile server. The same
+    server is the geocoder of the map's address search."""
+    from django.conf import settings
+
+    saved = (settings.LAGESBILD_TILE_URL, settings.LAGESBILD_TILE_CACHE_DIR, settings.LAGESBILD_GEOCODER_URL,
+             settings.LAGESBILD_GEOCODER_INTERVAL)
+    with TileServer().running() as server:
+        settings.LAGESBILD_TILE_URL = server.url
+        settings.LAGESBILD_TILE_CACHE_DIR = str(tmp_path_factory.mktemp("tile-cache"))
+        settings.LAGESBILD_GEOCODER_URL = server.nominatim  # address search, as Nominatim answers it
+        settings.LAGESBILD_GEOCODER_INTERVAL = 0.0  # our own geocoder may be asked as often as the tests like
+        yield server
+    (settings.LAGESBILD_TILE_URL, settings.LAGESBILD_TILE_CACHE_DIR, settings.LAGESBILD_GEOCODER_URL,
+     settings.LAGESBILD_GEOCODER_INTERVAL) = saved
 
 
 @pytest.fixture(autouse=True)

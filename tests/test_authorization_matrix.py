@@ -133,6 +133,9 @@ API_ROWS = [
     Row("GET", "/api/forums/{forum}/places/suggestions", lambda o: f"{F}/places/suggestions", answers(),
         query={"min_count": "2", "min_weeks": "1"}),
     Row("GET", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}", answers()),
+    # The restricted deviation's place name is "Port HEMLIG-MARKÖR-7731"; the search is typed in lower case.
+    Row("GET", "/api/forums/{forum}/search", lambda o: f"{F}/search", answers(), label="place names",
+        query={"q": MARKER.split("-", 1)[1].lower(), "addresses": "true"}),
     Row("PATCH", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}",
         coordinators_only(200), body=lambda o: {**PLACE, "name": "Torget 2"}),
     Row("DELETE", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}",
@@ -290,6 +293,11 @@ PAGE_ROWS = [
     Row("GET", "protocol-pdf", lambda o: f"/f/farsta/moten/{o['published']}/protokoll.pdf", answers(anonymous=302)),
     Row("GET", "actions", lambda o: "/f/farsta/atgarder/", answers(anonymous=302)),
     Row("GET", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/", answers(anonymous=302)),
+    # The basemap's glyphs and file hold nobody's data, but only the signed-in get them (no free tile server);
+    # the matrix runs with raster tiles, so there is no PMTiles file to serve.
+    Row("GET", "basemap-glyphs", lambda o: "/basemap/fonts/Noto%20Sans%20Regular/0-255.pbf",
+        {**{a: 200 for a in ACTORS}, "anonymous": 401}),
+    Row("GET", "basemap-pmtiles", lambda o: "/basemap/basemap.pmtiles", {**{a: 404 for a in ACTORS}, "anonymous": 401}),
     *PAGE_POSTS,
 ]
 # Routes that are not the application's own pages.
@@ -353,6 +361,9 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
         assert MARKER.lower().encode() not in content
     if row.label == "search" and response.status_code == 200:
         assert response.json()["numberMatched"] == (1 if actor in SEES_RESTRICTED else 0)
+    if row.label == "place names" and response.status_code == 200:
+        names = [r["label"] for r in response.json()["results"] if r["kind"] == "placeName"]
+        assert names == ([f"Port {MARKER}"] if actor in SEES_RESTRICTED else [])
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)

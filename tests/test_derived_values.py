@@ -56,7 +56,7 @@ def build(world: World, plant: bool) -> dict[str, Any]:
         for d in (1, 4, 8, 11, 15, 19, 26, 33, 52, 66):
             hidden.append(_report(world, world.police_reporter, d, SQUARE[0] - 0.0003, SQUARE[1] + 0.0002,
                                   visibility="organisation", category="suspected_dealing",
-                                  description="Försäljning i porten"))
+                                  description="Försäljning i porten", place_name="Porten vid torget"))
         for d in (2, 6, 13, 20, 27, 34):
             hidden.append(_report(world, world.police_lead, d, *ELSEWHERE, visibility="organisation",
                                   category="drug_use"))
@@ -106,6 +106,7 @@ def api_urls(ids: dict[str, Any]) -> list[str]:
              "/api/forums/farsta/deviations?category=drugs", "/api/forums/farsta/deviations?q=porten",
              f"/api/forums/farsta/meetings/{ids['upcoming']}",
              "/api/forums/farsta/places/suggestions?min_count=3&min_weeks=2",
+             "/api/forums/farsta/search?q=porten", "/api/forums/farsta/search?q=torget",
              *[f"/api/forums/farsta/patterns/hotspots?resolution={r}" for r in (8, 9, 10)],
              *[f"/api/forums/farsta/patterns/hexagons?resolution={r}" for r in (8, 9, 10)],
              "/api/forums/farsta/patterns/compare?against=last_year",

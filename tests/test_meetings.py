@@ -240,7 +240,7 @@ def test_the_pdf_holds_the_protocol_in_swedish(world: World, march: Meeting) -> 
     for expected in ("Protokoll: Avstämningsmöte 10 mars 2026",
                      "Period som gicks igenom: 10 februari 2026 - 10 mars 2026",
                      "Dagordning", "Nya avvikelser per kategori", "Beslut: Skolan bjuds in - nästa gång",
-                     "Sanera klottret på skolgården", "Skolan", "Karta över perioden", "1 avvikelser som hela forumet"):
+                     "Sanera klottret på skolgården", "Skolan", "Karta över perioden", "1 avvikelse som hela forumet"):
         assert expected in text, expected
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -159,3 +160,57 @@ def test_the_sqlite_point_in_polygon_agrees_with_shapely(point: tuple[float, flo
         [[18.085, 59.245], [18.09, 59.245], [18.09, 59.249], [18.085, 59.249], [18.085, 59.245]]]}
     assert shape(area).covers(Point(point)) == expected
     assert point_in_polygon(json.dumps(area, sort_keys=True), *point) == expected
+
+
+def test_suggestions_leave_out_clusters_beside_an_existing_place(world: World) -> None:
+    # Deviations just outside a drawn place recur there too; a second place beside it would split them.
+    now = timezone.now()
+    _cluster(world, (18.09, 59.244), count=6, weeks=4, now=now)
+    found = services.suggest_places(world.coordinator, deviations.visible_deviations(world.coordinator),
+                                    radius_m=100, min_count=5, min_weeks=3, now=now)
+    assert len(found) == 1
+    # A circle 150 m east, of radius 60 m: it does not contain the cluster (about 140 m away) but its
+    # circle and the suggestion's overlap.
+    services.create_place(world.coordinator, services.PlaceInput(
+        name="Busstorget", lon=18.09 + 150 / 56900, lat=59.244, radius_m=60))
+    assert services.suggest_places(world.coordinator, deviations.visible_deviations(world.coordinator),
+                                   radius_m=100, min_count=5, min_weeks=3, now=now) == []
+
+
+def test_suggestions_leave_out_clusters_beside_a_drawn_area(world: World) -> None:
+    now = timezone.now()
+    _cluster(world, (18.09, 59.244), count=6, weeks=4, now=now)
+    # A square whose west edge is 50 m east of the cluster: outside it, but nearer than the radius.
+    west = 18.09 + 0.0004 + 50 / 56900
+    square = {"type": "Polygon", "coordinates": [[[west, 59.243], [west + 0.002, 59.243], [west + 0.002, 59.245],
+                                                   [west, 59.245], [west, 59.243]]]}
+    services.create_place(world.coordinator, services.PlaceInput(name="Parken", area=square))
+    assert services.suggest_places(world.coordinator, deviations.visible_deviations(world.coordinator),
+                                   radius_m=100, min_count=5, min_weeks=3, now=now) == []
+    # Far enough away (a radius and more), the same cluster is suggested.
+    services.delete_place(world.coordinator, services.forum_places(world.coordinator).get().pk)
+    far = [[[c[0] + 0.004, c[1]] for c in square["coordinates"][0]]]
+    services.create_place(world.coordinator, services.PlaceInput(name="Parken",
+                                                                 area={"type": "Polygon", "coordinates": far}))
+    assert len(services.suggest_places(world.coordinator, deviations.visible_deviations(world.coordinator),
+                                       radius_m=100, min_count=5, min_weeks=3, now=now)) == 1
+
+
+def test_the_places_page_marks_each_suggestion_on_a_map_by_its_number(world: World) -> None:
+    now = timezone.now()
+    _cluster(world, (18.09, 59.244), count=6, weeks=4, now=now)
+    _cluster(world, (18.12, 59.26), count=7, weeks=4, now=now)
+    svg = places_page_svg(world)
+    # Two suggestions, the denser one first, each a circle with its number where its deviations are.
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" font-size="12" font-weight="bold"[^>]*>(\d)</text>',
+                        svg)
+    assert [label for *_, label in labels] == ["1", "2"]
+    first, second = ((float(x), float(y)) for x, y, _ in labels)
+    assert first[0] > second[0] and first[1] < second[1]  # number 1 is the cluster to the north-east
+    assert "Förslag 1: 7 avvikelser" in svg
+
+
+def places_page_svg(world: World) -> str:
+    page = world.client(world.coordinator).get("/f/farsta/platser/").content.decode()
+    start = page.index('<svg xmlns="http://www.w3.org/2000/svg"')
+    return page[start:page.index("</svg>", start)]

@@ -9,6 +9,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 import shapely.geometry
 from django.utils.translation import gettext as _
@@ -37,6 +38,11 @@ def to_sweref99tm(lon: float, lat: float) -> tuple[float, float]:
     """SWEREF 99 TM (EPSG:3006) easting and northing in metres."""
     x, y = _to_sweref().transform(lon, lat)
     return round(x, 2), round(y, 2)
+
+
+def sweref99tm_shape(geom: BaseGeometry) -> BaseGeometry:
+    """A WGS 84 shape in SWEREF 99 TM metres, for distances and areas."""
+    return shapely.transform(geom, lambda xy: np.column_stack(_to_sweref().transform(xy[:, 0], xy[:, 1])))
 
 
 def check_lon_lat(lon: float, lat: float) -> None:

@@ -245,6 +245,19 @@ LAGESBILD_TILE_ATTRIBUTION = os.environ.get(
     "© OpenStreetMap contributors, Protomaps" if LAGESBILD_PMTILES_PATH else "© OpenStreetMap contributors",
 )
 LAGESBILD_TILE_MAXZOOM = int(os.environ.get("LAGESBILD_TILE_MAXZOOM", 19))
+# The small maps drawn on the server (patterns, place page, protocol PDF) fetch raster tiles themselves and keep
+# them this many days (basemap_picture.py).
+LAGESBILD_TILE_CACHE_DIR = os.environ.get("LAGESBILD_TILE_CACHE_DIR", str(VAR_DIR / "tile-cache"))
+LAGESBILD_TILE_CACHE_DAYS = int(os.environ.get("LAGESBILD_TILE_CACHE_DAYS", 30))
+# Address search on the map (geocoder.py): a Nominatim- or Photon-compatible search URL, asked by the server so
+# that the geocoder never learns who searches. Empty (the default): the search finds places and place names only.
+LAGESBILD_GEOCODER_URL = os.environ.get("LAGESBILD_GEOCODER_URL", "")
+LAGESBILD_GEOCODER_KIND = os.environ.get("LAGESBILD_GEOCODER_KIND", "nominatim")
+# Seconds between two requests to the geocoder from one process: Nominatim's public server allows one a second;
+# a geocoder of your own may be asked faster.
+LAGESBILD_GEOCODER_INTERVAL = float(os.environ.get("LAGESBILD_GEOCODER_INTERVAL", 1.0))
+if LAGESBILD_GEOCODER_KIND not in ("nominatim", "photon"):
+    raise ImproperlyConfigured(f"LAGESBILD_GEOCODER_KIND must be nominatim or photon, not {LAGESBILD_GEOCODER_KIND!r}")
 # The map shows single points up to this many matches in view; past it, grid aggregates.
 LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
 

@@ -1,7 +1,7 @@
 """Small maps drawn on the server, as SVG for pages and as vector drawing in PDFs.
 
-There are no map tiles offline or in print, so these maps show the forum's area, places and points
-on a plain background, to scale, with north up.
+They show the forum's area, places and points to scale, with north up: over the raster basemap where one is
+configured (basemap_picture.py fetches and caches its tiles), on a plain background where none is.
 """
 
 from __future__ import annotations
@@ -68,19 +68,33 @@ def scale_bar(frame: Frame) -> tuple[float, str]:
 def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
         outlines: list[tuple[str, dict[str, Any]]] | None = None,
         points: list[tuple[float, float, str]] | None = None,
-        shapes: list[tuple[list[list[float]], str, str]] | None = None) -> str:
-    """An SVG map. `title` names it for screen readers; the page gives the same facts as a table."""
+        shapes: list[tuple[list[list[float]], str, str]] | None = None,
+        circles: list[tuple[float, float, float, str, str]] | None = None) -> str:
+    """An SVG map. `title` names it for screen readers; the page gives the same facts as a table.
+
+    `circles` are (lon, lat, radius in metres, a short label such as a number, a tooltip): suggestions
+    marked on the map and numbered as the page lists them.
+    """
+    from lagesbild import basemap, basemap_picture
+
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width:.0f} {frame.height:.0f}" '
              f'role="img" aria-label="{escape(title)}" class="static-map">',
              f'<rect width="{frame.width:.0f}" height="{frame.height:.0f}" fill="#f4f1ea"/>']
+    picture = basemap_picture.picture(frame)
+    if picture is not None:
+        parts.append(f'<image href="{basemap_picture.data_uri(basemap_picture.washed(picture))}" x="0" y="0" '
+                     f'width="{frame.width:.0f}" height="{frame.height:.0f}" preserveAspectRatio="none"/>')
+    # Over streets the area is an outline only; on the plain background it is white, the world beyond it beige.
+    area_fill = 'fill="none"' if picture is not None else 'fill="#ffffff"'
     for ring in rings(area):
         path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
-        parts.append(f'<polygon points="{path}" fill="#ffffff" stroke="#14213d" stroke-width="1.5" '
+        parts.append(f'<polygon points="{path}" {area_fill} stroke="#14213d" stroke-width="1.5" '
                      'stroke-dasharray="6 4"/>')
+    opacity = ' fill-opacity="0.75"' if picture is not None else ""  # the streets show through the hexagons
     for ring, fill, name in shapes or []:  # filled polygons (hexagons), each with a tooltip
         path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
-        parts.append(f'<polygon points="{path}" fill="{escape(fill)}" stroke="#ffffff" stroke-width="0.5">'
-                     f'<title>{escape(name)}</title></polygon>')
+        parts.append(f'<polygon points="{path}" fill="{escape(fill)}"{opacity} stroke="#ffffff" '
+                     f'stroke-width="0.5"><title>{escape(name)}</title></polygon>')
     for name, outline in outlines or []:
         for ring in rings(outline):
             path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
@@ -89,11 +103,22 @@ def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
     for lon, lat, color in points or []:
         x, y = frame.xy(lon, lat)
         parts.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{escape(color)}" stroke="#ffffff" stroke-width="1"/>')
+    for lon, lat, radius_m, label, name in circles or []:
+        x, y = frame.xy(lon, lat)
+        r = max(radius_m / frame.metres_per_unit(), 6)
+        parts.append(f'<g><title>{escape(name)}</title><circle cx="{x}" cy="{y}" r="{r:.1f}" fill="#d95f27" '
+                     'fill-opacity="0.25" stroke="#a12d11" stroke-width="2"/>'
+                     f'<circle cx="{x}" cy="{y}" r="9" fill="#a12d11"/><text x="{x}" y="{y + 4}" font-size="12" '
+                     f'font-weight="bold" fill="#ffffff" text-anchor="middle">{escape(label)}</text></g>')
     length, label = scale_bar(frame)
     y = frame.height - 12
     parts.append(f'<g class="scale"><line x1="10" y1="{y}" x2="{10 + length:.1f}" y2="{y}" stroke="#222" '
                  f'stroke-width="2"/><text x="10" y="{y - 5}" font-size="11" fill="#222">{label}</text></g>')
     parts.append('<text x="' + f"{frame.width - 14:.0f}" + '" y="18" font-size="12" fill="#222" '
                  'text-anchor="middle">N</text>')
+    if picture is not None and basemap.configured().attribution:
+        parts.append(f'<text x="{frame.width - 4:.0f}" y="{frame.height - 4:.0f}" font-size="10" fill="#222" '
+                     'text-anchor="end" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+                     f'{escape(basemap.configured().attribution)}</text>')
     parts.append("</svg>")
     return "".join(parts)

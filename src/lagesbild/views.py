@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 
-from lagesbild import basemap
+from lagesbild import basemap, geocoder
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
@@ -86,8 +87,22 @@ def ui_strings() -> dict[str, str]:
         "privacyBlocked": _("This forum does not accept personal data in free text. Remove it to save."),
         "changesSavedPhotosNot": _("Your changes were saved, but the photos were not added:"),
         "noDescription": _("No description."),
+        "noPlaceName": _("No place given: see the map."),
         "noComments": _("No comments yet."),
         "statusChanged": _("The status was changed."),
+        "searchPlace": _("Place in the forum"),
+        "searchPlaceNameOne": ngettext("Place name of %(count)s deviation", "Place name of %(count)s deviations", 1),
+        "searchPlaceNameMany": ngettext("Place name of %(count)s deviation", "Place name of %(count)s deviations", 2),
+        "searchAddress": _("Address"),
+        "searchCount": _("Results: %(count)s."),
+        "searchNone": _("Nothing found."),
+        "searching": _("Searching…"),
+        "searchTooShort": _("Type at least 2 characters to search."),
+        "searchAskAddresses": _("Press Enter to search addresses too."),
+        "searchAddressesUnavailable": _("The address search does not answer just now; places and place names are "
+                                        "shown."),
+        "searchError": _("The search could not be done. Check your connection and try again."),
+        "searchShowing": _("Showing %(label)s."),
         # MapLibre's own controls
         "NavigationControl.ZoomIn": _("Zoom in"),
         "NavigationControl.ZoomOut": _("Zoom out"),
@@ -143,5 +158,6 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "photo_types": ACCEPTED_CONTENT_TYPES,
         "photo_max_mb": settings.LAGESBILD_PHOTO_MAX_BYTES // 2**20,
         "config": config,
+        "address_search": geocoder.configured(),
         "strings": {**ui_strings(), "fields": field_labels()},
     })

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.basemaps import TileServer, make_pmtiles
+from tests.basemaps import TileServer, make_pmtiles
 
 # Playwright's sync API keeps an event loop on the test thread; Django's ORM calls there are still
 # synchronous, so the async-safety guard does not apply.
@@ -31,13 +31,6 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="session")
-def tile_server() -> Iterator[TileServer]:
-    """Raster tiles from a server on loopback: the basemap as users meet it, with no internet needed."""
-    with TileServer().running() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.basemaps import EARTH_COLOUR, RASTER_COLOUR, WATER_COLOUR, TileServer, share_of_colour
+from tests.basemaps import EARTH_COLOUR, RASTER_COLOUR, WATER_COLOUR, TileServer, share_of_colour
 from tests.browser.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -288,3 +288,63 @@ def test_coordinator_draws_the_forum_area(site: str, desktop: Page) -> None:
     ring = forum.area["coordinates"][0]
     assert forum.area["type"] == "Polygon" and len(ring) == 5 and ring[0] == ring[-1]
     assert forum.meeting_cadence == "biweekly"
+
+
+def map_centre(page: Page) -> tuple[float, float]:
+    centre = page.evaluate("() => window.lagesbildMap.getCenter().toArray()")
+    return centre[0], centre[1]
+
+
+def test_search_finds_a_place_as_you_type_and_an_address_on_enter_and_puts_the_cross_there(
+        site: str, desktop: Page) -> None:
+    from tests.basemaps import ADDRESS, ADDRESS_POSITION
+
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.wait_for_function("() => document.body.classList.contains('map-ready')")
+    search = desktop.get_by_label("Sök efter en plats eller en adress")
+    # As you type: the forum's places and place names, and no address yet.
+    search.fill("hökar")
+    results = desktop.get_by_role("list", name="Sökträffar")
+    expect(results.get_by_role("button").first).to_contain_text("Hökarängsplan")
+    expect(results).to_contain_text("Plats i forumet")
+    expect(desktop.locator("#map-search-status")).to_contain_text("Tryck Enter för att söka adresser också")
+    # Arrow down into the results, Enter chooses: the map goes there.
+    search.press("ArrowDown")
+    desktop.keyboard.press("Enter")
+    desktop.wait_for_function("() => !window.lagesbildMap.isMoving()")
+    lon, lat = map_centre(desktop)
+    assert (lon, lat) == pytest.approx((18.0822, 59.2574), abs=2e-4)
+    expect(desktop.locator("#map-search-chosen")).to_contain_text("Visar Hökarängsplan")
+    # An address, from the geocoder, once Enter is pressed; then report there with the cross on it.
+    search.fill("farstavägen 10")
+    search.press("Enter")
+    address = results.get_by_role("button", name=re.compile(ADDRESS))
+    expect(address).to_contain_text("Adress")
+    desktop.get_by_role("button", name="Rapportera avvikelse").click()
+    address.click()
+    desktop.wait_for_function("() => !window.lagesbildMap.isMoving()")
+    assert map_centre(desktop) == pytest.approx(ADDRESS_POSITION, abs=1e-5)
+    expect(desktop.get_by_role("button", name="Använd krysset")).to_be_focused()
+    desktop.get_by_role("button", name="Använd krysset").click()
+    expect(desktop.get_by_role("dialog")).to_be_visible()
+    assert float(desktop.locator("input[name=lon]").input_value()) == pytest.approx(ADDRESS_POSITION[0], abs=1e-5)
+    assert float(desktop.locator("input[name=lat]").input_value()) == pytest.approx(ADDRESS_POSITION[1], abs=1e-5)
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_search_on_a_phone_reports_at_what_it_found(site: str, phone: Page) -> None:
+    sign_in(phone, site, "polis@farsta.demo")
+    phone.wait_for_function("() => document.body.classList.contains('map-ready')")
+    search = phone.get_by_label("Sök efter en plats eller en adress")
+    search.fill("tunnelbane")
+    results = phone.get_by_role("list", name="Sökträffar")
+    results.get_by_role("button", name=re.compile("Farsta tunnelbanestation")).click()
+    phone.get_by_role("button", name="Rapportera här").click()
+    expect(phone.locator("#pick-banner")).to_be_visible()
+    phone.wait_for_function("() => !window.lagesbildMap.isMoving()")
+    assert map_centre(phone) == pytest.approx((18.0937, 59.2443), abs=2e-4)
+    phone.get_by_role("button", name="Använd krysset").click()
+    expect(phone.get_by_role("dialog")).to_be_visible()
+    search_box = phone.locator("#map-search").bounding_box()
+    assert search_box is not None and search_box["width"] <= 390
+    assert phone.js_errors == []  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PHONE, sign_in
-from tests.browser.test_accessibility import page, serious_violations  # noqa: F401 - the axe page fixture
+from tests.browser.test_accessibility import page, violations  # noqa: F401 - the axe page fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +59,6 @@ def test_patterns_page_accessibility(site: str, page: Page) -> None:  # noqa: F8
     sign_in(page, site, "samordnare@farsta.demo")
     page.goto(f"{site}/f/farsta/monster/?period=all")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
-    assert serious_violations(page) == []
+    assert violations(page) == []
     if page.viewport_size == PHONE:
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")

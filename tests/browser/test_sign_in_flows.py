@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from lagesbild.forums.models import Forum
 from tests.browser.conftest import DESKTOP, new_page, sign_in
-from tests.browser.test_accessibility import serious_violations
+from tests.browser.test_accessibility import violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,7 @@ def test_two_factor_set_up_then_required_at_sign_in(site: str, checked: Page) ->
     # Straight to setting up an authenticator app, with the reason said.
     expect(desktop).to_have_url(f"{site}/konto/2fa/totp/activate/")
     expect(desktop.get_by_role("status")).to_contain_text("kräver tvåfaktorsautentisering")
-    assert serious_violations(desktop) == []
+    assert violations(desktop) == []
     secret = desktop.locator("#authenticator_secret").input_value()
     totp = pyotp.TOTP(secret)
     desktop.get_by_label("Autentiseringskod").fill(totp.now())
@@ -47,7 +47,7 @@ def test_two_factor_set_up_then_required_at_sign_in(site: str, checked: Page) ->
     desktop.get_by_label("Lösenord").fill("lagesbild-demo")
     desktop.get_by_role("button", name="Logga in").click()
     expect(desktop).to_have_url(f"{site}/konto/2fa/authenticate/")
-    assert serious_violations(desktop) == []
+    assert violations(desktop) == []
     desktop.get_by_label("Kod").fill("000000")
     desktop.get_by_role("button", name="Logga in").click()
     expect(desktop.locator("body")).to_contain_text("Felaktig kod")

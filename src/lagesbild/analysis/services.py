@@ -9,7 +9,6 @@ deviation (its H3 hexagons, its local weekday, hour and month: see deviations/de
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,10 +16,9 @@ from zoneinfo import ZoneInfo
 
 import h3
 from django.db.models import Count, QuerySet
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild import geometry
 from lagesbild.analysis.hotspots import MIN_DEVIATIONS, Hotspots, find_hotspots
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.derived import H3_RESOLUTIONS
@@ -131,16 +129,11 @@ def hotspot_summary(result: Hotspots) -> str:
 
 # --- Names for hexagons --------------------------------------------------------------------------------------
 
-NEAR_M = 400  # a place within this distance names a hexagon ("near Farsta centrum")
-COMPASS = ("N", "NO", "O", "SO", "S", "SV", "V", "NV")  # Swedish points of the compass
-COMPASS_EN = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-
-
 def hexagon_names(membership: Membership, queryset: QuerySet[Deviation], cells: list[int], resolution: int
                   ) -> dict[int, str]:
     """A name people know for each hexagon, never its H3 id: the forum's place it lies in, the street or place
     its deviations name most often, a place nearby ("near Torget"), or where it lies from the nearest place."""
-    from lagesbild.places.services import forum_places, places_containing
+    from lagesbild.places.services import describe_position, forum_places, places_containing
 
     if not cells:
         return {}
@@ -151,28 +144,14 @@ def hexagon_names(membership: Membership, queryset: QuerySet[Deviation], cells: 
                                     .values_list(column, "place_name").annotate(n=Count("id")).order_by()):
             named[cell][_street(place_name)] += n
     known = list(forum_places(membership))
-    english = (translation.get_language() or "sv").startswith("en")
     names = {}
     for cell in cells:
         lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
-        inside = places_containing(known, lon, lat)
-        if inside:
-            names[cell] = ", ".join(p.name for p in inside)
-        elif named.get(cell):
+        if not places_containing(known, lon, lat) and named.get(cell):
             names[cell] = named[cell].most_common(1)[0][0]
-        elif known:
-            x, y = geometry.to_sweref99tm(lon, lat)
-            place = min(known, key=lambda p: (p.sweref_x - x) ** 2 + (p.sweref_y - y) ** 2)
-            distance = math.hypot(place.sweref_x - x, place.sweref_y - y)
-            if distance <= NEAR_M:
-                names[cell] = _("near %(place)s") % {"place": place.name}
-            else:
-                bearing = math.degrees(math.atan2(x - place.sweref_x, y - place.sweref_y)) % 360
-                direction = (COMPASS_EN if english else COMPASS)[int((bearing + 22.5) // 45) % 8]
-                names[cell] = _("%(distance)s m %(direction)s of %(place)s") % {
-                    "distance": round(distance, -2), "direction": direction, "place": place.name}
         else:
-            names[cell] = _("%(lat).4f° N, %(lon).4f° E") % {"lat": lat, "lon": lon}
+            names[cell] = describe_position(known, lon, lat) or _("%(lat).4f° N, %(lon).4f° E") % {
+                "lat": lat, "lon": lon}
     return names
 
 

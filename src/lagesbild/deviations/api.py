@@ -305,6 +305,7 @@ class DeviationOut(Schema):
     category: CategoryDetail
     lon: float
     lat: float
+    whereabouts: str = Field(description="Where it lies, in words, from the forum's places ('near Torget')")
     sweref99tm: Sweref
     placeName: str
     observedAt: dt.datetime

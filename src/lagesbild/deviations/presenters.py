@@ -61,6 +61,8 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
                      "parent": {"key": parent.key, "name": parent.name} if parent else None},
         "lon": deviation.lon,
         "lat": deviation.lat,
+        # Where it is, in words, when the report names no place: from the forum's own places.
+        "whereabouts": whereabouts(deviation),
         "sweref99tm": {"x": deviation.sweref_x, "y": deviation.sweref_y},
         "placeName": deviation.place_name,
         "observedAt": deviation.observed_at,
@@ -99,6 +101,13 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
                      "url": reverse("action", kwargs={"forum": membership.forum.slug, "action_id": a.pk})}
                     for a in deviation.actions.all()],
     }
+
+
+def whereabouts(deviation: Deviation) -> str:
+    from lagesbild.places.models import Place
+    from lagesbild.places.services import describe_position
+
+    return describe_position(list(Place.objects.filter(forum_id=deviation.forum_id)), deviation.lon, deviation.lat)
 
 
 def places_of(deviation: Deviation) -> list[Any]:

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from fpdf import FPDF
 
-from lagesbild import geometry, staticmap
+from lagesbild import basemap, basemap_picture, geometry, staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.meetings.models import Action, AgendaItem, FollowUp, Meeting
 from lagesbild.meetings.services import agenda, in_period
@@ -63,7 +64,9 @@ def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[st
                     "title": action.title, "due": date_format(action.due_date, "j F Y"),
                     "status": action.get_status_display().lower()})
         if view.place_count is not None:
-            lines.append(_("%(count)d new deviations in the period (%(previous)d in the period before).") % {
+            lines.append(ngettext("%(count)d new deviation in the period (%(previous)d in the period before).",
+                                  "%(count)d new deviations in the period (%(previous)d in the period before).",
+                                  view.place_count.count) % {
                 "count": view.place_count.count, "previous": view.place_count.previous})
         for category in view.categories:
             lines.append(_("%(name)s: %(count)d (%(previous)d in the period before)") % {
@@ -231,8 +234,9 @@ def _pdf(content: dict[str, Any]) -> bytes:
         if pdf.get_y() > pdf.h - 130:
             pdf.add_page()
         heading(_("Map of the period"))
-        para(_("%(count)d deviations that the whole forum can see, with the forum's area and places.") % {
-            "count": data["count"]})
+        para(ngettext("%(count)s deviation that the whole forum can see, with the forum's area and places.",
+                      "%(count)s deviations that the whole forum can see, with the forum's area and places.",
+                      data["count"]) % {"count": data["count"]})
         _draw_map(pdf, data, pdf.l_margin, pdf.get_y() + 2, width, 110)
     return bytes(pdf.output())
 
@@ -254,6 +258,12 @@ def _draw_map(pdf: FPDF, data: dict[str, Any], left: float, top: float, width: f
 
     pdf.set_fill_color(244, 241, 234)
     pdf.rect(left, top, width, height, style="F")
+    # The basemap's streets where a raster basemap is configured, at about 150 dpi (6 pixels per millimetre).
+    picture = basemap_picture.picture(frame, pixels_per_unit=6)
+    if picture is not None:
+        pdf.set_image_filter("DCTDecode")  # JPEG: a photo-like picture of streets is a tenth of its PNG size
+        pdf.image(basemap_picture.washed(picture), x=left, y=top, w=width, h=height)
+        pdf.set_image_filter("FlateDecode")
     pdf.set_line_width(0.4)
     pdf.set_draw_color(20, 33, 61)
     for ring in staticmap.rings(data["area"]):
@@ -269,6 +279,11 @@ def _draw_map(pdf: FPDF, data: dict[str, Any], left: float, top: float, width: f
         x, y = at(lon, lat)
         pdf.set_fill_color(*_hex(colour))
         pdf.circle(x=x, y=y, radius=0.9, style="FD")
+    if picture is not None and basemap.configured().attribution:
+        pdf.set_font("Helvetica", size=6)
+        pdf.set_text_color(34, 34, 34)
+        pdf.set_xy(left, top + height - 4)
+        pdf.cell(width - 1, 3.5, latin1(basemap.configured().attribution), align="R")
     length, label = staticmap.scale_bar(frame)
     pdf.set_draw_color(34, 34, 34)
     pdf.set_line_width(0.5)

@@ -11,6 +11,7 @@ from pydantic import ConfigDict
 
 from lagesbild.api import Id, Lat, Lon, NonNegativeInt, PolygonGeometry, answers, member, openapi_body, parse_json_body
 from lagesbild.deviations import services as deviations
+from lagesbild.places import search as place_search
 from lagesbild.places import services
 
 router = Router(tags=["places"])
@@ -125,6 +126,40 @@ def suggestions(request: HttpRequest, forum: str, params: Query[SuggestionQuery]
     return [{"lon": s.lon, "lat": s.lat, "radius_m": s.radius_m, "count": s.count, "weeks": s.weeks,
              "nameHint": s.name_hint, "categories": [{"name": n, "count": c} for n, c in s.categories],
              "first": s.first, "last": s.last} for s in found]
+
+
+class SearchQuery(Schema):
+    q: str = Field(max_length=1000, description=f"What to look for ({place_search.MIN_QUERY} to "
+                                                f"{place_search.MAX_QUERY} characters)")
+    addresses: bool = Field(False, description="Also ask the configured geocoder for addresses (one request; "
+                                               "not for search-as-you-type)")
+
+
+class SearchResultOut(Schema):
+    kind: str = Field(description="place (a forum place), placeName (deviations' place names) or address")
+    label: str
+    lon: float
+    lat: float
+    bbox: list[float] | None = Field(description="minLon, minLat, maxLon, maxLat, where known")
+    count: int | None = Field(description="For placeName: how many deviations you may see carry it")
+    placeId: int | None
+
+
+class SearchOut(Schema):
+    results: list[SearchResultOut]
+    addresses: str = Field(description="off (no geocoder configured), notAsked, ok or unavailable")
+
+
+@router.get("/{forum}/search", response=answers(SearchOut),
+            summary="Search the map: places, place names of deviations you may see, and addresses")
+def search(request: HttpRequest, forum: str, params: Query[SearchQuery]) -> dict[str, Any]:
+    membership = member(request, forum)
+    answer = place_search.search(membership, deviations.visible_deviations(membership), params.q,
+                                 addresses=params.addresses)
+    return {"addresses": answer.addresses,
+            "results": [{"kind": f.kind, "label": f.label, "lon": f.lon, "lat": f.lat,
+                         "bbox": list(f.bbox) if f.bbox else None, "count": f.count, "placeId": f.place_id}
+                        for f in answer.results]}
 
 
 @router.get("/{forum}/places/{place_id}", response=answers(PlaceDetailOut),

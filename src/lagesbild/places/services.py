@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from shapely.geometry import shape
+from shapely.geometry import Point, shape
 
 from lagesbild import geometry, spatial_index
 from lagesbild.audit import services as audit
@@ -185,6 +185,31 @@ def places_containing(places: list[Place], lon: float, lat: float) -> list[Place
     return [p for p in places if contains(p, lon, lat, sweref)]
 
 
+NEAR_M = 400  # a place within this distance describes a position ("near Farsta centrum")
+COMPASS = ("N", "NO", "O", "SO", "S", "SV", "V", "NV")  # Swedish points of the compass
+COMPASS_EN = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def describe_position(places: list[Place], lon: float, lat: float) -> str:
+    """A position in words people know, from the forum's places: the place it lies in, "near" the nearest
+    one, or how far and which way from it. Empty for a forum without places."""
+    inside = places_containing(places, lon, lat)
+    if inside:
+        return ", ".join(p.name for p in inside)
+    if not places:
+        return ""
+    x, y = geometry.to_sweref99tm(lon, lat)
+    place = min(places, key=lambda p: (p.sweref_x - x) ** 2 + (p.sweref_y - y) ** 2)
+    distance = math.hypot(place.sweref_x - x, place.sweref_y - y)
+    if distance <= NEAR_M:
+        return _("near %(place)s") % {"place": place.name}
+    english = (translation.get_language() or "sv").startswith("en")
+    bearing = math.degrees(math.atan2(x - place.sweref_x, y - place.sweref_y)) % 360
+    direction = (COMPASS_EN if english else COMPASS)[int((bearing + 22.5) // 45) % 8]
+    return _("%(distance)s m %(direction)s of %(place)s") % {
+        "distance": f"{round(distance, -2):.0f}", "direction": direction, "place": place.name}
+
+
 # --- A place's history ---------------------------------------------------------------------------------
 
 @dataclass
@@ -252,6 +277,8 @@ def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, rad
     existing place. It is suggested when it has at least `min_count` deviations spread over at least
     `min_weeks` different weeks, so one busy evening does not make a place. Clusters are taken greedily,
     densest first, and a deviation belongs to one cluster at most; the `limit` densest are returned.
+    A cluster whose circle would overlap an existing place is left out: the forum already follows
+    that spot, and a second place beside it would split its deviations between the two.
     """
     if not MIN_RADIUS <= radius_m <= MAX_RADIUS:
         raise InvalidInput(_("The radius must be between %(min)d and %(max)d metres.") % {
@@ -300,6 +327,9 @@ def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, rad
         weeks = {rows[j][5].astimezone(tz).isocalendar()[:2] for j in members}
         if len(weeks) < min_weeks:
             continue
+        centre = (float(xs[members].mean()), float(ys[members].mean()))
+        if any(_overlaps(p, centre, radius_m) for p in places):
+            continue
         names = Counter(rows[j][6].strip() for j in members if rows[j][6].strip())
         categories = Counter(rows[j][7] or rows[j][8] for j in members)
         times = [rows[j][5] for j in members]
@@ -313,6 +343,13 @@ def suggest_places(membership: Membership, queryset: QuerySet[Deviation], *, rad
         if len(suggestions) == limit:
             break
     return suggestions
+
+
+def _overlaps(place: Place, centre: tuple[float, float], radius_m: float) -> bool:
+    """Whether a circle (centre in SWEREF 99 TM metres) overlaps the place."""
+    if place.shape == Place.Shape.POLYGON and place.area:
+        return bool(geometry.sweref99tm_shape(shape(place.area)).distance(Point(centre)) < radius_m)
+    return math.dist(centre, (place.sweref_x, place.sweref_y)) < radius_m + (place.radius_m or 0)
 
 
 def outline(place: Place, corners: int = 48) -> dict[str, Any]:

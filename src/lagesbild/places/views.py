@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild import basemap, staticmap
+from lagesbild import basemap, geometry, staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
@@ -24,6 +24,7 @@ from lagesbild.meetings import effect
 from lagesbild.meetings.models import Action, FollowUp
 from lagesbild.pages import any_member, not_found
 from lagesbild.places import services
+from lagesbild.places.models import Place
 
 RECENT = dt.timedelta(days=90)
 
@@ -82,8 +83,27 @@ def places_page(request: HttpRequest, forum: str) -> HttpResponse:
         suggestions = services.suggest_places(membership, visible)
     return render(request, "places/places.html", {
         "forum": membership.forum, "membership": membership, "rows": rows, "suggestions": suggestions,
+        "suggestions_map": _suggestions_map(membership, suggestions, [place for place, *_ in rows]),
         "errors": errors, "form": request.POST if errors else {}, "map_config": _editor_config(membership),
         "area_strings": _editor_strings(), "radius_default": 100}, status=status)
+
+
+def _suggestions_map(membership: Membership, suggestions: list[services.Suggestion], places: list[Place]) -> str:
+    """The suggestions, numbered as listed, among the places already drawn, on the forum's area."""
+    if not suggestions:
+        return ""
+    boxes = [services.circle_bbox(s.lon, s.lat, s.radius_m) for s in suggestions]
+    area = geometry.area_bounds(membership.forum.area)
+    if area:
+        boxes.append(area)
+    bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    frame = staticmap.Frame(staticmap.padded(bbox, 0.04), 640, 420)
+    return staticmap.svg(
+        frame, title=_("Map of the suggested places, numbered as in the list, and the places already drawn"),
+        area=membership.forum.area, outlines=[(p.name, services.outline(p)) for p in places],
+        circles=[(s.lon, s.lat, s.radius_m, str(number),
+                  _("Suggestion %(number)s: %(count)s deviations") % {"number": number, "count": s.count})
+                 for number, s in enumerate(suggestions, start=1)])
 
 
 def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:

@@ -2,6 +2,7 @@
 // Plain ES module over the JSON API; MapLibre GL JS (CSP build) is loaded as a global before this.
 /* global maplibregl */
 import { FONT, baseStyle } from "./basemap.js";
+import { setUpSearch } from "./map-search.js";
 
 const config = JSON.parse(document.getElementById("lagesbild-config").textContent);
 const t = JSON.parse(document.getElementById("lagesbild-strings").textContent);
@@ -522,7 +523,7 @@ function renderDetail(d) {
   set("severityLabel", d.severityLabel);
   set("observed", d.observedUntil ? `${formatTime(d.observedAt)} – ${formatTime(d.observedUntil)}`
     : formatTime(d.observedAt));
-  set("place", d.placeName || `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)}`);
+  set("place", d.placeName || d.whereabouts || t.noPlaceName);
   set("reportedBy", [d.organisation.name, d.reporter].filter(Boolean).join(", "));
   set("reportedAt", formatTime(d.reportedAt));
   set("visibility", d.visibility === "named"
@@ -937,6 +938,8 @@ $("#pick-gps").addEventListener("click", () => {
     { enableHighAccuracy: true, timeout: 15000 },
   );
 });
+setUpSearch({ map, api, t, format, canReport: config.canReport, isPicking: () => state.picking, startPicking });
+
 map.on("click", (event) => {
   if (!state.picking) return;
   stopPicking();

@@ -1,15 +1,18 @@
-"""Basemaps for the browser tests, as users meet them but on loopback: a raster tile server of our own, and a
-small PMTiles file made here with the layers Protomaps' style draws (land, a lake, a named road)."""
+"""Basemaps for the tests, as users meet them but on loopback: a raster tile server of our own (which also
+answers address searches as Nominatim and Photon do), and a small PMTiles file made here with the layers
+Protomaps' style draws (land, a lake, a named road)."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import mapbox_vector_tile
 from PIL import Image
@@ -19,6 +22,9 @@ from shapely.geometry import LineString, Polygon, box
 
 # A colour no other layer of the map uses, so that pixels of it on the screen are basemap tiles.
 RASTER_COLOUR = (200, 160, 255)
+# A landmark the raster tiles draw at a known place (a block by Farsta centrum), to check where tiles land.
+LANDMARK = (18.088, 59.242, 18.092, 59.246)
+LANDMARK_COLOUR = (20, 110, 40)
 # Protomaps' light flavour: land and water.
 EARTH_COLOUR = (226, 223, 218)
 WATER_COLOUR = (128, 222, 234)
@@ -28,20 +34,79 @@ ROAD = LineString([(18.060, 59.250), (18.090, 59.244), (18.130, 59.240)])
 BOUNDS = (18.02, 59.20, 18.18, 59.28)
 
 
+def _pixel(lon: float, lat: float, z: int) -> tuple[float, float]:
+    """Web Mercator pixel of a position at zoom z, in 256-pixel tiles."""
+    rad = math.radians(lat)
+    return ((lon + 180) / 360 * 256 * 2**z,
+            (1 - math.log(math.tan(rad) + 1 / math.cos(rad)) / math.pi) / 2 * 256 * 2**z)
+
+
+def raster_tile(z: int, x: int, y: int) -> bytes:
+    """A tile in RASTER_COLOUR with the LANDMARK drawn where it lies."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (256, 256), RASTER_COLOUR)
+    left, top = _pixel(LANDMARK[0], LANDMARK[3], z)
+    right, bottom = _pixel(LANDMARK[2], LANDMARK[1], z)
+    ImageDraw.Draw(image).rectangle((left - x * 256, top - y * 256, right - x * 256, bottom - y * 256),
+                                    fill=LANDMARK_COLOUR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# The one address the geocoders know: at the landmark, so a test can see the map move under it.
+ADDRESS = "Farstavägen 10"
+ADDRESS_POSITION = (18.09, 59.244)
+
+
+def geocoder_answer(path: str) -> bytes | None:
+    """What Nominatim (/nominatim/search) or Photon (/photon/api) would answer, or None for another path."""
+    url = urlsplit(path)
+    query = parse_qs(url.query).get("q", [""])[0].casefold()
+    hit = "farstavägen" in query
+    lon, lat = ADDRESS_POSITION
+    if url.path == "/nominatim/search":
+        found = [{"lon": str(lon), "lat": str(lat), "display_name": f"{ADDRESS}, Farsta, Stockholm",
+                  "boundingbox": [str(lat - 0.0002), str(lat + 0.0002), str(lon - 0.0003), str(lon + 0.0003)]}]
+        return json.dumps(found if hit else []).encode()
+    if url.path == "/broken/search":  # JSON, but neither Nominatim's nor Photon's
+        return json.dumps({"error": "Unknown request"}).encode()
+    if url.path == "/photon/api":
+        features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                     "properties": {"street": "Farstavägen", "housenumber": "10", "postcode": "123 47",
+                                    "city": "Stockholm", "district": "Farsta"}}]
+        return json.dumps({"type": "FeatureCollection", "features": features if hit else []}).encode()
+    return None
+
+
 class TileServer:
-    """An XYZ tile server on loopback whose every tile is one colour; it counts the tiles asked for."""
+    """An XYZ tile server on loopback: every tile in one colour with a landmark; it counts the tiles asked for.
+    It answers address searches too, at /nominatim/search and /photon/api."""
 
     def __init__(self) -> None:
-        image = Image.new("RGB", (256, 256), RASTER_COLOUR)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        tile = buffer.getvalue()
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                server.headers.append(dict(self.headers))
+                answer = geocoder_answer(self.path)
+                if answer is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
+                try:
+                    z, x, y = (int(part) for part in self.path.removesuffix(".png").strip("/").split("/"))
+                except ValueError:
+                    self.send_error(404)
+                    return
+                tile = raster_tile(z, x, y)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.send_header("Content-Length", str(len(tile)))
@@ -53,7 +118,10 @@ class TileServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{self.root}/{{z}}/{{x}}/{{y}}.png"
+        self.nominatim = f"{self.root}/nominatim/search"
+        self.photon = f"{self.root}/photon/api"
 
     @contextmanager
     def running(self) -> Iterator[TileServer]:

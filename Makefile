@@ -82,6 +82,7 @@ bench: install-dev
 	$(BIN)/python bench/bench_meetings.py
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_photos.py
+	$(BIN)/python bench/bench_export.py
 
 # Refresh the message catalogues after changing user-facing text (needs gettext).
 messages: install-dev

@@ -133,6 +133,9 @@ API_ROWS = [
     Row("GET", "/api/forums/{forum}/places/suggestions", lambda o: f"{F}/places/suggestions", answers(),
         query={"min_count": "2", "min_weeks": "1"}),
     Row("GET", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}", answers()),
+    # Exports: every format, each holding the restricted deviation for its organisation only.
+    *[Row("GET", "/api/forums/{forum}/export", lambda o: f"{F}/export", answers(), label=f"export {fmt}",
+          query={"format": fmt}) for fmt in ("csv", "xlsx", "geojson", "gpkg")],
     # The restricted deviation's place name is "Port HEMLIG-MARKÖR-7731"; the search is typed in lower case.
     Row("GET", "/api/forums/{forum}/search", lambda o: f"{F}/search", answers(), label="place names",
         query={"q": MARKER.split("-", 1)[1].lower(), "addresses": "true"}),
@@ -361,6 +364,11 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
         assert MARKER.lower().encode() not in content
     if row.label == "search" and response.status_code == 200:
         assert response.json()["numberMatched"] == (1 if actor in SEES_RESTRICTED else 0)
+    if row.label.startswith("export") and response.status_code == 200:
+        # The files are compressed or binary: count the deviations in them instead of looking for the marker.
+        assert int(response["X-Total-Count"]) == (2 if actor in SEES_RESTRICTED else 1)
+        if row.label in ("export csv", "export geojson"):
+            assert (MARKER.encode() in content) == (actor in SEES_RESTRICTED)
     if row.label == "place names" and response.status_code == 200:
         names = [r["label"] for r in response.json()["results"] if r["kind"] == "placeName"]
         assert names == ([f"Port {MARKER}"] if actor in SEES_RESTRICTED else [])

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "lagesbild.meetings",
     "lagesbild.analysis",
     "lagesbild.audit",
+    "lagesbild.exchange",
 ]
 
 MIDDLEWARE = [

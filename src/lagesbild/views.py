@@ -20,6 +20,7 @@ from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
+from lagesbild.exchange.export import XLSX_MAX_ROWS
 from lagesbild.forums.services import membership_for, memberships_of
 
 
@@ -103,6 +104,8 @@ def ui_strings() -> dict[str, str]:
                                         "shown."),
         "searchError": _("The search could not be done. Check your connection and try again."),
         "searchShowing": _("Showing %(label)s."),
+        "exportTooLarge": _("An Excel sheet holds at most %(max)s rows, and the filter matches %(count)s. Narrow "
+                            "the filter, or export CSV."),
         # MapLibre's own controls
         "NavigationControl.ZoomIn": _("Zoom in"),
         "NavigationControl.ZoomOut": _("Zoom out"),
@@ -141,6 +144,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "canReport": membership.can_report,
         "language": request.LANGUAGE_CODE,
         "timeZone": membership.forum.timezone,  # times are shown in the forum's zone, as on every page
+        "xlsxMaxRows": XLSX_MAX_ROWS,
     }
     return render(request, "lagesbild/map.html", {
         "membership": membership,

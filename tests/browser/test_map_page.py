@@ -348,3 +348,28 @@ def test_search_on_a_phone_reports_at_what_it_found(site: str, phone: Page) -> N
     search_box = phone.locator("#map-search").bounding_box()
     assert search_box is not None and search_box["width"] <= 390
     assert phone.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_export_downloads_the_filter_as_excel_reads_it(site: str, desktop: Page) -> None:
+    import csv
+    import io
+
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.wait_for_function("() => document.body.classList.contains('map-ready')")
+    desktop.get_by_role("tab", name="Filter").click()
+    desktop.get_by_label("Narkotika").check()
+    desktop.get_by_role("tab", name="Lista").click()
+    desktop.get_by_text("Exportera filtret som fil").click()
+    desktop.get_by_label("Format").select_option("csv")
+    with desktop.expect_download() as download:
+        desktop.get_by_role("button", name="Ladda ner").click()
+    assert re.fullmatch(r"farsta-avvikelser-\d{4}-\d\d-\d\d\.csv", download.value.suggested_filename)
+    text = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][1] == "Kategori"
+    # The map's filter, in the whole forum (not only the view): as many as the API's list counts for it.
+    assert "category=drugs" in download.value.url and "bbox" not in download.value.url
+    listed = desktop.request.get(download.value.url.replace("/export?", "/deviations?") + "&limit=1").json()
+    assert len(rows) - 1 == listed["numberMatched"] > 0
+    assert {row[3] for row in rows[1:]} == {"Narkotika"}
+    assert desktop.js_errors == []  # type: ignore[attr-defined]

@@ -62,7 +62,9 @@ def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     ]
 
 
-class DeviationQuery(Schema):
+class FilterQuery(Schema):
+    """The map's filter, as every list, aggregate and export reads it."""
+
     bbox: str | None = Field(None, description="minLon,minLat,maxLon,maxLat (WGS84)")
     start: DateTime | None = Field(None, alias="from", description="Observed at or after (ISO 8601)")
     end: DateTime | None = Field(None, alias="to", description="Observed at or before (ISO 8601)")
@@ -70,6 +72,9 @@ class DeviationQuery(Schema):
     organisation: list[Id] = Field([], description="Reporting organisation id; repeatable")
     status: list[str] = Field([], description="Status; repeatable")
     q: str | None = Field(None, description="Text in the place name or description")
+
+
+class DeviationQuery(FilterQuery):
     limit: NonNegativeInt = Field(services.DEFAULT_LIMIT, description=f"Page size, 1 to {services.MAX_LIMIT}")
     cursor: str | None = Field(None, description="From the previous page's `next` link")
 
@@ -81,7 +86,7 @@ def aware(value: dt.datetime | None, forum: Forum, field: str | None = None) -> 
     return local_to_aware(value, forum.timezone, field)
 
 
-def filter_of(params: DeviationQuery, forum: Forum) -> services.DeviationFilter:
+def filter_of(params: FilterQuery, forum: Forum) -> services.DeviationFilter:
     return services.DeviationFilter(
         bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
         start=aware(params.start, forum, "from"),

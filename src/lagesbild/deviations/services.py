@@ -623,8 +623,9 @@ def _move_for_action(membership: Membership, deviation_ids: Iterable[int], actio
                      from_statuses: Sequence[str]) -> int:
     """Move the member's visible deviations among `deviation_ids` from one of `from_statuses` to `new`,
     each bumping its version and audited. Returns how many changed."""
+    # In id order: the audit log then lists the changes in the same order however the database read them.
     rows = list(visible_deviations(membership).filter(pk__in=list(deviation_ids), status__in=from_statuses)
-                .values_list("pk", "status"))
+                .order_by("pk").values_list("pk", "status"))
     now = timezone.now()
     for pk, old in rows:
         # The status is checked again in the write, so a change made meanwhile is not overwritten.

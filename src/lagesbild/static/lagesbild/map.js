@@ -938,6 +938,32 @@ $("#pick-gps").addEventListener("click", () => {
     { enableHighAccuracy: true, timeout: 15000 },
   );
 });
+// Export: the filter (and, if asked, the view) as a file. The browser downloads it straight from the API, so a
+// large export streams to disk; an XLSX too large for Excel is refused here first, with the reason.
+$("#export-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $("#export-error");
+  error.hidden = true;
+  const params = filterParams();
+  if (form.in_view.checked) params.set("bbox", viewBbox());
+  params.set("format", form.format.value);
+  params.set("crs", form.crs.value);
+  if (form.format.value === "xlsx") {
+    const counted = new URLSearchParams(params);
+    counted.delete("format");
+    counted.delete("crs");
+    counted.set("limit", "1");
+    const answer = await api(`/deviations?${counted}`).catch(() => null);
+    if (answer && answer.numberMatched > config.xlsxMaxRows) {
+      error.textContent = format(t.exportTooLarge, { count: answer.numberMatched, max: config.xlsxMaxRows });
+      error.hidden = false;
+      return;
+    }
+  }
+  window.location.assign(`${config.api}/export?${params}`);
+});
+
 setUpSearch({ map, api, t, format, canReport: config.canReport, isPicking: () => state.picking, startPicking });
 
 map.on("click", (event) => {

@@ -1,0 +1,1 @@
+"""Data in and out of Lägesbild: exports of the map's filter in the formats spreadsheets and GIS read."""

@@ -8,6 +8,7 @@ import io
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +71,16 @@ def geocoder_answer(path: str) -> bytes | None:
         found = [{"lon": str(lon), "lat": str(lat), "display_name": f"{ADDRESS}, Farsta, Stockholm",
                   "boundingbox": [str(lat - 0.0002), str(lat + 0.0002), str(lon - 0.0003), str(lon + 0.0003)]}]
         return json.dumps(found if hit else []).encode()
+    good = {"lon": str(lon), "lat": str(lat), "display_name": f"{ADDRESS}, Farsta, Stockholm"}
+    if url.path == "/hostile/mixed":  # results a careless parser would choke on, around one good one
+        return json.dumps([{"lon": True, "lat": "59.2", "display_name": "boolean"}, {"lat": "59.2"},
+                           {"lon": "1e400", "lat": "59.2", "display_name": "infinite"},
+                           {"lon": "18.1", "lat": "59.2", "display_name": {"a": 1}},
+                           {"lon": 10**400, "lat": "59.2", "display_name": "huge"}, good]).encode()
+    if url.path == "/hostile/deep":
+        return b"[" * 5000 + b"]" * 5000
+    if url.path == "/hostile/huge-number":
+        return json.dumps([{**good, "boundingbox": ["1" * 400] * 4}]).encode()
     if url.path == "/broken/search":  # JSON, but neither Nominatim's nor Photon's
         return json.dumps({"error": "Unknown request"}).encode()
     if url.path == "/photon/api":
@@ -93,6 +104,23 @@ class TileServer:
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 server.headers.append(dict(self.headers))
+                if self.path.startswith("/hostile/redirect"):  # to "the internal network"
+                    self.send_response(302)
+                    self.send_header("Location", f"{server.root}/nominatim/search?q=farstavägen")
+                    self.end_headers()
+                    return
+                if self.path.startswith("/hostile/slow"):  # a byte a while, each read within the timeout
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    for _ in range(40):
+                        try:
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.1)
+                    return
                 answer = geocoder_answer(self.path)
                 if answer is not None:
                     self.send_response(200)

@@ -128,4 +128,4 @@ def test_csv_export_is_itself_logged_and_safe_for_spreadsheets(world: World) -> 
     assert created[2].startswith("'=")  # a formula would run when the file is opened
     [export] = events(action="export")
     assert export.actor_id == world.coordinator.user_id
-    assert export.changes["rows"] == len(rows) - 1
+    assert export.changes == {"what": "audit_log", "filter": ""}  # no count: it would count hidden events

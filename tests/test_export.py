@@ -74,7 +74,22 @@ def test_the_police_export_what_they_may_see_and_it_is_audited(world: World, pla
     assert rows[1][-2:] == [f"{x:.2f}".replace(".", ","), f"{y:.2f}".replace(".", ",")]
     event = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).latest("pk")
     assert event.actor_id == world.police_reporter.user_id
-    assert event.changes == {"what": "deviations", "format": "csv", "crs": 3006, "count": 2, "filter": {}}
+    assert event.changes == {"what": "deviations", "format": "csv", "crs": 3006, "filter": {}}
+    # The restricted deviation was read in full: the same read event as opening it, for its organisation's log.
+    [read] = AuditEvent.objects.filter(action=AuditEvent.Action.READ, object_id=planted["restricted"].pk)
+    assert (read.actor_id, read.changes) == (world.police_reporter.user_id, {"via": "export (csv)"})
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.READ, object_id=planted["shared"].pk).exists()
+
+
+def test_the_export_event_says_nothing_another_organisation_may_not_know(world: World,
+                                                                        planted: dict[str, Deviation]) -> None:
+    # The police search their own restricted deviations within a box: the district's coordinator reads the log.
+    fetch(world, world.police_reporter, q=MARKER.lower(), bbox="18.08,59.24,18.10,59.25")
+    log = world.client(world.coordinator).get("/f/farsta/logg.csv").content.decode()
+    assert MARKER.lower() not in log and "18.08" not in log
+    [event] = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT, actor=world.police_reporter.user)
+    assert event.changes["filter"] == {"text search": True, "map view": True}
+    assert "count" not in event.changes
 
 
 def test_the_filter_is_the_maps(world: World, planted: dict[str, Deviation]) -> None:

@@ -151,3 +151,36 @@ def test_a_place_name_that_names_a_place_is_listed_once_as_the_place(world: Worl
     world.report(world.housing_reporter, place_name="Ågesta torg, porten")
     assert [(f.kind, f.label) for f in find(world, "ågesta").results] == [
         ("place", "Ågesta torg"), ("placeName", "Ågesta torg, porten")]
+
+
+@pytest.mark.parametrize("path", ["/hostile/deep", "/hostile/redirect", "/hostile/slow"])
+def test_a_hostile_geocoder_gives_no_addresses_and_no_error(world: World, tile_server: TileServer, settings: Any,
+                                                            monkeypatch: Any, path: str) -> None:
+    from lagesbild import geocoder
+
+    monkeypatch.setattr(geocoder, "TIMEOUT_S", 1.0)  # the slow one trickles for four seconds
+    settings.LAGESBILD_GEOCODER_URL = tile_server.root + path
+    started = time.monotonic()
+    answer = find(world, "farstavägen", addresses=True)
+    assert (answer.addresses, answer.results) == ("unavailable", [])
+    assert time.monotonic() - started < 2.5  # the deadline is for the whole answer, not for each read
+
+
+def test_results_a_geocoder_gets_wrong_are_left_out_and_the_rest_kept(world: World, tile_server: TileServer,
+                                                                      settings: Any) -> None:
+    settings.LAGESBILD_GEOCODER_URL = tile_server.root + "/hostile/mixed"
+    answer = find(world, "farstavägen", addresses=True)
+    assert answer.addresses == "ok"
+    assert [(f.label, f.lon, f.lat) for f in answer.results] == [(f"{ADDRESS}, Farsta, Stockholm", *ADDRESS_POSITION)]
+    settings.LAGESBILD_GEOCODER_URL = tile_server.root + "/hostile/huge-number"
+    assert find(world, "farstavägen", addresses=True).results == []
+
+
+def test_one_organisations_searches_are_not_answered_from_anothers_cache(world: World,
+                                                                          tile_server: TileServer) -> None:
+    find(world, "Farstavägen 12", world.police_reporter, addresses=True)
+    before = len(geocoder_requests(tile_server))
+    find(world, "Farstavägen 12", world.police_lead, addresses=True)  # the same organisation: from the cache
+    assert len(geocoder_requests(tile_server)) == before
+    find(world, "Farstavägen 12", world.viewer, addresses=True)  # the school asks the geocoder itself
+    assert len(geocoder_requests(tile_server)) == before + 1

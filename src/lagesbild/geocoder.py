@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +57,19 @@ def configured() -> bool:
     return bool(settings.LAGESBILD_GEOCODER_URL)
 
 
-def lookup(query: str, *, near: BBox | None = None, limit: int = 5) -> list[Address]:
-    """Addresses matching `query`, inside `near` (the forum's area) where it is given, best first."""
+def lookup(query: str, *, near: BBox | None = None, limit: int = 5, scope: str = "") -> list[Address]:
+    """Addresses matching `query`, inside `near` (the forum's area) where it is given, best first.
+
+    `scope` keeps the cache apart per organisation: a shared cache would let one organisation learn, from how
+    fast an answer comes, which addresses another looked up today.
+    """
     url = settings.LAGESBILD_GEOCODER_URL
     if not url:
         return []
     if not url.startswith(("https://", "http://")):
         raise GeocoderUnavailable(f"LAGESBILD_GEOCODER_URL must start with https:// or http://: {url}")
     request_url = f"{url}{'&' if '?' in url else '?'}{urllib.parse.urlencode(_params(query, near, limit))}"
-    key = "geocoder:" + hashlib.sha256(request_url.encode()).hexdigest()
+    key = "geocoder:" + hashlib.sha256(f"{scope}\n{request_url}".encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return [Address(label, lon, lat, tuple(bbox) if bbox else None) for label, lon, lat, bbox in cached]
@@ -87,50 +92,101 @@ def _params(query: str, near: BBox | None, limit: int) -> dict[str, Any]:
     return params
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A geocoder answers where it was asked; a redirect elsewhere (another host, ftp:, the internal network)
+    is refused rather than followed by the server."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def _get(url: str) -> Any:
     global _last_request
+    with _lock:  # only the spacing is decided under the lock: a slow answer holds up nobody else
+        slot = max(time.monotonic(), _last_request + settings.LAGESBILD_GEOCODER_INTERVAL)
+        _last_request = slot
+    if slot > time.monotonic():
+        time.sleep(slot - time.monotonic())
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,  # noqa: S310 (scheme checked)
                                                    "Accept": "application/json"})
-    with _lock:  # one request at a time, at most one a second, from this process
-        wait = _last_request + settings.LAGESBILD_GEOCODER_INTERVAL - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
-                data = response.read(MAX_ANSWER)
-        except (OSError, urllib.error.URLError, ValueError) as error:
-            log.warning("The geocoder did not answer: %s", error)
-            raise GeocoderUnavailable(str(error)) from error
-        finally:
-            _last_request = time.monotonic()
+    deadline = time.monotonic() + TIMEOUT_S
     try:
-        return json.loads(data)
-    except ValueError as error:
-        raise GeocoderUnavailable("The geocoder's answer is not JSON") from error
+        with _opener.open(request, timeout=TIMEOUT_S) as response:
+            if response.status != 200:
+                raise GeocoderUnavailable(f"The geocoder answered {response.status}")
+            parts: list[bytes] = []
+            size = 0
+            # The timeout is per read; the deadline is for the whole answer, however slowly it trickles in.
+            while chunk := response.read1(64 * 1024):
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_ANSWER or time.monotonic() > deadline:
+                    raise GeocoderUnavailable("The geocoder's answer is too large or too slow")
+        return json.loads(b"".join(parts))
+    except GeocoderUnavailable:
+        raise
+    except Exception as error:  # anything from elsewhere (HTTP, JSON, recursion) means: no addresses now
+        log.warning("The geocoder did not answer usably: %r", error)
+        raise GeocoderUnavailable(str(error)) from error
 
 
 def _parse(answer: Any) -> list[Address]:
-    """Nominatim's list of places, or Photon's GeoJSON FeatureCollection; anything else is refused."""
-    found: list[Address] = []
-    try:
-        if isinstance(answer, list):  # Nominatim
-            for item in answer:
-                box = item.get("boundingbox")  # [south, north, west, east], as strings
-                bbox = (float(box[2]), float(box[0]), float(box[3]), float(box[1])) if box else None
-                found.append(_address(str(item.get("display_name", "")), float(item["lon"]), float(item["lat"]),
-                                      bbox))
-        elif isinstance(answer, dict) and isinstance(answer.get("features"), list):  # Photon
-            for feature in answer["features"]:
-                lon, lat = feature["geometry"]["coordinates"][:2]
-                properties = feature.get("properties") or {}
-                extent = properties.get("extent")  # [west, north, east, south]
-                bbox = (float(extent[0]), float(extent[3]), float(extent[2]), float(extent[1])) if extent else None
-                found.append(_address(_photon_label(properties), float(lon), float(lat), bbox))
-        else:
-            raise GeocoderUnavailable("The geocoder's answer is neither Nominatim's nor Photon's")
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
-        raise GeocoderUnavailable(f"The geocoder's answer could not be read: {error}") from error
-    return [a for a in found if a.label]
+    """Nominatim's list of places, or Photon's GeoJSON FeatureCollection; anything else is refused. A result
+    that cannot be read is left out, the others kept."""
+    read: Callable[[dict[str, Any]], Address]
+    if isinstance(answer, list):  # Nominatim
+        items, read = answer, _nominatim_item
+    elif isinstance(answer, dict) and isinstance(answer.get("features"), list):  # Photon
+        items, read = answer["features"], _photon_item
+    else:
+        raise GeocoderUnavailable("The geocoder's answer is neither Nominatim's nor Photon's")
+    found = []
+    for item in items[:50]:
+        try:
+            address = read(item)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError):
+            continue
+        if address.label:
+            found.append(address)
+    return found
+
+
+def _number(value: Any) -> float:
+    """A coordinate as Nominatim (a string) or Photon (a number) gives it; nothing else, not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError("not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _nominatim_item(item: dict[str, Any]) -> Address:
+    box = item.get("boundingbox")  # [south, north, west, east], as strings
+    bbox = None
+    if isinstance(box, list) and len(box) == 4:
+        south, north, west, east = (_number(v) for v in box)
+        bbox = (west, south, east, north)
+    label = item.get("display_name")
+    if not isinstance(label, str):
+        raise TypeError("no name")
+    return _address(label, _number(item["lon"]), _number(item["lat"]), bbox)
+
+
+def _photon_item(feature: dict[str, Any]) -> Address:
+    coordinates = feature["geometry"]["coordinates"]
+    if not isinstance(coordinates, list) or len(coordinates) < 2:
+        raise TypeError("no position")
+    properties = feature.get("properties") or {}
+    extent = properties.get("extent")  # [west, north, east, south]
+    bbox = None
+    if isinstance(extent, list) and len(extent) == 4:
+        west, north, east, south = (_number(v) for v in extent)
+        bbox = (west, south, east, north)
+    return _address(_photon_label(properties), _number(coordinates[0]), _number(coordinates[1]), bbox)
 
 
 def _address(label: str, lon: float, lat: float, bbox: BBox | None) -> Address:
@@ -145,8 +201,12 @@ def _address(label: str, lon: float, lat: float, bbox: BBox | None) -> Address:
 
 
 def _photon_label(properties: dict[str, Any]) -> str:
-    street = " ".join(str(properties[k]) for k in ("street", "housenumber") if properties.get(k))
-    name = str(properties.get("name") or "")
-    town = " ".join(str(properties[k]) for k in ("postcode", "city") if properties.get(k))
-    parts = [name, street if street != name else "", str(properties.get("district") or ""), town]
+    def text(key: str) -> str:
+        value = properties.get(key)
+        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+    street = " ".join(text(k) for k in ("street", "housenumber") if text(k))
+    name = text("name")
+    town = " ".join(text(k) for k in ("postcode", "city") if text(k))
+    parts = [name, street if street != name else "", text("district"), town]
     return ", ".join(p for p in parts if p)

@@ -372,4 +372,13 @@ def test_export_downloads_the_filter_as_excel_reads_it(site: str, desktop: Page)
     listed = desktop.request.get(download.value.url.replace("/export?", "/deviations?") + "&limit=1").json()
     assert len(rows) - 1 == listed["numberMatched"] > 0
     assert {row[3] for row in rows[1:]} == {"Narkotika"}
+    # A filter the server refuses is explained beside the button; the map stays.
+    desktop.get_by_role("tab", name="Filter").click()
+    desktop.get_by_label("Period").select_option("custom")
+    desktop.locator("#f-from").fill("2026-05-10")
+    desktop.locator("#f-to").fill("2026-05-01")
+    desktop.get_by_role("tab", name="Lista").click()
+    desktop.get_by_role("button", name="Ladda ner").click()
+    expect(desktop.locator("#export-error")).to_have_text("Periodens början ligger efter dess slut.")
+    assert desktop.url.startswith(f"{site}/f/farsta/")
     assert desktop.js_errors == []  # type: ignore[attr-defined]

@@ -76,6 +76,23 @@ def refused(membership: Membership, reason: str, message: str, obj: Model | None
     return Forbidden(message)
 
 
+def record_reads(membership: Membership, object_type: str, object_ids: Iterable[int],
+                 changes: dict[str, Any] | None = None, batch: int = 2000) -> int:
+    """A read event for each object, written in batches (an export reads many restricted deviations at once)."""
+    written = 0
+    events: list[AuditEvent] = []
+    for object_id in object_ids:
+        events.append(AuditEvent(forum_id=membership.forum_id, actor_id=membership.user_id,
+                                 organisation_id=membership.organisation_id, action=AuditEvent.Action.READ,
+                                 object_type=object_type, object_id=object_id, changes=changes or {},
+                                 ip=client_ip.get()))
+        if len(events) >= batch:
+            written += len(AuditEvent.objects.bulk_create(events))
+            events = []
+    written += len(AuditEvent.objects.bulk_create(events))
+    return written
+
+
 def record_sign_in(user: User | None, action: str, email: str = "") -> AuditEvent:
     """Sign-ins belong to no forum: one event with the person (if known) and the address tried."""
     return AuditEvent.objects.create(

@@ -106,8 +106,7 @@ def export_deviations(membership: Membership, flt: deviations.DeviationFilter, f
     if fmt == "xlsx" and count > XLSX_MAX_ROWS:
         raise InvalidInput(_("An Excel sheet holds at most %(max)s rows, and the filter matches %(count)s. Narrow "
                              "the filter, or export CSV.") % {"max": XLSX_MAX_ROWS, "count": count}, field="format")
-    audit.record(membership, AuditEvent.Action.EXPORT, forum, {
-        "what": "deviations", "format": fmt, "crs": crs, "count": count, "filter": _described(flt)})
+    _audit(membership, queryset, flt, fmt, crs)
     stamp = timezone.localtime(timezone.now(), ZoneInfo(forum.timezone)).strftime("%Y-%m-%d")
     suffix = "" if crs == 4326 else "-sweref99tm"
     filename = f"{forum.slug}-avvikelser-{stamp}{suffix}.{fmt}"
@@ -122,11 +121,23 @@ def export_deviations(membership: Membership, flt: deviations.DeviationFilter, f
     return Export(filename, CONTENT_TYPES[fmt], count, file=_gpkg(cols, rows, crs, LAYER))
 
 
-def _described(flt: deviations.DeviationFilter) -> dict[str, Any]:
-    return {key: value for key, value in {
-        "bbox": list(flt.bbox) if flt.bbox else None, "from": flt.start.isoformat() if flt.start else None,
-        "to": flt.end.isoformat() if flt.end else None, "category": list(flt.categories),
-        "organisation": list(flt.organisations), "status": list(flt.statuses), "q": flt.q}.items() if value}
+def _audit(membership: Membership, queryset: QuerySet[Deviation], flt: deviations.DeviationFilter, fmt: str,
+           crs: int) -> None:
+    """One export event that every coordinator may read, and a read event for each restricted deviation in it.
+
+    The export event says only what any member could know: the format and the filter's period and choices, but
+    not the text searched for, the box, or how many rows there were (which would count restricted deviations
+    for readers who may not see them). Each restricted deviation exported is read in full, so it gets the same
+    read event as opening it on the map: its own organisation sees who took it, and nobody else sees the event.
+    """
+    described = {key: value for key, value in {
+        "from": flt.start.isoformat() if flt.start else None, "to": flt.end.isoformat() if flt.end else None,
+        "category": list(flt.categories), "organisation": list(flt.organisations), "status": list(flt.statuses),
+        "text search": bool(flt.q), "map view": bool(flt.bbox)}.items() if value}
+    audit.record(membership, AuditEvent.Action.EXPORT, membership.forum,
+                 {"what": "deviations", "format": fmt, "crs": crs, "filter": described})
+    restricted = queryset.exclude(visibility=Deviation.Visibility.FORUM).values_list("pk", flat=True)
+    audit.record_reads(membership, "deviation", list(restricted), {"via": f"export ({fmt})"})
 
 
 def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[list[Any]]:

@@ -70,7 +70,8 @@ def search(membership: Membership, visible: QuerySet[Deviation], query: str, *,
     near = (bounds[0] - NEAR_DEGREES, bounds[1] - NEAR_DEGREES, bounds[2] + NEAR_DEGREES,
             bounds[3] + NEAR_DEGREES) if bounds else None
     try:
-        found = geocoder.lookup(query, near=near, limit=LIMIT)
+        found = geocoder.lookup(query, near=near, limit=LIMIT,
+                                scope=f"{membership.forum_id}:{membership.organisation_id}")
     except geocoder.GeocoderUnavailable:
         answer.addresses = "unavailable"
         return answer
@@ -118,6 +119,7 @@ def _place_names(visible: QuerySet[Deviation], query: str) -> list[Found]:
             name, count = seen.label, seen.count + row["n"]
         else:
             count = row["n"]
+        box = (round(box[0], 6), round(box[1], 6), round(box[2], 6), round(box[3], 6))
         merged[key] = Found("placeName", name, round((box[0] + box[2]) / 2, 6), round((box[1] + box[3]) / 2, 6),
                             box, count=count)
     found = sorted(merged.values(), key=lambda f: (-(f.count or 0), *_rank(f.label, query)))

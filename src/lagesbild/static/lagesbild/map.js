@@ -949,17 +949,24 @@ $("#export-form").addEventListener("submit", async (event) => {
   if (form.in_view.checked) params.set("bbox", viewBbox());
   params.set("format", form.format.value);
   params.set("crs", form.crs.value);
-  if (form.format.value === "xlsx") {
-    const counted = new URLSearchParams(params);
-    counted.delete("format");
-    counted.delete("crs");
-    counted.set("limit", "1");
-    const answer = await api(`/deviations?${counted}`).catch(() => null);
-    if (answer && answer.numberMatched > config.xlsxMaxRows) {
-      error.textContent = format(t.exportTooLarge, { count: answer.numberMatched, max: config.xlsxMaxRows });
-      error.hidden = false;
-      return;
-    }
+  // The same filter is asked of the list first (one row): a filter the server refuses, a session that ended or
+  // an XLSX too large for Excel is then said here, instead of the page being replaced by the error.
+  const counted = new URLSearchParams(params);
+  counted.delete("format");
+  counted.delete("crs");
+  counted.set("limit", "1");
+  let matched;
+  try {
+    matched = (await api(`/deviations?${counted}`)).numberMatched;
+  } catch (failure) {
+    error.textContent = failure.message || t.loadError;
+    error.hidden = false;
+    return;
+  }
+  if (form.format.value === "xlsx" && matched > config.xlsxMaxRows) {
+    error.textContent = format(t.exportTooLarge, { count: matched, max: config.xlsxMaxRows });
+    error.hidden = false;
+    return;
   }
   window.location.assign(`${config.api}/export?${params}`);
 });

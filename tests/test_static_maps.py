@@ -97,7 +97,7 @@ def test_a_tile_server_that_is_down_leaves_the_plain_map_and_is_not_asked_again(
 
 def test_without_a_raster_basemap_there_are_no_tiles(settings: Any, tile_server: TileServer, tmp_path: Any) -> None:
     before = len(tile_server.requests)
-    settings.LAGESBILD_TILE_URL = ""
+    settings.LAGESBILD_TILE_URL = ""  # the operator chose no basemap: the documented plain outline
     assert basemap_picture.picture(_frame()) is None
     assert "<image" not in staticmap.svg(_frame(), title="Karta")
     assert len(tile_server.requests) == before
@@ -130,7 +130,7 @@ def test_the_protocol_pdf_draws_the_basemap(world: World, settings: Any) -> None
         return sum(len(page.images) for page in PdfReader(io.BytesIO(pdf)).pages)
 
     assert images(protocol.pdf_bytes(content)) == 1
-    settings.LAGESBILD_TILE_URL = ""
+    settings.LAGESBILD_TILE_URL = ""  # the operator chose no basemap: the documented plain outline
     assert images(protocol.pdf_bytes(content)) == 0
 
 

@@ -3,8 +3,8 @@
 The server asks the geocoder, never the browser: the geocoder learns what was searched, but not who searched
 it or from where, and the page's Content-Security-Policy stays closed to it. Answers are kept in the cache for
 a day, and the public Nominatim's usage policy (at most one request a second, an identifying User-Agent, no
-search-as-you-type) is kept by asking only when a person presses Sök, one request at a time per process and at
-most one every LAGESBILD_GEOCODER_INTERVAL seconds.
+search-as-you-type) is kept by asking only when a person presses Sök, and by starting requests from one process at
+least LAGESBILD_GEOCODER_INTERVAL seconds apart.
 
 With LAGESBILD_GEOCODER_URL empty (the default) there is no address search, and nothing leaves the server.
 """

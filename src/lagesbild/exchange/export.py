@@ -144,8 +144,8 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[l
     """One list of values per deviation, in the order of `columns`: names in the reader's language, times in
     the forum's zone."""
     english = (translation.get_language() or "sv").startswith("en")
-    labels = {**dict(Deviation.Severity.choices), **dict(Deviation.Status.choices),
-              **dict(Deviation.Visibility.choices)}
+    severities, statuses = dict(Deviation.Severity.choices), dict(Deviation.Status.choices)
+    visibilities = dict(Deviation.Visibility.choices)
     for (pk, key, name_sv, name_en, parent_sv, parent_en, observed_at, observed_until, reported_at, organisation,
          place_name, description, severity, status, visibility, lon, lat, sweref_x, sweref_y) in (
             queryset.order_by("observed_at", "pk").values_list(*FIELDS).iterator(chunk_size=BATCH)):
@@ -154,8 +154,8 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[l
         x, y = (round(lon, 6), round(lat, 6)) if crs == 4326 else (round(sweref_x, 2), round(sweref_y, 2))
         yield [pk, name, key, parent, observed_at.astimezone(zone),
                observed_until.astimezone(zone) if observed_until else None, reported_at.astimezone(zone),
-               organisation, place_name, description, (severity, str(labels[severity])),
-               (status, str(labels[status])), (visibility, str(labels[visibility])), x, y]
+               organisation, place_name, description, (severity, str(severities[severity])),
+               (status, str(statuses[status])), (visibility, str(visibilities[visibility])), x, y]
 
 
 def _display(value: Any) -> Any:

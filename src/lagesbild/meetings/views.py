@@ -133,14 +133,23 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
     raise InvalidInput(_("Unknown request."))
 
 
-def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+def _member_and_meeting(request: HttpRequest, forum: str, meeting_id: int
+                        ) -> tuple[Membership, Meeting] | HttpResponse:
+    """The member and the meeting a page is about, or the page that says why not (sign in, or not found)."""
     membership = any_member(request, forum)
     if isinstance(membership, HttpResponse):
         return membership
     try:
-        meeting = services.get_meeting(membership, meeting_id)
+        return membership, services.get_meeting(membership, meeting_id)
     except DomainError as exc:
         return not_found(request, exc)
+
+
+def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
+    found = _member_and_meeting(request, forum, meeting_id)
+    if isinstance(found, HttpResponse):
+        return found
+    membership, meeting = found
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
@@ -181,11 +190,11 @@ def _version(request: HttpRequest) -> int | None:
 def present_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
     """Meeting mode: one agenda item at a time, full width, with its map and figures, for the shared screen.
     The coordinator moves through the items and writes notes and decisions; everyone else follows."""
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
+    found = _member_and_meeting(request, forum, meeting_id)
+    if isinstance(found, HttpResponse):
+        return found
+    membership, meeting = found
     try:
-        meeting = services.get_meeting(membership, meeting_id)
         requested = parse_int(request.GET.get("punkt"), "punkt", minimum=1)
     except DomainError as exc:
         return not_found(request, exc)
@@ -221,14 +230,10 @@ def present_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
 
 def present_current(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
     """Which item the shared screen shows now, for those following the meeting on their own screens."""
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        meeting = services.get_meeting(membership, meeting_id)
-    except DomainError as exc:
-        return not_found(request, exc)
-    return JsonResponse({"item": meeting.presenting})
+    found = _member_and_meeting(request, forum, meeting_id)
+    if isinstance(found, HttpResponse):
+        return found
+    return JsonResponse({"item": found[1].presenting})
 
 
 def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:

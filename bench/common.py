@@ -17,9 +17,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(doc: str, runs: int) -> tuple[argparse.Namespace, float]:
-    """Parse --count and --runs, set up Django on a fresh database and load the forum `bench`.
-    Returns the arguments and how long loading took, in seconds."""
+def start(doc: str, runs: int, demo_count: int | None = None) -> tuple[argparse.Namespace, float]:
+    """Parse --count and --runs, set up Django on a fresh database and load the forum `bench` (with --count
+    deviations, or `demo_count`). Returns the arguments and how long loading took, in seconds."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=runs)
@@ -47,11 +47,12 @@ def start(doc: str, runs: int) -> tuple[argparse.Namespace, float]:
     settings.ALLOWED_HOSTS = ["testserver"]
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    create_demo_forum(count=args.count, slug="bench", name="Benchmark")
+    create_demo_forum(count=args.count if demo_count is None else demo_count, slug="bench", name="Benchmark")
     load_seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # fresh statistics for the planner, as a long-running database has
-    print(f"{connection.vendor}: {args.count} deviations loaded in {load_seconds:.1f} s")
+    print(f"{connection.vendor}: {args.count if demo_count is None else demo_count} deviations loaded in "
+          f"{load_seconds:.1f} s")
     return args, load_seconds
 
 

@@ -178,7 +178,8 @@ def test_create_as_json_returns_the_detail(world: World) -> None:
     assert body["status"] == "new"
     assert body["version"] == 1
     assert body["organisation"]["name"] == "Polisen"
-    assert body["permissions"] == {"edit": True, "changeStatus": False, "comment": True}
+    assert body["permissions"] == {"edit": True, "changeStatus": False, "comment": True, "flagForPolice": True,
+                                   "recordPoliceReport": True}
     assert [e["action"] for e in body["history"]] == ["create"]
     assert Deviation.objects.get(pk=body["id"]).reporter == world.police_reporter.user
 

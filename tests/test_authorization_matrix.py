@@ -20,6 +20,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from lagesbild.deviations.models import Deviation
+from lagesbild.interop import imports
 from tests.conftest import MARKER, World, image_bytes, make_objects, make_world
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +96,16 @@ API_ROWS = [
         lambda o: f"{F}/deviations/{o['restricted']}/comments", restricted_only(201), body=lambda o: {"body": "Hej"}),
     Row("GET", "/api/forums/{forum}/deviations/{deviation_id}/history",
         lambda o: f"{F}/deviations/{o['restricted']}/history", restricted_only(200)),
+    # "To report to the police": anyone who reports may mark what they see; the reference is recorded by the
+    # deviation's organisation (the police here), the police and coordinators.
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/police",
+        lambda o: f"{F}/deviations/{o['restricted']}/police", restricted_only(200), body=lambda o: {"flagged": True}),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/police",
+        lambda o: f"{F}/deviations/{o['public']}/police", answers(viewer=403),
+        body=lambda o: {"flagged": True}, label="public mark"),
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/police",
+        lambda o: f"{F}/deviations/{o['public']}/police", answers(viewer=403, other_org=403),
+        body=lambda o: {"reportReference": "5000-K123456-26"}, label="public report"),
     Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/photos",
         lambda o: f"{F}/deviations/{o['restricted']}/photos", restricted_only(201),
         body=lambda o: {"photos": [SimpleUploadedFile("a.jpg", image_bytes())]}, multipart=True),
@@ -212,7 +223,21 @@ PUBLISHED = lambda o: f"/f/farsta/moten/{o['published']}/"  # noqa: E731
 PLACE_URL = lambda o: f"/f/farsta/platser/{o['place']}/"  # noqa: E731
 ACTION_URL = lambda o: f"/f/farsta/atgarder/{o['action']}/"  # noqa: E731
 DUE = lambda o: o["due"]  # noqa: E731
+IMPORT_FILE = b"Datum;Kategori;Lon;Lat\r\n2026-10-01 12:00;Klotter;18,09;59,244\r\n"
+IMPORT_URL = lambda o: f"/f/farsta/import/{o['import']}/"  # noqa: E731
+# The police's import: its own organisation's leads only; the district's coordinator does not find it.
+POLICE_IMPORT = answers(anonymous=302, viewer=403, other_org=403, author=403, org_lead=200, coordinator=404)
+IMPORTERS = answers(anonymous=302, viewer=403, other_org=403, author=403)
 PAGE_POSTS = [
+    page_post("imports", lambda o: "/f/farsta/import/", "upload", {**IMPORTERS, "org_lead": 302, "coordinator": 302},
+              lambda o: {"file": SimpleUploadedFile("ny.csv", IMPORT_FILE.replace(b"12:00", b"13:00"))}),
+    page_post("import", IMPORT_URL, "check", {**POLICE_IMPORT, "org_lead": 302},
+              lambda o: {"column-0": "observed_at", "column-1": "category", "column-2": "x", "column-3": "y",
+                         "visibility": "forum"}),
+    page_post("import", IMPORT_URL, "import", {**POLICE_IMPORT, "org_lead": 422}),  # not checked yet
+    page_post("import", IMPORT_URL, "undo", {**POLICE_IMPORT, "org_lead": 422}),  # not imported
+    page_post("import", IMPORT_URL, "restart", {**POLICE_IMPORT, "org_lead": 422}),  # not running
+    page_post("import", IMPORT_URL, "discard", {**POLICE_IMPORT, "org_lead": 302}),
     page_post("meetings", lambda o: "/f/farsta/moten/", "schedule", COORDINATOR_POST),
     page_post("meetings", lambda o: "/f/farsta/moten/", "flag", REPORTERS_POST,
               lambda o: {"text": "Ta upp trapphuset", "deviation": o["public"]}),
@@ -282,6 +307,10 @@ PAGE_ROWS = [
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
+    Row("GET", "imports", lambda o: "/f/farsta/import/", IMPORTERS),
+    Row("GET", "import", IMPORT_URL, POLICE_IMPORT),
+    Row("GET", "import-progress", lambda o: f"/f/farsta/import/{o['import']}/status.json", POLICE_IMPORT),
+    Row("GET", "import-problems", lambda o: f"/f/farsta/import/{o['import']}/problem.csv", POLICE_IMPORT),
     Row("GET", "patterns", lambda o: "/f/farsta/monster/?period=all", answers(anonymous=302)),
     Row("GET", "pattern-csv", lambda o: "/f/farsta/monster/overlap.csv?period=all", answers(anonymous=302)),
     Row("GET", "places", lambda o: "/f/farsta/platser/", answers(anonymous=302)),
@@ -316,7 +345,9 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
     media = tmp_path_factory.mktemp("media")
     with django_db_blocker.unblock(), override_settings(MEDIA_ROOT=media), transaction.atomic():
         world = make_world()
-        yield world, {**make_objects(world), "media": media}
+        # The police's upload, mapped but not yet checked: its pages are the police leads' alone.
+        upload = imports.upload(world.police_lead, SimpleUploadedFile("gammal.csv", IMPORT_FILE))
+        yield world, {**make_objects(world), "media": media, "import": upload.pk}
         transaction.set_rollback(True)
 
 
@@ -419,13 +450,16 @@ def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[st
 def test_every_page_post_operation_has_a_row() -> None:
     from lagesbild.deviations.views import CATEGORY_PAGE_OPS
     from lagesbild.forums.views import MEMBER_ACTIONS
+    from lagesbild.interop.views import IMPORT_PAGE_OPS
     from lagesbild.meetings.views import ACTION_PAGE_OPS, MEETING_PAGE_OPS, MEETINGS_PAGE_OPS
     from lagesbild.places.views import PLACE_PAGE_OPS
 
     declared = {("meetings", op) for op in MEETINGS_PAGE_OPS} | {("meeting", op) for op in MEETING_PAGE_OPS} \
         | {("action", op) for op in ACTION_PAGE_OPS} | {("place", op) for op in PLACE_PAGE_OPS} \
         | {("categories", op) for op in CATEGORY_PAGE_OPS} | {("member-action", op) for op in MEMBER_ACTIONS} \
-        | {("places", "create"), ("actions", "create"), ("forum-settings", "save"), ("meeting-screen", "notes")}
+        | {("import", op) for op in IMPORT_PAGE_OPS} \
+        | {("places", "create"), ("actions", "create"), ("forum-settings", "save"), ("meeting-screen", "notes"),
+           ("imports", "upload")}
     covered = {(row.route, row.label) for row in PAGE_ROWS if row.method == "POST"}
     assert declared - covered == set(), "add these page operations to the authorization matrix"
 

@@ -54,6 +54,7 @@ DEVIATION_TABLES_ALLOWED = {
     "deviations/services.py": "the gate itself: the visibility rule, every write, versions and audit",
     "deviations/retention.py": "anonymises and deletes old deviations of a whole forum, by the forum's own rule",
     "demo.py": "creates the demo forum's invented deviations in bulk",
+    "deviations/bulk.py": "writes an import's checked rows thousands at a time (COPY on PostgreSQL)",
     "forums/management/commands/demo.py": "reports how many deviations the demo forum got",
     "deviations/presenters.py": "shows the photos, comments and shares of a deviation already read through the gate",
 }

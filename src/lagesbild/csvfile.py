@@ -16,6 +16,11 @@ def cell(value: object) -> object:
     return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
+def uncell(text: str) -> str:
+    """The text `cell` protected, as it was: what Lägesbild's own CSV exports hold reads back unchanged."""
+    return text[1:] if text[:1] == "'" and text[1:2] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
 def rows_as_csv(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)

@@ -40,6 +40,12 @@ def to_sweref99tm(lon: float, lat: float) -> tuple[float, float]:
     return round(x, 2), round(y, 2)
 
 
+def to_sweref99tm_many(lons: list[float], lats: list[float]) -> tuple[list[float], list[float]]:
+    """`to_sweref99tm` for many points in one call."""
+    xs, ys = _to_sweref().transform(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+    return np.round(xs, 2).tolist(), np.round(ys, 2).tolist()
+
+
 def sweref99tm_shape(geom: BaseGeometry) -> BaseGeometry:
     """A WGS 84 shape in SWEREF 99 TM metres, for distances and areas."""
     return shapely.transform(geom, lambda xy: np.column_stack(_to_sweref().transform(xy[:, 0], xy[:, 1])))

@@ -4,6 +4,7 @@ who may open them, and how a form's domain error is shown."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest, HttpResponse
@@ -33,6 +34,23 @@ def member_who(request: HttpRequest, forum: str, may: Callable[[Membership], boo
     # lagesbild.middleware.ForumTimeZoneMiddleware deactivates it when the request ends.
     timezone.activate(ZoneInfo(membership.forum.timezone))
     return membership
+
+
+T = TypeVar("T")
+
+
+def member_and(request: HttpRequest, forum: str, find: Callable[[Membership], T],
+               may: Callable[[Membership], bool] = lambda membership: True, refusal: str = ""
+               ) -> tuple[Membership, T] | HttpResponse:
+    """The signed-in member and what `find` looks up for them (a place, a meeting, an import), or the page to
+    answer with instead: sign in, 403 with `refusal`, or 404 saying what is not there."""
+    membership = member_who(request, forum, may, refusal)
+    if isinstance(membership, HttpResponse):
+        return membership
+    try:
+        return membership, find(membership)
+    except DomainError as exc:
+        return not_found(request, exc)
 
 
 def not_found(request: HttpRequest, exc: DomainError) -> HttpResponse:

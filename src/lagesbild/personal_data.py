@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.utils.translation import gettext as _
 
@@ -62,7 +63,18 @@ def _is_personal_number(year: str, month: str, day: str, last: str) -> bool:
     return True
 
 
+# Every pattern holds a digit or an @: text without either is let through at once (most text, in an import).
+_MAY_HOLD = re.compile(r"[\d@]")
+
+
 def find_personal_data(text: str) -> list[Finding]:
+    if not _MAY_HOLD.search(text):
+        return []
+    return list(_findings(text))
+
+
+@lru_cache(maxsize=4096)  # an import meets the same place names again and again
+def _findings(text: str) -> tuple[Finding, ...]:
     findings: list[Finding] = []
     taken: list[range] = []
 
@@ -81,14 +93,16 @@ def find_personal_data(text: str) -> list[Finding]:
         add("phone_number", match)
     for match in _REGISTRATION.finditer(text):
         add("vehicle_registration", match)
-    return sorted(findings, key=lambda f: f.start)
+    return tuple(sorted(findings, key=lambda f: f.start))
 
 
 def warnings_for(fields: dict[str, str]) -> list[dict[str, str]]:
     """One warning per finding, naming the field, in the person's language."""
     warnings = []
     for field, text in fields.items():
-        for finding in find_personal_data(text or ""):
+        if not text:
+            continue
+        for finding in find_personal_data(text):
             warnings.append({
                 "code": finding.kind,
                 "field": field,

@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "lagesbild.meetings",
     "lagesbild.analysis",
     "lagesbild.audit",
-    "lagesbild.exchange",
+    "lagesbild.interop",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +232,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 LAGESBILD_PHOTO_MAX_BYTES = int(os.environ.get("LAGESBILD_PHOTO_MAX_BYTES", 15 * 1024 * 1024))
 LAGESBILD_PHOTOS_PER_DEVIATION = int(os.environ.get("LAGESBILD_PHOTOS_PER_DEVIATION", 6))
+# Imports: the largest file (a million rows of CSV is about 200 MB) and the most rows, in one batch.
+LAGESBILD_IMPORT_MAX_MB = int(os.environ.get("LAGESBILD_IMPORT_MAX_MB", 500))
+LAGESBILD_IMPORT_MAX_ROWS = int(os.environ.get("LAGESBILD_IMPORT_MAX_ROWS", 2_000_000))
 # Allow a multipart request with several full-size photos through Django's own limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -7,6 +7,7 @@ from lagesbild.api import api
 from lagesbild.audit import views as audit_views
 from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
+from lagesbild.interop import views as import_views
 from lagesbild.meetings import views as meeting_views
 from lagesbild.places import views as place_views
 
@@ -53,6 +54,11 @@ urlpatterns = [
     path("f/<slug:forum>/atgarder/<id:action_id>/", meeting_views.action_page, name="action"),
     path("f/<slug:forum>/monster/", analysis_views.patterns_page, name="patterns"),
     path("f/<slug:forum>/monster/<slug:figure>.csv", analysis_views.pattern_csv, name="pattern-csv"),
+    path("f/<slug:forum>/import/", import_views.imports_page, name="imports"),
+    path("f/<slug:forum>/import/<id:batch_id>/", import_views.import_page, name="import"),
+    path("f/<slug:forum>/import/<id:batch_id>/status.json", import_views.import_progress, name="import-progress"),
+    path("f/<slug:forum>/import/<id:batch_id>/problem.csv", import_views.import_problems_csv,
+         name="import-problems"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     path("api/", api.urls),

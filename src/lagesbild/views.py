@@ -20,8 +20,8 @@ from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
-from lagesbild.exchange.export import XLSX_MAX_ROWS
 from lagesbild.forums.services import membership_for, memberships_of
+from lagesbild.interop.export import XLSX_MAX_ROWS
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -88,6 +88,11 @@ def ui_strings() -> dict[str, str]:
         "privacyBlocked": _("This forum does not accept personal data in free text. Remove it to save."),
         "changesSavedPhotosNot": _("Your changes were saved, but the photos were not added:"),
         "noDescription": _("No description."),
+        "policeNone": _("Not marked to be reported to the police."),
+        "policeFlagged": _("To report to the police: marked by %(organisation)s on %(when)s. No report recorded "
+                           "yet."),
+        "policeReported": _("Reported to the police, reference %(reference)s (recorded %(when)s)."),
+        "policeSaved": _("Saved."),
         "noPlaceName": _("No place given: see the map."),
         "noComments": _("No comments yet."),
         "statusChanged": _("The status was changed."),

@@ -137,6 +137,20 @@ def test_detail_comment_and_status_change(site: str, desktop: Page) -> None:
     detail.get_by_label("Ändra status").select_option("in_progress")
     expect(detail.locator(".badge")).to_have_text("Åtgärd pågår")
     expect(detail.locator(".history")).to_contain_text("Ändrad")
+    # To report to the police: marked, then the report's reference recorded (a bad one explained first).
+    expect(detail.get_by_text("Inte markerad för polisanmälan.")).to_be_visible()
+    detail.get_by_role("button", name="Markera: ska polisanmälas").click()
+    expect(detail.get_by_text("Ska polisanmälas: markerad av Farsta stadsdelsförvaltning")).to_be_visible()
+    reference = detail.get_by_label("Polisanmälans diarienummer")
+    reference.fill("<K1>")
+    detail.get_by_role("button", name="Registrera polisanmälan").click()
+    expect(detail.locator("#d-police-error")).to_contain_text("bokstäver, siffror")
+    expect(reference).to_have_attribute("aria-invalid", "true")
+    detail.get_by_label("Polisanmälans diarienummer").fill("5000-K123456-26")
+    detail.get_by_role("button", name="Registrera polisanmälan").click()
+    expect(detail.get_by_text("Polisanmäld, diarienummer 5000-K123456-26")).to_be_visible()
+    expect(detail.get_by_role("button", name="Ta bort markeringen")).to_be_hidden()
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
 
 
 def test_clicking_a_point_opens_its_detail(site: str, desktop: Page) -> None:

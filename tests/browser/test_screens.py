@@ -33,6 +33,7 @@ PAGES = {
     "installningar": "/f/farsta/installningar/",
     "kategorier": "/f/farsta/kategorier/",
     "logg": "/f/farsta/logg/",
+    "import": "/f/farsta/import/",
 }
 
 

@@ -23,6 +23,8 @@ class AuditEvent(models.Model):
         SIGN_IN_FAILED = "sign_in_failed", _("Failed sign-in")
         SIGN_OUT = "sign_out", _("Signed out")
         EXPORT = "export", _("Exported")
+        IMPORT = "import", _("Imported")
+        IMPORT_UNDONE = "import_undone", _("Import undone")
         RETENTION = "retention", _("Retention applied")
         INVITE = "invite", _("Invited")
         JOIN = "join", _("Joined by invitation")

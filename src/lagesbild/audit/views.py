@@ -82,7 +82,7 @@ def _object_of(event: AuditEvent, slug: str) -> tuple[str, str]:
         "deviation": _("Deviation"), "place": _("Place"), "meeting": _("Meeting"), "action": _("Action"),
         "agendaitem": _("Agenda item"), "meetingflag": _("Raised for a meeting"), "forum": _("Forum"),
         "membership": _("Membership"), "invitation": _("Invitation"), "organisation": _("Organisation"),
-        "category": _("Category"), "user": _("User"),
+        "category": _("Category"), "user": _("User"), "importbatch": _("Import"),
     }
     pages = {"deviation": lambda pk: f"{reverse('map', kwargs={'forum': slug})}?period=all#deviation-{pk}",
              "place": lambda pk: reverse("place", kwargs={"forum": slug, "place_id": pk}),

@@ -272,9 +272,26 @@ class HistoryEntryOut(Schema):
 
 
 class Permissions(Schema):
+    flagForPolice: bool
+    recordPoliceReport: bool
     edit: bool
     changeStatus: bool
     comment: bool
+
+
+class PoliceOut(Schema):
+    flaggedAt: dt.datetime | None = Field(description="When it was marked to be reported to the police")
+    flaggedBy: str | None = Field(description="The organisation that marked it")
+    reportReference: str | None = Field(description="The police report's reference, once one is recorded")
+    reportedAt: dt.datetime | None
+
+
+class PoliceIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    flagged: bool | None = Field(None, description="Mark it to be reported to the police, or take the mark away")
+    reportReference: str | None = Field(None, max_length=200, description="Record that a police report was made, "
+                                                                         "with its reference")
 
 
 class Sweref(Schema):
@@ -328,6 +345,8 @@ class DeviationOut(Schema):
     status: str
     statusLabel: str
     source: str
+    police: PoliceOut = Field(description="Whether it is to be reported to the police, and the report's reference")
+    sourceLabel: str = Field(description="How it came in, in words; to its importing organisation, which import")
     photos: list[PhotoOut]
     comments: list[CommentOut]
     history: list[HistoryEntryOut]
@@ -445,6 +464,23 @@ class CommentIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     body: str
+
+
+@router.post("/{forum}/deviations/{deviation_id}/police", response=answers(DeviationOut),
+             summary="Mark a deviation to be reported to the police, or record the police report (audited)",
+             openapi_extra=openapi_body(PoliceIn))
+def police_report(request: HttpRequest, forum: str, deviation_id: Id) -> dict[str, Any]:
+    membership = member(request, forum)
+    payload = parse_json_body(request, PoliceIn)
+    if payload.flagged is None and payload.reportReference is None:
+        raise InvalidInput(_("Say whether it is to be reported, or give the report's reference."), field="flagged")
+    if payload.reportReference is not None:
+        if payload.flagged is False:
+            raise InvalidInput(_("A recorded police report keeps the mark."), field="flagged")
+        services.record_police_report(membership, deviation_id, payload.reportReference)
+    elif payload.flagged is not None:
+        services.set_police_flag(membership, deviation_id, payload.flagged)
+    return deviation_detail(membership, services.read_deviation(membership, deviation_id))
 
 
 @router.get("/{forum}/deviations/{deviation_id}/comments", response=answers(list[CommentOut]),

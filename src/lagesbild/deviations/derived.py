@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import h3
+from h3.api import basic_int as h3_int
 
 from lagesbild import geometry
 
@@ -21,6 +22,13 @@ H3_RESOLUTIONS = (8, 9, 10)
 
 def h3_cell(lon: float, lat: float, resolution: int) -> int:
     return int(h3.str_to_int(h3.latlng_to_cell(lat, lon, resolution)))
+
+
+def h3_cells(lon: float, lat: float) -> tuple[int, int, int]:
+    """The hexagons at resolutions 8, 9 and 10 at once: the finest found, the others its parents (quicker, for
+    an import of a million rows)."""
+    finest = h3_int.latlng_to_cell(lat, lon, 10)
+    return h3_int.cell_to_parent(finest, 8), h3_int.cell_to_parent(finest, 9), finest
 
 
 def position_fields(lon: float, lat: float) -> dict[str, Any]:

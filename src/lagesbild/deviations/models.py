@@ -111,6 +111,17 @@ class Deviation(models.Model):
     )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # The file an imported deviation came in with, so that the whole import can be undone.
+    import_batch = models.ForeignKey("interop.ImportBatch", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="deviations", editable=False)
+    # "To report to the police": who flagged it and when, and the police report's reference once one is made.
+    police_flagged_at = models.DateTimeField(_("flagged for a police report"), null=True, blank=True)
+    police_flagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                          blank=True, related_name="+")
+    police_flagged_org = models.ForeignKey(Organisation, on_delete=models.SET_NULL, null=True, blank=True,
+                                           related_name="+")
+    police_report_reference = models.CharField(_("police report reference"), max_length=40, blank=True)
+    police_reported_at = models.DateTimeField(_("police report recorded"), null=True, blank=True)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
     version = models.PositiveIntegerField(default=1)
     # Lower-cased place name and description: case-insensitive search that also folds å, ä and ö,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
@@ -84,10 +86,19 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
         "status": deviation.status,
         "statusLabel": deviation.get_status_display(),
         "source": deviation.source,
+        "sourceLabel": source_label(membership, deviation),
         "photos": photos_of(membership, deviation),
         "comments": comments_of(deviation),
         "history": history_entries(membership, deviation),
+        "police": {
+            "flaggedAt": deviation.police_flagged_at,
+            "flaggedBy": deviation.police_flagged_org.name if deviation.police_flagged_org else None,
+            "reportReference": deviation.police_report_reference or None,
+            "reportedAt": deviation.police_reported_at,
+        },
         "permissions": {
+            "flagForPolice": membership.can_flag_for_police,
+            "recordPoliceReport": membership.can_record_police_report_of(deviation.organisation_id),
             "edit": services.can_edit(membership, deviation),
             "changeStatus": services.can_change_status(membership, deviation),
             "comment": membership.can_comment,
@@ -101,6 +112,17 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
                      "url": reverse("action", kwargs={"forum": membership.forum.slug, "action_id": a.pk})}
                     for a in deviation.actions.all()],
     }
+
+
+def source_label(membership: Membership, deviation: Deviation) -> str:
+    """How it came in. The importing organisation also reads which import ("Import 12, 2026-11-30 (file.csv)"),
+    to find it and undo it; the file's name is theirs, not the forum's."""
+    label = str(deviation.get_source_display())
+    batch = deviation.import_batch if deviation.import_batch_id else None
+    if batch is None or batch.organisation_id != membership.organisation_id:
+        return label
+    when = timezone.localtime(batch.imported_at or batch.created_at).strftime("%Y-%m-%d")
+    return _("Import %(id)d, %(when)s (%(file)s)") % {"id": batch.pk, "when": when, "file": batch.filename}
 
 
 def whereabouts(deviation: Deviation) -> str:

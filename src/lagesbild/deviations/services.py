@@ -9,6 +9,7 @@ import base64
 import binascii
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -42,6 +43,9 @@ EARLIEST_OBSERVED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 Status = Deviation.Status
 Visibility = Deviation.Visibility
+# Django works a choices' values out afresh at every call; an import checks a million rows against them.
+SEVERITIES = frozenset(Deviation.Severity.values)
+VISIBILITIES = frozenset(Visibility.values)
 
 
 # --- Reading -----------------------------------------------------------------------------------------
@@ -350,19 +354,41 @@ def _validated(membership: Membership, data: DeviationInput, current_category: s
                ) -> tuple[Category, list[Organisation]]:
     """Check everything about the input against the forum; return the category and named organisations."""
     forum = membership.forum
-    geometry.check_lon_lat(data.lon, data.lat)
-    if not geometry.area_contains(forum.area, data.lon, data.lat):
-        raise InvalidInput(_("The position lies outside the forum's area (%(forum)s).") % {"forum": forum.name},
-                           field="lon")
+    check_values(forum, data, timezone.now())
     category = forum_categories(forum).filter(key=data.category).first()
     if category is None:
         raise InvalidInput(_("Unknown category: %(key)s.") % {"key": data.category}, field="category")
     if data.category != current_category and HiddenCategory.objects.filter(forum=forum, category=category).exists():
         raise InvalidInput(_("The forum no longer uses the category %(name)s. Choose another.") % {
             "name": category.name}, field="category")
+    named: list[Organisation] = []
+    if data.visibility == Visibility.NAMED:
+        wanted = set(data.shared_with) - {membership.organisation_id}
+        named = list(Organisation.objects.filter(forum=forum, pk__in=wanted))
+        if len(named) != len(wanted):
+            outside = sorted(wanted - {org.pk for org in named})
+            audit.record(membership, AuditEvent.Action.REFUSED, forum,
+                         {"reason": "visibility names organisations outside the forum", "organisations": outside})
+            raise InvalidInput(_("Only organisations in this forum can be named."), field="shared_with")
+        if not named:
+            raise InvalidInput(_("Name at least one other organisation, or choose another visibility."),
+                               field="shared_with")
+    return category, named
+
+
+def check_values(forum: Forum, data: DeviationInput, now: dt.datetime, inside: bool | None = None
+                 ) -> list[dict[str, str]]:
+    """The checks of a deviation's values that need no database: position, times, lengths, choices and
+    personal data. Returns the personal-data warnings (an error instead, in a forum that refuses it).
+
+    Reporting and importing both use it, so a row of a file is held to the same rules as a report. An import
+    works out `inside` (the forum's area) itself, with the outline prepared once for all its rows."""
+    geometry.check_lon_lat(data.lon, data.lat)
+    if not (geometry.area_contains(forum.area, data.lon, data.lat) if inside is None else inside):
+        raise InvalidInput(_("The position lies outside the forum's area (%(forum)s).") % {"forum": forum.name},
+                           field="lon")
     if timezone.is_naive(data.observed_at):
         raise InvalidInput(_("The time must include a time zone."), field="observed_at")
-    now = timezone.now()
     if data.observed_at > now + CLOCK_SKEW:
         raise InvalidInput(_("The time it was noticed cannot be in the future."), field="observed_at")
     if data.observed_at < EARLIEST_OBSERVED:
@@ -381,24 +407,12 @@ def _validated(membership: Membership, data: DeviationInput, current_category: s
     if len(data.place_name) > MAX_PLACE_NAME:
         raise InvalidInput(_("The place name may be at most %(max)d characters.") % {"max": MAX_PLACE_NAME},
                            field="place_name")
-    guard_personal_data(forum, {"place_name": data.place_name, "description": data.description})
-    if data.severity not in Deviation.Severity.values:
+    warnings = guard_personal_data(forum, {"place_name": data.place_name, "description": data.description})
+    if data.severity not in SEVERITIES:
         raise InvalidInput(_("Unknown severity: %(value)s.") % {"value": data.severity}, field="severity")
-    if data.visibility not in Visibility.values:
+    if data.visibility not in VISIBILITIES:
         raise InvalidInput(_("Unknown visibility: %(value)s.") % {"value": data.visibility}, field="visibility")
-    named: list[Organisation] = []
-    if data.visibility == Visibility.NAMED:
-        wanted = set(data.shared_with) - {membership.organisation_id}
-        named = list(Organisation.objects.filter(forum=forum, pk__in=wanted))
-        if len(named) != len(wanted):
-            outside = sorted(wanted - {org.pk for org in named})
-            audit.record(membership, AuditEvent.Action.REFUSED, forum,
-                         {"reason": "visibility names organisations outside the forum", "organisations": outside})
-            raise InvalidInput(_("Only organisations in this forum can be named."), field="shared_with")
-        if not named:
-            raise InvalidInput(_("Name at least one other organisation, or choose another visibility."),
-                               field="shared_with")
-    return category, named
+    return warnings
 
 
 def guard_personal_data(forum: Forum, texts: dict[str, str]) -> list[dict[str, str]]:
@@ -410,7 +424,7 @@ def guard_personal_data(forum: Forum, texts: dict[str, str]) -> list[dict[str, s
     return warnings
 
 
-def _search_text(place_name: str, description: str) -> str:
+def search_text_for(place_name: str, description: str) -> str:
     return f"{place_name}\n{description}".lower()
 
 
@@ -443,7 +457,7 @@ def report_deviation(
                 severity=data.severity,
                 visibility=data.visibility,
                 source=source,
-                search_text=_search_text(data.place_name, data.description),
+                search_text=search_text_for(data.place_name, data.description),
             )
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
@@ -494,7 +508,7 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         "severity": merged.severity,
         "visibility": merged.visibility,
         "status": changes.get("status", deviation.status),
-        "search_text": _search_text(merged.place_name, merged.description),
+        "search_text": search_text_for(merged.place_name, merged.description),
     }
     values.update(derived_fields(merged.lon, merged.lat, merged.observed_at, membership.forum.timezone))
     with transaction.atomic():
@@ -525,6 +539,59 @@ def withdraw_deviation(membership: Membership, deviation_id: int) -> None:
     with transaction.atomic():
         Deviation.objects.filter(pk=deviation.pk).update(withdrawn_at=timezone.now(), version=F("version") + 1)
         audit.record(membership, AuditEvent.Action.WITHDRAW, deviation)
+
+
+# A police report's reference (diarienummer), e.g. 5000-K123456-26: letters, digits and separators.
+POLICE_REFERENCE = re.compile(r"[0-9A-Za-zÅÄÖåäö][0-9A-Za-zÅÄÖåäö \-/.:]{0,39}")
+
+
+def set_police_flag(membership: Membership, deviation_id: int, flagged: bool) -> Deviation:
+    """Mark the deviation as one to report to the police (who and when are kept), or take the mark away."""
+    deviation = get_visible_deviation(membership, deviation_id)
+    if not membership.can_flag_for_police:
+        raise Forbidden(_("Your role does not allow marking deviations for a police report."))
+    if flagged == (deviation.police_flagged_at is not None):
+        return deviation
+    if not flagged and deviation.police_report_reference:
+        raise InvalidInput(_("A police report has been recorded; the mark stays."), field="flagged")
+    now = timezone.now()
+    values: dict[str, Any] = ({"police_flagged_at": now, "police_flagged_by_id": membership.user_id,
+                               "police_flagged_org_id": membership.organisation_id} if flagged else
+                              {"police_flagged_at": None, "police_flagged_by_id": None, "police_flagged_org_id": None})
+    with transaction.atomic():
+        Deviation.objects.filter(pk=deviation.pk).update(**values, version=F("version") + 1, updated_at=now)
+        audit.record(membership, AuditEvent.Action.UPDATE, deviation, {"police_flag": [not flagged, flagged]})
+    return get_visible_deviation(membership, deviation_id)
+
+
+def record_police_report(membership: Membership, deviation_id: int, reference: str) -> Deviation:
+    """Record that a police report was made about the deviation, with its reference. It is marked too."""
+    deviation = get_visible_deviation(membership, deviation_id)
+    if not membership.can_record_police_report_of(deviation.organisation_id):
+        raise Forbidden(_("Only the reporting organisation, the police and coordinators can record a police "
+                          "report."))
+    reference = " ".join(reference.split())
+    if not reference:
+        raise InvalidInput(_("Write the police report's reference."), field="reportReference")
+    if not POLICE_REFERENCE.fullmatch(reference):
+        raise InvalidInput(_("A reference has letters, digits and - / . : only, at most 40 characters "
+                             "(e.g. 5000-K123456-26)."), field="reportReference")
+    now = timezone.now()
+    values: dict[str, Any] = {"police_report_reference": reference, "police_reported_at": now}
+    if deviation.police_flagged_at is None:
+        values.update(police_flagged_at=now, police_flagged_by_id=membership.user_id,
+                      police_flagged_org_id=membership.organisation_id)
+    with transaction.atomic():
+        Deviation.objects.filter(pk=deviation.pk).update(**values, version=F("version") + 1, updated_at=now)
+        audit.record(membership, AuditEvent.Action.UPDATE, deviation,
+                     {"police_report": [deviation.police_report_reference or None, reference]})
+    return get_visible_deviation(membership, deviation_id)
+
+
+def awaiting_police_report(queryset: QuerySet[Deviation]) -> QuerySet[Deviation]:
+    """The deviations marked for a police report that has not been recorded, oldest mark first."""
+    return (queryset.filter(police_flagged_at__isnull=False, police_report_reference="")
+            .select_related("category", "category__parent", "police_flagged_org").order_by("police_flagged_at"))
 
 
 def add_comment(membership: Membership, deviation_id: int, body: str) -> Comment:
@@ -649,6 +716,22 @@ def resolve_for_action(membership: Membership, deviation_ids: Iterable[int], act
     """
     return _move_for_action(membership, deviation_ids, action_id, Status.RESOLVED,
                             [Status.NEW, Status.REVIEWED, Status.IN_PROGRESS])
+
+
+def newest_deviation_id() -> int:
+    """The highest deviation id so far: what an import compares its rows with comes after it."""
+    return Deviation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def withdraw_imported(batch_id: int, now: dt.datetime) -> int:
+    """Withdraw every deviation an import brought in (undoing it); the import audits it once. How many."""
+    return Deviation.objects.filter(import_batch_id=batch_id, withdrawn_at__isnull=True).update(
+        withdrawn_at=now, version=F("version") + 1, updated_at=now)
+
+
+def changed_since_import(batch_id: int) -> int:
+    """How many of an import's deviations someone has changed since."""
+    return Deviation.objects.filter(import_batch_id=batch_id, withdrawn_at__isnull=True, version__gt=1).count()
 
 
 def refresh_local_times(forum: Forum, batch: int = 2000) -> int:

@@ -218,6 +218,12 @@ class Membership(models.Model):
         return []
 
     @property
+    def can_import(self) -> bool:
+        """Bring in a file of deviations for the organisation; a coordinator may also bring in other
+        organisations' rows (a forum's old spreadsheet)."""
+        return self.role in {Role.COORDINATOR, Role.ORG_LEAD}
+
+    @property
     def can_create_actions(self) -> bool:
         return self.role in {Role.COORDINATOR, Role.ORG_LEAD}
 
@@ -238,6 +244,17 @@ class Membership(models.Model):
         if reporter_id == self.user_id and self.can_report:
             return True
         return self.leads_organisation and organisation_id == self.organisation_id
+
+    @property
+    def can_flag_for_police(self) -> bool:
+        """Mark a deviation they can see as one to report to the police, or take the mark away."""
+        return self.can_report
+
+    def can_record_police_report_of(self, organisation_id: int) -> bool:
+        """Record that a police report was made, and its reference: the deviation's own organisation, the
+        police, and coordinators."""
+        return self.is_coordinator or (self.can_report and (
+            organisation_id == self.organisation_id or self.organisation.kind == Organisation.Kind.POLICE))
 
     def can_change_status_of(self, organisation_id: int) -> bool:
         """Coordinators move any deviation through its statuses; organisation leads their organisation's."""

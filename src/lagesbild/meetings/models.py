@@ -74,6 +74,7 @@ class AgendaItem(models.Model):
         PLACE = "place", _("Place")
         CATEGORIES = "categories", _("New deviations by category")
         FLAGGED = "flagged", _("Raised by a member")
+        POLICE = "police", _("To report to the police")
         OTHER = "other", _("Other item")
 
     forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")

@@ -73,6 +73,13 @@ def _snapshot(meeting: Meeting, version: int, correction_reason: str) -> dict[st
                 "name": category.name, "count": category.count, "previous": category.previous})
         if view.flag is not None:
             lines.append(_("Raised by %(organisation)s.") % {"organisation": view.flag.organisation.name})
+        for deviation in view.police:
+            marker = deviation.police_flagged_org.name if deviation.police_flagged_org else "-"
+            lines.append(_("%(category)s, %(when)s, %(place)s: marked by %(organisation)s on %(marked)s, no report "
+                           "recorded") % {
+                "category": deviation.category.name, "when": _when(meeting, deviation.observed_at),
+                "place": deviation.place_name or "-", "organisation": marker,
+                "marked": _when(meeting, deviation.police_flagged_at or deviation.observed_at, "j F Y")})
         items.append({"number": number, "title": item.title, "kind": item.kind, "notes": item.notes,
                       "decision": item.decision, "lines": lines})
         decided.append(view.decided)

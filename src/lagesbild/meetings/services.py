@@ -332,7 +332,8 @@ def counts_by_category(forum: Forum, queryset: QuerySet[Deviation], start: dt.da
 def build_agenda(membership: Membership, meeting_id: int) -> list[AgendaItem]:
     """Add the automatic items to the agenda: (1) actions due or overdue, one item per responsible
     organisation; (2) the places with most new deviations; (3) new deviations by category; (4) what
-    members flagged. Items already on the agenda are not added again, so building twice is harmless."""
+    members flagged; (5) deviations marked to be reported to the police without a recorded report. Items
+    already on the agenda are not added again, so building twice is harmless."""
     require_coordinator(membership, "agenda by a non-coordinator")
     meeting = get_meeting(membership, meeting_id)
     require_unlocked(meeting)
@@ -349,6 +350,8 @@ def build_agenda(membership: Membership, meeting_id: int) -> list[AgendaItem]:
         wanted.append(AgendaItem(kind=AgendaItem.Kind.PLACE, place=counted.place,
                                  title=_("Place: %(name)s") % {"name": counted.place.name}))
     wanted.append(AgendaItem(kind=AgendaItem.Kind.CATEGORIES, title=_("New deviations by category")))
+    if deviations.awaiting_police_report(deviations.forum_wide_deviations(meeting.forum)).exists():
+        wanted.append(AgendaItem(kind=AgendaItem.Kind.POLICE, title=_("To report to the police")))
     flags = list(open_flags(meeting.forum_id).filter(created_at__lt=meeting.held_at + dt.timedelta(days=1)))
     for flag in flags:
         wanted.append(AgendaItem(kind=AgendaItem.Kind.FLAGGED, flag=flag, place=flag.place,
@@ -474,6 +477,7 @@ class ItemView:
     flag: MeetingFlag | None = None
     flag_deviation_visible: bool = False
     decided: list[Action] = field(default_factory=list)
+    police: list[Deviation] = field(default_factory=list)  # marked for a police report, none recorded
 
 
 def map_url(forum: Forum, start: dt.datetime, end: dt.datetime, bbox: tuple[float, ...] | None = None,
@@ -486,6 +490,9 @@ def map_url(forum: Forum, start: dt.datetime, end: dt.datetime, bbox: tuple[floa
         query["bbox"] = ",".join(f"{v:.5f}" for v in bbox)
     query.update(extra or {})
     return f"{reverse('map', kwargs={'forum': forum.slug})}?{urlencode(query, doseq=True)}"
+
+
+POLICE_LISTED = 50  # deviations awaiting a police report listed on one agenda item
 
 
 def agenda(meeting: Meeting, viewer: Membership | None) -> list[ItemView]:
@@ -519,6 +526,8 @@ def agenda(meeting: Meeting, viewer: Membership | None) -> list[ItemView]:
             view.map_url = map_url(forum, meeting.period_start, meeting.period_end, item.place.bbox)
         if item.kind == AgendaItem.Kind.CATEGORIES:
             view.categories = counts_by_category(forum, shared, meeting.period_start, meeting.period_end, before)
+        if item.kind == AgendaItem.Kind.POLICE:
+            view.police = list(deviations.awaiting_police_report(shared)[:POLICE_LISTED])
         if item.flag is not None:
             view.flag = item.flag
             view.flag_deviation_visible = item.flag.deviation_id in visible_ids

@@ -21,7 +21,7 @@ from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect, protocol, services
 from lagesbild.meetings.api import protocol_pdf_response
 from lagesbild.meetings.models import Action, Meeting
-from lagesbild.pages import any_member, not_found
+from lagesbild.pages import any_member, member_and, not_found
 from lagesbild.places.services import forum_places
 
 
@@ -136,13 +136,7 @@ def _meeting_op(request: HttpRequest, membership: Membership, meeting: Meeting) 
 def _member_and_meeting(request: HttpRequest, forum: str, meeting_id: int
                         ) -> tuple[Membership, Meeting] | HttpResponse:
     """The member and the meeting a page is about, or the page that says why not (sign in, or not found)."""
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        return membership, services.get_meeting(membership, meeting_id)
-    except DomainError as exc:
-        return not_found(request, exc)
+    return member_and(request, forum, lambda m: services.get_meeting(m, meeting_id))
 
 
 def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
@@ -237,13 +231,10 @@ def present_current(request: HttpRequest, forum: str, meeting_id: int) -> HttpRe
 
 
 def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        published = services.get_protocol(membership, meeting_id, _version(request))
-    except DomainError as exc:
-        return not_found(request, exc)
+    found = member_and(request, forum, lambda m: services.get_protocol(m, meeting_id, _version(request)))
+    if isinstance(found, HttpResponse):
+        return found
+    membership, published = found
     return render(request, "meetings/protocol.html", {
         "forum": membership.forum, "membership": membership, "protocol": published, "c": published.content,
         "svg": protocol.map_svg(published.content),
@@ -251,13 +242,10 @@ def protocol_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpResp
 
 
 def protocol_pdf(request: HttpRequest, forum: str, meeting_id: int) -> HttpResponse:
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        published = services.get_protocol(membership, meeting_id, _version(request))
-    except DomainError as exc:
-        return not_found(request, exc)
+    found = member_and(request, forum, lambda m: services.get_protocol(m, meeting_id, _version(request)))
+    if isinstance(found, HttpResponse):
+        return found
+    _member, published = found
     return protocol_pdf_response(published)
 
 
@@ -304,13 +292,10 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
 
 
 def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpResponse:
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        action = action_services.get_action(membership, action_id)
-    except DomainError as exc:
-        return not_found(request, exc)
+    found = member_and(request, forum, lambda m: action_services.get_action(m, action_id))
+    if isinstance(found, HttpResponse):
+        return found
+    membership, action = found
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

@@ -22,7 +22,7 @@ from lagesbild.inputs import loads_json, parse_float, parse_int
 from lagesbild.meetings import actions as action_services
 from lagesbild.meetings import effect
 from lagesbild.meetings.models import Action, FollowUp
-from lagesbild.pages import any_member, not_found
+from lagesbild.pages import any_member, member_and
 from lagesbild.places import services
 from lagesbild.places.models import Place
 
@@ -107,13 +107,10 @@ def _suggestions_map(membership: Membership, suggestions: list[services.Suggesti
 
 
 def place_page(request: HttpRequest, forum: str, place_id: int) -> HttpResponse:
-    membership = any_member(request, forum)
-    if isinstance(membership, HttpResponse):
-        return membership
-    try:
-        place = services.get_place(membership, place_id)
-    except DomainError as exc:
-        return not_found(request, exc)
+    found = member_and(request, forum, lambda m: services.get_place(m, place_id))
+    if isinstance(found, HttpResponse):
+        return found
+    membership, place = found
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

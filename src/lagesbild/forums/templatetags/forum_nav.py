@@ -29,6 +29,8 @@ def forum_nav(context: dict[str, Any], membership: Membership) -> dict[str, Any]
     admin: list[Entry] = []
     if membership.can_manage_members:
         admin.append(("members", _("Members"), ("members",)))
+    if membership.can_import:
+        admin.append(("imports", _("Import"), ("imports", "import")))
     if membership.can_administer_forum:
         admin += [("forum-settings", _("Settings"), ("forum-settings",)),
                   ("categories", _("Categories"), ("categories",)), ("audit-log", _("Audit log"), ("audit-log",))]

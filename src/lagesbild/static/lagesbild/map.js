@@ -529,6 +529,9 @@ function renderDetail(d) {
   set("visibility", d.visibility === "named"
     ? `${d.visibilityLabel}: ${d.sharedWith.map((o) => o.name).join(", ")}` : d.visibilityLabel);
   set("description", d.description || t.noDescription);
+  // Where it came from, when not reported by hand: an import (with its batch), a safety walk, a public tip.
+  for (const element of view.querySelectorAll("[data-section=source]")) element.hidden = d.source === "manual";
+  set("source", d.sourceLabel);
   // Links to the named places it lies in and the actions taken about it.
   for (const [section, field, items, label] of [["places", "places", d.places, (p) => p.name],
     ["actions-taken", "actions", d.actions, (a) => `${a.title} (${a.statusLabel.toLowerCase()})`]]) {
@@ -632,6 +635,7 @@ function renderDetail(d) {
       announce(error.message);
     }
   });
+  renderPolice(view, d);
   const commentForm = view.querySelector("[data-section=comment]");
   commentForm.hidden = !d.permissions.comment;
   const commentConfirmation = { key: null };
@@ -658,6 +662,52 @@ function renderDetail(d) {
       textarea.setAttribute("aria-invalid", "true");
       textarea.setAttribute("aria-describedby", "d-comment-error");
       textarea.focus();
+    }
+  });
+}
+
+// "To report to the police": the mark (who and when) and, once made, the report's reference.
+function renderPolice(view, d) {
+  const police = d.police;
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, name) => values[name] ?? "");
+  let state = t.policeNone;
+  if (police.reportReference) {
+    state = fill(t.policeReported, { reference: police.reportReference, when: formatTime(police.reportedAt) });
+  } else if (police.flaggedAt) {
+    state = fill(t.policeFlagged, { organisation: police.flaggedBy || "", when: formatTime(police.flaggedAt) });
+  }
+  view.querySelector("[data-field=policeState]").textContent = state;
+  const flag = view.querySelector("[data-action=police-flag]");
+  const unflag = view.querySelector("[data-action=police-unflag]");
+  const form = view.querySelector("[data-section=police-report]");
+  flag.hidden = !d.permissions.flagForPolice || Boolean(police.flaggedAt);
+  unflag.hidden = !d.permissions.flagForPolice || !police.flaggedAt || Boolean(police.reportReference);
+  form.hidden = !d.permissions.recordPoliceReport || Boolean(police.reportReference);
+  const send = async (body) => {
+    const updated = await api(`/deviations/${d.id}/police`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    renderDetail(updated);
+    announce(t.policeSaved);
+    view.querySelector("#d-police-heading").focus();
+  };
+  for (const [button, flagged] of [[flag, true], [unflag, false]]) {
+    button.addEventListener("click", async () => {
+      try { await send({ flagged }); } catch (error) { announce(error.message); }
+    });
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = form.reportReference;
+    const errorElement = view.querySelector("#d-police-error");
+    try {
+      await send({ reportReference: input.value });
+    } catch (error) {
+      errorElement.textContent = error.message;
+      errorElement.hidden = false;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", "d-police-help d-police-error");
+      input.focus();
     }
   });
 }

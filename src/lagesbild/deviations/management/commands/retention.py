@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lagesbild.deviations.retention import apply_retention
 from lagesbild.forums.models import Forum
+from lagesbild.interop.imports import remove_abandoned
 
 
 class Command(BaseCommand):
@@ -29,3 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{forum.slug}: {verb} {result.deviations} deviations observed before "
                 f"{result.cutoff:%Y-%m-%d} ({result.photos} photos, {result.comments} comments).")
+        if not options["dry_run"] and not options["forum"]:
+            # Uploaded files that were never imported are not kept either.
+            removed = remove_abandoned()
+            self.stdout.write(f"Removed {removed} uploads older than a week that were never imported.")

@@ -7,7 +7,7 @@ from ninja import Field, Query, Router
 
 from lagesbild.api import answers, member
 from lagesbild.deviations.api import FilterQuery, filter_of
-from lagesbild.exchange import export
+from lagesbild.interop import export
 
 router = Router(tags=["export"])
 

@@ -152,10 +152,15 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[l
         name = name_en if english and name_en else name_sv
         parent = (parent_en if english and parent_en else parent_sv) or name
         x, y = (round(lon, 6), round(lat, 6)) if crs == 4326 else (round(sweref_x, 2), round(sweref_y, 2))
-        yield [pk, name, key, parent, observed_at.astimezone(zone),
-               observed_until.astimezone(zone) if observed_until else None, reported_at.astimezone(zone),
+        yield [pk, name, key, parent, _local(observed_at, zone), _local(observed_until, zone),
+               _local(reported_at, zone),
                organisation, place_name, description, (severity, str(severities[severity])),
                (status, str(statuses[status])), (visibility, str(visibilities[visibility])), x, y]
+
+
+def _local(when: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
+    """In the forum's time, to the second (every format holds seconds; not all hold fractions)."""
+    return when.astimezone(zone).replace(microsecond=0) if when is not None else None
 
 
 def _display(value: Any) -> Any:
@@ -196,8 +201,8 @@ def _csv_value(column: Column, value: Any) -> str:
     value = _display(value)
     if value is None:
         return ""
-    if column.kind == "time":
-        return str(value.strftime("%Y-%m-%d %H:%M"))
+    if column.kind == "time":  # to the second when it has seconds, so that an import gets the same time back
+        return str(value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M"))
     if isinstance(value, float):
         return repr(value).replace(".", ",")  # Swedish Excel reads 18,0912 as a number, 18.0912 as text
     if isinstance(value, int):

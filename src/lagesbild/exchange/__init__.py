@@ -1,1 +1,0 @@
-"""Data in and out of Lägesbild: exports of the map's filter in the formats spreadsheets and GIS read."""

@@ -64,8 +64,15 @@ lint: install-dev
 typecheck: install-dev
 	LAGESBILD_SECRET_KEY=typecheck-only $(BIN)/mypy
 
+# Two workers (one a core) for the SQLite pass's tests without a browser, a module to a worker; the browser
+# tests share one Chromium and run one at a time. The PostgreSQL pass runs alone: with two workers beside the
+# server, the loopback tile server and geocoder were slow enough once to answer one build of the derived-values
+# comparison differently.
+PARALLEL = -n 2 --dist loadfile
+
 test-sqlite: install-dev system-packages
-	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest
+	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m "not browser" $(PARALLEL)
+	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m browser
 
 # Tests marked `pure` touch no database (statistics calibration, source rules), and the browser tests drive the
 # pages, whose data come from the API tested on both backends: both ran on the SQLite pass, which `make run` uses.

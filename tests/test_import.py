@@ -483,3 +483,119 @@ def test_what_changes_between_the_check_and_the_import_is_checked_again(world: W
     assert "Något har ändrats sedan kontrollen" in again.error
     assert not Deviation.objects.filter(import_batch=again).exists()
     assert colleague.pk
+
+
+# --- What outside testing found -------------------------------------------------------------------------------
+
+def test_files_built_to_break_a_reader_are_refused_cleanly(world: World, tmp_path: Any) -> None:
+    import sqlite3
+
+    nested = b'{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point",' \
+             b'"coordinates":[18.09,59.244]},"properties":{"a":' + b"[" * 2000 + b"]" * 2000 + b"}}]}"
+    path = tmp_path / "x.gpkg"
+    gpkg = _gpkg_of_points(path)
+    db = sqlite3.connect(gpkg)
+    db.execute("UPDATE gpkg_spatial_ref_sys SET organization_coordsys_id = 'abc' WHERE srs_id = 4326")
+    db.commit()
+    db.close()
+    for name, data in [("djup.geojson", nested), ("konstig.gpkg", path.read_bytes()),
+                       ("bred.csv", ";".join(["Datum"] * 3000).encode() + b"\n1;2\n")]:
+        try:
+            batch = upload(world.police_lead, name, data)
+        except InvalidInput as exc:
+            assert exc.message  # a message, not a crash
+        else:
+            assert batch.status == Status.UPLOADED
+    assert not ImportBatch.objects.exclude(status=Status.UPLOADED).exists()
+
+
+def _gpkg_of_points(path: Any) -> Any:
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    pyogrio.raw.write(str(path), geometry=np.array(shapely.to_wkb([shapely.Point(18.09, 59.244)]), dtype=object),
+                      field_data=[np.array(["2026-10-01 12:00"], dtype=object), np.array(["graffiti"], dtype=object)],
+                      fields=["observerad", "kategori"], geometry_type="Point", crs="EPSG:4326", driver="GPKG")
+    return path
+
+
+def test_an_unclosed_quote_stops_the_check_instead_of_swallowing_rows(world: World) -> None:
+    data = (b'Datum;Kategori;Lon;Lat;Beskrivning\n2026-10-01 12:00;graffiti;18.09;59.244;"Taggar\n'
+            b'2026-10-01 13:00;graffiti;18.09;59.244;ok\n')
+    with pytest.raises(InvalidInput, match=r"Rad 2 .*citattecken öppnas men stängs inte"):
+        upload(world.police_lead, "a.csv", data)
+    # Further down the file, past the first rows the upload reads, the check finds it.
+    late = data.replace(b'"Taggar', b"Taggar").replace(b"ok\n", b'"ok\n')
+    late = b"Datum;Kategori;Lon;Lat;Beskrivning\n" + b"2026-10-02 12:00;graffiti;18.09;59.244;x\n" * 10 + \
+        late.split(b"\n", 1)[1]
+    batch = check(upload(world.police_lead, "b.csv", late), world.police_lead)
+    assert batch.status == Status.UPLOADED and "citattecken" in batch.error
+    assert not Deviation.objects.filter(source="import").exists()
+
+
+def test_excel_separator_line_swedish_dot_times_and_number_dates(world: World) -> None:
+    data = (b"sep=;\nDatum;Kategori;Lon;Lat\n2026-10-01 14.30;graffiti;18.09;59.244\n")
+    batch = upload(world.police_lead, "a.csv", data)
+    assert batch.layout["headers"] == ["Datum", "Kategori", "Lon", "Lat"]
+    run(check(batch, world.police_lead), world.police_lead)
+    assert Deviation.objects.get(import_batch=batch).observed_at == dt.datetime(2026, 10, 1, 12, 30, tzinfo=dt.UTC)
+    sheet = _xlsx([["Datum", "Kategori", "Lon", "Lat"], [20261002, "graffiti", 18.09, 59.244],
+                   [None, None, None, None], [20261003, "", 18.09, 59.244]])
+    batch = check(upload(world.police_lead, "b.xlsx", sheet), world.police_lead)
+    assert [(p["row"], p["column"]) for p in batch.problems] == [(4, "Kategori")]  # the sheet's row number
+    assert batch.ok_count == 1
+
+
+def test_without_an_area_a_local_zone_is_not_guessed(world: World) -> None:
+    from lagesbild.deviations.services import forum_categories  # noqa: F401  (the outsider's forum has categories)
+
+    rows = [["Tid", "Typ", "X", "Y"]] + [["2026-10-01 12:00", "graffiti", f"{x:.2f}", f"{y:.2f}"]
+                                         for x, y in _positions(3011)]
+    outsider = world.outsider  # Skärholmen has no area drawn
+    batch = check(upload(outsider, "xy.csv", csv_bytes(rows)), outsider)
+    assert batch.status == Status.UPLOADED and "Välj filens koordinatsystem" in batch.error
+    batch = check(batch, outsider, crs=3011)
+    assert batch.problem_count == 0 and batch.mapping["used_crs"]["crs"] == 3011
+
+
+def test_geojson_property_names_with_spaces_are_read(world: World) -> None:
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [18.09, 59.244]},
+               "properties": {" Datum ": "2026-10-01 12:00", "Kategori ": "graffiti"}}
+    data = json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+    batch = check(upload(world.police_lead, "a.geojson", data), world.police_lead)
+    assert batch.ok_count == 1, batch.problems
+
+
+def test_what_one_organisation_mapped_by_hand_is_not_offered_to_another(world: World) -> None:
+    rows = [["Datum", "Misstänkt plats", "Lon", "Lat"], ["2026-10-01 12:00", "Langning vid skolan", "18.09", "59.244"]]
+    batch = check(upload(world.police_lead, "a.csv", csv_bytes(rows)), world.police_lead,
+                  columns={"Misstänkt plats": "category"}, categories={"Langning vid skolan": "graffiti"})
+    check(batch, world.police_lead, categories={"Langning vid skolan": "graffiti"})
+    housing_lead = world.housing_reporter
+    housing_lead.role = "org_lead"
+    housing_lead.save()
+    other = upload(housing_lead, "b.csv", csv_bytes(rows))
+    assert other.mapping["columns"]["Misstänkt plats"] == ""
+    other = check(other, housing_lead, columns={"Misstänkt plats": "category"})
+    assert other.mapping["categories"] == {"Langning vid skolan": ""}
+
+
+def test_an_import_keeps_its_counts_but_not_the_files_text(world: World) -> None:
+    rows = [["Datum", "Kategori", "Lon", "Lat", "Anteckning"],
+            ["2026-10-01 12:00", "graffiti", "18.09", "59.244", "Anna Andersson 19800101-1234"]]
+    batch = run(check(upload(world.police_lead, "a.csv", csv_bytes(rows)), world.police_lead), world.police_lead)
+    batch.refresh_from_db()
+    assert batch.imported_count == 1 and batch.layout["samples"] == []
+    assert "Andersson" not in json.dumps(batch.layout) + json.dumps(batch.problems)
+
+
+def test_a_forum_that_starts_refusing_personal_data_stops_a_checked_import(world: World) -> None:
+    rows = [HEADER, ["2026-10-01 22:15", "Klotter", "Torget", "Ring 070-123 45 67", "18,0912", "59,2437"]]
+    batch = check(upload(world.police_lead, "a.csv", csv_bytes(rows)), world.police_lead)
+    assert batch.ok_count == 1 and batch.problems[0]["kind"] == "warning"
+    world.forum.block_personal_data = True
+    world.forum.save()
+    batch = run(batch, world.police_lead)
+    assert batch.status == Status.CHECKED and batch.problem_count == 1
+    assert not Deviation.objects.filter(import_batch=batch).exists()

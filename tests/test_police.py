@@ -90,3 +90,18 @@ def test_the_agenda_lists_what_is_marked_without_a_report_and_only_what_all_may_
     page = world.client(world.housing_reporter).get(f"/f/farsta/moten/{meeting.pk}/").content.decode()
     assert "Porten" in page and "Garaget" not in page and MARKER not in page
     assert "markerad av Polisen" in page
+
+
+def test_a_mark_and_a_recorded_reference_are_not_undone_by_just_anyone(world: World) -> None:
+    deviation = world.report(world.housing_reporter)
+    assert post(world, world.police_reporter, deviation, {"flagged": True}).status_code == 200
+    school_lead = world.viewer
+    school_lead.role = "reporter"
+    school_lead.save()
+    assert post(world, school_lead, deviation, {"flagged": False}).status_code == 403  # neither marker nor owner
+    assert post(world, world.housing_reporter, deviation, {"flagged": "false"}).status_code == 422  # not a bool
+    assert post(world, world.police_reporter, deviation, {"reportReference": "5000-K1-26"}).status_code == 200
+    # The reporting organisation may not overwrite what the police recorded; the same reference again is no change.
+    assert post(world, world.housing_reporter, deviation, {"reportReference": "5000-K9-26"}).status_code == 403
+    again = post(world, world.police_reporter, deviation, {"reportReference": "5000-K1-26"})
+    assert again.status_code == 200 and again.json()["version"] == deviation.version + 2

@@ -108,4 +108,4 @@ def sign_in(page: Page, site: str, email: str, password: str = "lagesbild-demo")
     page.get_by_label("E-postadress").fill(email)
     page.get_by_label("Lösenord").fill(password)
     page.get_by_role("button", name="Logga in").click()
-    page.wait_for_selector("body.map-ready")
+    page.wait_for_selector("body.map-ready", timeout=45_000)  # the first map of a session, on a busy machine

@@ -13,7 +13,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictBool
 
 from lagesbild import geometry, personal_data
 from lagesbild.api import (
@@ -289,7 +289,7 @@ class PoliceOut(Schema):
 class PoliceIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    flagged: bool | None = Field(None, description="Mark it to be reported to the police, or take the mark away")
+    flagged: StrictBool | None = Field(None, description="Mark it to be reported to the police, or take the mark away")
     reportReference: str | None = Field(None, max_length=200, description="Record that a police report was made, "
                                                                          "with its reference")
 

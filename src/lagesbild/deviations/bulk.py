@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from lagesbild import geometry
-from lagesbild.deviations.derived import h3_cells, time_fields
+from lagesbild.deviations.derived import h3_cells
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.services import search_text_for
 from lagesbild.forums.models import Membership
@@ -27,6 +27,12 @@ class Writer:
     COPY on PostgreSQL, one prepared INSERT for many rows on SQLite. Django's bulk_create builds a model
     object per row, which at a million rows costs more than the database does."""
 
+    # The columns an import sets, in the order each row's values are built.
+    COLUMNS = ("forum", "category", "lon", "lat", "sweref_x", "sweref_y", "h3_8", "h3_9", "h3_10", "local_weekday",
+               "local_hour", "local_month", "place_name", "observed_at", "observed_until", "reported_at", "updated_at",
+               "organisation", "reporter", "description", "severity", "visibility", "status", "source", "version",
+               "search_text", "import_batch")
+
     def __init__(self, membership: Membership, batch_id: int, source: str) -> None:
         self.forum = membership.forum
         self.user_id = membership.user_id
@@ -34,10 +40,12 @@ class Writer:
         self.source = source
         self.now = timezone.now()
         self.zone = ZoneInfo(self.forum.timezone)
-        self.fields = [f for f in Deviation._meta.concrete_fields if not f.primary_key]
-        # Each column's value comes from the row; a column added to Deviation later gets its default.
-        self.defaults = [(f.name, None if f.null else f.get_default()) for f in self.fields]
-        self.times = [n for n, f in enumerate(self.fields) if f.get_internal_type() == "DateTimeField"]
+        fields = {f.name: f for f in Deviation._meta.concrete_fields if not f.primary_key}
+        # A column added to Deviation later, and not nullable, gets its default in every row; nullable ones
+        # are left to the database (NULL), so that COPY carries only what rows hold.
+        self.constants = [(f, f.get_default()) for name, f in fields.items()
+                          if name not in self.COLUMNS and not f.null]
+        self.columns = [fields[name].column for name in self.COLUMNS] + [f.column for f, _v in self.constants]
         self.sqlite = connection.vendor == "sqlite"
         self.written = 0
 
@@ -46,40 +54,32 @@ class Writer:
         if not rows:
             return
         xs, ys = geometry.to_sweref99tm_many([r.lon for r in rows], [r.lat for r in rows])
+        when = self.prepare
+        now = when(self.now)
+        extra = [value for _f, value in self.constants]
         values = []
         for row, x, y in zip(rows, xs, ys, strict=True):
-            cells = h3_cells(row.lon, row.lat)
-            record: dict[str, Any] = {
-                "forum": self.forum.pk, "category": row.category_id, "lon": row.lon, "lat": row.lat,
-                "sweref_x": x, "sweref_y": y, "h3_8": cells[0], "h3_9": cells[1], "h3_10": cells[2],
-                **time_fields(row.observed_at, self.forum.timezone),
-                "place_name": row.place_name, "observed_at": row.observed_at, "observed_until": row.observed_until,
-                "reported_at": row.reported_at or self.now, "updated_at": self.now,
-                "organisation": row.organisation_id, "reporter": self.user_id, "description": row.description,
-                "severity": row.severity, "visibility": row.visibility, "status": row.status,
-                "source": self.source, "version": 1,
-                "search_text": search_text_for(row.place_name, row.description),
-                "anonymised_at": None, "withdrawn_at": None, "import_batch": self.batch_id,
-            }
-            value = [record.get(name, default) for name, default in self.defaults]
-            for index in self.times:
-                value[index] = self.prepare(value[index])
-            values.append(value)
-        table = Deviation._meta.db_table
-        columns = [f.column for f in self.fields]
+            h3_8, h3_9, h3_10 = h3_cells(row.lon, row.lat)
+            local = row.observed_at.astimezone(self.zone)
+            values.append((
+                self.forum.pk, row.category_id, row.lon, row.lat, x, y, h3_8, h3_9, h3_10, local.weekday(),
+                local.hour, local.year * 100 + local.month, row.place_name, when(row.observed_at),
+                when(row.observed_until), when(row.reported_at) if row.reported_at else now, now,
+                row.organisation_id, self.user_id, row.description, row.severity, row.visibility, row.status,
+                self.source, 1, search_text_for(row.place_name, row.description), self.batch_id, *extra))
+        table = connection.ops.quote_name(Deviation._meta.db_table)
+        names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                names = ", ".join(connection.ops.quote_name(c) for c in columns)
-                with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({names}) FROM STDIN") as copy:
+                with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for value in values:
                         copy.write_row(value)
             else:
-                names = ", ".join(connection.ops.quote_name(c) for c in columns)
-                cursor.executemany(f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES "
-                                   f"({', '.join(['%s'] * len(columns))})", values)
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(self.columns))})",
+                                   values)
         self.written += len(rows)
 
-    def prepare(self, value: Any) -> Any:
+    def prepare(self, value: dt.datetime | None) -> Any:
         """A time as the database takes it: on SQLite text in UTC, as Django stores it."""
         if self.sqlite and value is not None:
             return str(value.astimezone(dt.UTC).replace(tzinfo=None))

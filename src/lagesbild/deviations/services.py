@@ -554,6 +554,9 @@ def set_police_flag(membership: Membership, deviation_id: int, flagged: bool) ->
         return deviation
     if not flagged and deviation.police_report_reference:
         raise InvalidInput(_("A police report has been recorded; the mark stays."), field="flagged")
+    if not flagged and not membership.can_unflag_police(deviation.police_flagged_org_id, deviation.organisation_id):
+        raise Forbidden(_("Only the organisation that set the mark, the reporting organisation or a coordinator can "
+                          "take it away."))
     now = timezone.now()
     values: dict[str, Any] = ({"police_flagged_at": now, "police_flagged_by_id": membership.user_id,
                                "police_flagged_org_id": membership.organisation_id} if flagged else
@@ -576,6 +579,12 @@ def record_police_report(membership: Membership, deviation_id: int, reference: s
     if not POLICE_REFERENCE.fullmatch(reference):
         raise InvalidInput(_("A reference has letters, digits and - / . : only, at most 40 characters "
                              "(e.g. 5000-K123456-26)."), field="reportReference")
+    if deviation.police_report_reference:
+        if deviation.police_report_reference == reference:
+            return deviation  # recorded already
+        if not membership.can_correct_police_report():
+            raise Forbidden(_("A police report is recorded already; only the police or a coordinator can change "
+                              "its reference."))
     now = timezone.now()
     values: dict[str, Any] = {"police_report_reference": reference, "police_reported_at": now}
     if deviation.police_flagged_at is None:

@@ -250,6 +250,15 @@ class Membership(models.Model):
         """Mark a deviation they can see as one to report to the police, or take the mark away."""
         return self.can_report
 
+    def can_unflag_police(self, flagged_by_organisation_id: int | None, organisation_id: int) -> bool:
+        """Take the mark away: the organisation that set it, the deviation's own, or a coordinator."""
+        return self.is_coordinator or (self.can_report and self.organisation_id in {
+            flagged_by_organisation_id, organisation_id})
+
+    def can_correct_police_report(self) -> bool:
+        """Change a reference already recorded: the police and coordinators."""
+        return self.is_coordinator or (self.can_report and self.organisation.kind == Organisation.Kind.POLICE)
+
     def can_record_police_report_of(self, organisation_id: int) -> bool:
         """Record that a police report was made, and its reference: the deviation's own organisation, the
         police, and coordinators."""

@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pyproj import Transformer
 
-from lagesbild import geometry
+from lagesbild import geometry, personal_data
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import bulk
@@ -229,7 +229,14 @@ def upload(membership: Membership, upload_file: UploadedFile) -> ImportBatch:
                 digest.update(chunk)
                 out.write(chunk)
         fmt = reading.guess_format(path, name)
-        layout = reading.read_layout(path, fmt)
+        try:
+            layout = reading.read_layout(path, fmt)
+        except DomainError:
+            raise
+        except Exception as exc:  # a file built to break a reader: whatever it raises, it is not a readable file
+            log.info("Upload %s could not be read: %r", batch.pk, exc)
+            raise InvalidInput(_("The file cannot be read as %(format)s. Save it again from the program it came "
+                                 "from, or as CSV.") % {"format": fmt.upper()}, field="file") from exc
         earlier = (ImportBatch.objects.filter(forum_id=membership.forum_id, organisation_id=membership.organisation_id,
                                               sha256=digest.hexdigest(), status=Status.IMPORTED)
                    .exclude(pk=batch.pk).first())
@@ -253,7 +260,8 @@ def upload(membership: Membership, upload_file: UploadedFile) -> ImportBatch:
 
 def suggested_mapping(membership: Membership, layout: reading.Layout) -> dict[str, Any]:
     """Each column's target, from what the forum mapped before, then from known names; each target once."""
-    remembered = dict(ImportMemory.objects.filter(forum_id=membership.forum_id, kind=ImportMemory.Kind.COLUMN)
+    remembered = dict(ImportMemory.objects.filter(organisation_id=membership.organisation_id,
+                                                  kind=ImportMemory.Kind.COLUMN)
                       .values_list("source", "target"))
     known = _synonym_index()
     # Candidates as (what the forum taught first, then rank, then the column's place) -> one column per target.
@@ -339,8 +347,13 @@ def save_mapping(membership: Membership, batch: ImportBatch, columns: dict[str, 
                      "skip_duplicates": skip_duplicates, "language": translation.get_language() or "sv"}
     batch.status = Status.CHECKING
     batch.save(update_fields=["mapping", "status"])
-    _remember(membership.forum, ImportMemory.Kind.COLUMN, {h: t for h, t in columns.items() if t})
-    _remember(membership.forum, ImportMemory.Kind.CATEGORY, {v: k for v, k in clean_categories.items() if k})
+    # Only what was mapped by hand: what Lägesbild recognises by itself needs no remembering.
+    known = _synonym_index()
+    _remember(membership, ImportMemory.Kind.COLUMN,
+              {h: t for h, t in columns.items() if t and known.get(_norm(h), ("", 0))[0] != t})
+    by_name = _category_names(membership.forum)
+    _remember(membership, ImportMemory.Kind.CATEGORY,
+              {v: k for v, k in clean_categories.items() if k and by_name.get(_norm(v)) != k})
     _write_progress(batch, "checking", 0, 0)
     transaction.on_commit(lambda: _enqueue("check_import", batch.pk))
 
@@ -349,11 +362,23 @@ def _label(target: str) -> str:
     return str(next(t.label for t in TARGETS if t.key == target))
 
 
-def _remember(forum: Forum, kind: str, pairs: dict[str, str]) -> None:
+def _remember(membership: Membership, kind: str, pairs: dict[str, str]) -> None:
     now = timezone.now()
     for source, target in pairs.items():
-        ImportMemory.objects.update_or_create(forum=forum, kind=kind, source=_norm(source)[:200],
-                                              defaults={"target": target, "updated_at": now})
+        ImportMemory.objects.update_or_create(organisation_id=membership.organisation_id, kind=kind,
+                                              source=_norm(source)[:200],
+                                              defaults={"target": target, "updated_at": now,
+                                                        "forum_id": membership.forum_id})
+
+
+def _category_names(forum: Forum) -> dict[str, str]:
+    """Each of the forum's categories by its key, Swedish and English name, as file texts are compared."""
+    names: dict[str, str] = {}
+    for category in deviations.forum_categories(forum):
+        for name in (category.key, category.name_sv, category.name_en):
+            if name:
+                names.setdefault(_norm(name), category.key)
+    return names
 
 
 def _enqueue(name: str, batch_id: int) -> None:
@@ -465,13 +490,10 @@ class Reader:
         self.hidden = deviations.hidden_category_ids(forum)
         self.category_values = dict(mapping.get("categories") or {})
         self.seen_categories: dict[str, str] = {}  # the file's category texts met so far -> category key
-        remembered = dict(ImportMemory.objects.filter(forum=forum, kind=ImportMemory.Kind.CATEGORY)
+        remembered = dict(ImportMemory.objects.filter(organisation_id=self.membership.organisation_id,
+                                                      kind=ImportMemory.Kind.CATEGORY)
                           .values_list("source", "target"))
-        self.by_name: dict[str, str] = {}
-        for category in self.categories.values():
-            for name in (category.key, category.name_sv, category.name_en):
-                if name:
-                    self.by_name.setdefault(_norm(name), category.key)
+        self.by_name = _category_names(forum)
         self.by_name.update({k: v for k, v in remembered.items() if v in self.categories})
         self.organisations = {_norm(o.name): o.pk for o in Organisation.objects.filter(forum=forum)}
         self.now = timezone.now()
@@ -715,17 +737,20 @@ _SWEDISH_CLOCK = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T]+(?:kl\.?\s*)?(\d{1,2})
 
 
 def _datetime(value: Any) -> dt.datetime | None:
-    """A date and time from a cell: a spreadsheet's date, an Excel date serial (45357.6 is 2024-03-05 14:24),
+    """A date and time from a cell: a spreadsheet's date, an Excel date serial (45357.6 is 2024-03-06 14:24),
     ISO 8601 with or without a time zone, or Swedish "2024-03-05 kl. 14.30". Without a zone it is local."""
     if isinstance(value, dt.datetime):  # a spreadsheet's date: to the second, as Excel's fractions are not exact
         return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
-    if isinstance(value, str) and value[4:5] == "-":  # ISO 8601, by far the most common: the quick way first
+    if isinstance(value, str) and value[4:5] == "-" and (len(value.strip()) == 10 or ":" in value[11:]):
+        # ISO 8601, by far the most common: the quick way first (not "14.30", which it would read as 14:00:00.3)
         try:
             return dt.datetime.fromisoformat(value.strip())
         except ValueError:
             pass
+    if isinstance(value, int) and not isinstance(value, bool) and 20000101 <= value <= 21001231:
+        value = str(value)  # 20240305 typed into a spreadsheet is a number
     number = _number(value)
     if number is not None and not (isinstance(value, str) and re.fullmatch(r"\d{8}", value.strip())):
         # Serials between 1954 and 2119; anything else is not a date a forum records.
@@ -784,7 +809,7 @@ def detect_crs(forum: Forum, points: list[tuple[float, float]]) -> tuple[int, bo
     shapely.prepare(area)
     first = np.array([p[0] for p in points], dtype=float)
     second = np.array([p[1] for p in points], dtype=float)
-    best = (4326, False, -1.0)
+    fits: list[tuple[float, int, bool, float, float]] = []  # share, crs, swapped, mean lon, mean lat
     with np.errstate(all="ignore"):
         for crs in CRS_CHOICES:
             for swapped in (False, True):
@@ -793,10 +818,20 @@ def detect_crs(forum: Forum, points: list[tuple[float, float]]) -> tuple[int, bo
                 lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
                 valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
                 inside = shapely.intersects_xy(area, np.where(valid, lon, 0), np.where(valid, lat, 0)) & valid
-                share = float(inside.sum()) / len(points)
-                if share > best[2]:
-                    best = (crs, swapped, share)
-    return best
+                if inside.any():
+                    fits.append((float(inside.sum()) / len(points), crs, swapped, float(lon[inside].mean()),
+                                 float(lat[inside].mean())))
+    if not fits:
+        return 4326, False, 0.0
+    share = max(f[0] for f in fits)
+    best = [f for f in fits if f[0] >= share - 0.02]
+    # Several systems that put the points in different places (the local SWEREF 99 zones look alike, and
+    # without a forum area anywhere in Sweden will do): Lägesbild cannot tell, so the person must say.
+    if any(abs(f[3] - best[0][3]) > 0.01 or abs(f[4] - best[0][4]) > 0.01 for f in best):
+        names = ", ".join(sorted({CRS_CHOICES[f[1]] for f in best}))
+        raise InvalidInput(_("The positions fit several coordinate systems (%(names)s). Choose the file's "
+                             "coordinate system.") % {"names": names}, field="crs")
+    return best[0][1], best[0][2], best[0][0]
 
 
 _SWEDEN = (10.0, 55.0, 24.5, 69.5)
@@ -970,7 +1005,10 @@ def _check(batch: ImportBatch, reader: Reader) -> Outcome:
     if crs:
         reader.set_crs(crs, bool(mapping.get("swapped")))
     else:
-        found, swapped, share = detect_crs(batch.forum, _position_sample(reader))
+        sample = _position_sample(reader)
+        if not sample and not any(True for _row in reading.read_rows(_file(batch), reader.layout)):
+            raise InvalidInput(_("The file has a header row but no rows."), field="file")
+        found, swapped, share = detect_crs(batch.forum, sample)
         if share == 0:
             raise InvalidInput(_("None of the first positions lies in the forum's area in any coordinate system "
                                  "Lägesbild knows. Check the columns chosen for x and y."), field="crs")
@@ -993,6 +1031,15 @@ def _check(batch: ImportBatch, reader: Reader) -> Outcome:
 
 def _fail(batch: ImportBatch, message: str, back_to: str) -> None:
     ImportBatch.objects.filter(pk=batch.pk).update(status=back_to, error=message)
+
+
+def _forget_contents(batch: ImportBatch) -> None:
+    """Once imported (or undone), the batch keeps its counts but none of the file's text: the first rows and
+    the problems' values could hold what the import left out, personal data among it."""
+    layout = dict(batch.layout)
+    layout["samples"] = []
+    problems = [{**p, "value": ""} for p in batch.problems]
+    ImportBatch.objects.filter(pk=batch.pk).update(layout=layout, problems=problems)
 
 
 def _staged_path(batch: ImportBatch) -> Path:
@@ -1055,6 +1102,7 @@ def run_import(batch_id: int) -> None:
         _fail(batch, _("The import failed. Nothing was imported."), back_to=Status.FAILED)
         return
     _remove_files(batch)  # the rows are in; the file is not kept longer than it is needed
+    _forget_contents(batch)
 
 
 def _reported_since_check(membership: Membership, batch: ImportBatch) -> dict[tuple[Any, ...], int]:
@@ -1079,7 +1127,7 @@ def _duplicate_since(row: Staged, reported: dict[tuple[Any, ...], int], outcome:
 
 class _StillValid:
     """The checks of the dry run that the forum's later changes could undo: categories hidden, organisations
-    gone, the area redrawn."""
+    gone, the area redrawn, personal data refused."""
 
     def __init__(self, reader: Reader) -> None:
         forum = reader.membership.forum
@@ -1087,6 +1135,7 @@ class _StillValid:
         self.categories = {c.pk: c for c in deviations.forum_categories(forum)}
         self.hidden = deviations.hidden_category_ids(forum)
         self.organisations = set(Organisation.objects.filter(forum=forum).values_list("pk", flat=True))
+        self.block_personal_data = forum.block_personal_data
 
     def __call__(self, chunk: list[Staged], outcome: Outcome) -> list[Staged]:
         inside = shapely.intersects_xy(self.reader.area, [r.lon for r in chunk], [r.lat for r in chunk]).tolist() \
@@ -1102,6 +1151,9 @@ class _StillValid:
             elif not within:
                 message = _("The position lies outside the forum's area (%(forum)s).") % {
                     "forum": self.reader.membership.forum.name}
+            elif self.block_personal_data and (personal_data.find_personal_data(row.place_name)
+                                               or personal_data.find_personal_data(row.description)):
+                message = _("The forum now refuses text that looks like personal data, and this row has some.")
             else:
                 kept.append(row)
                 continue
@@ -1129,6 +1181,7 @@ def undo(membership: Membership, batch: ImportBatch) -> int:
         count = deviations.withdraw_imported(batch.pk, now)
         audit.record(membership, AuditEvent.Action.IMPORT_UNDONE, batch, {"format": batch.format})
     batch.status, batch.undone_at = Status.UNDONE, now
+    _forget_contents(batch)
     return count
 
 
@@ -1139,7 +1192,7 @@ def changed_since_import(batch: ImportBatch) -> int:
 
 def discard(membership: Membership, batch: ImportBatch) -> None:
     """Throw away an upload that was not imported."""
-    if batch.status in {Status.CHECKING, Status.IMPORTING, Status.IMPORTED}:
+    if batch.status in {Status.CHECKING, Status.IMPORTING, Status.IMPORTED, Status.UNDONE}:
         raise InvalidInput(_("This import cannot be thrown away now."), field="status")
     _remove_files(batch)
     batch.delete()
@@ -1147,8 +1200,10 @@ def discard(membership: Membership, batch: ImportBatch) -> None:
 
 def remove_abandoned(older_than: dt.timedelta = dt.timedelta(days=7)) -> int:
     """Uploads never imported, and their files, go after a week: a file of deviations is not kept for nothing."""
+    # A check or an import still "running" after a week died with its worker; nothing of it was written.
     stale = ImportBatch.objects.filter(created_at__lt=timezone.now() - older_than,
-                                       status__in=[Status.UPLOADED, Status.CHECKED, Status.FAILED])
+                                       status__in=[Status.UPLOADED, Status.CHECKED, Status.FAILED, Status.CHECKING,
+                                                   Status.IMPORTING])
     count = 0
     for batch in stale:
         _remove_files(batch)

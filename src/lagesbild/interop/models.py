@@ -62,21 +62,24 @@ class ImportBatch(models.Model):
 
 
 class ImportMemory(models.Model):
-    """A column name or a category name from a file, and what the forum's members mapped it to, so that
-    the next file from the same spreadsheet is mapped already."""
+    """A column name or a category name from a file, and what an organisation's members mapped it to by hand,
+    so that the organisation's next file from the same spreadsheet is mapped already. Kept per organisation:
+    the names come from its own files, which other organisations do not see."""
 
     class Kind(models.TextChoices):
         COLUMN = "column", _("Column")
         CATEGORY = "category", _("Category")
 
     forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     source = models.CharField(max_length=200)  # normalised: lower case, single spaces
     target = models.CharField(max_length=80)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["forum", "kind", "source"], name="import_memory_unique")]
+        constraints = [models.UniqueConstraint(fields=["organisation", "kind", "source"],
+                                               name="import_memory_unique")]
 
     def __str__(self) -> str:
         return f"{self.forum}: {self.kind} {self.source} → {self.target}"

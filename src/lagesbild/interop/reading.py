@@ -57,11 +57,13 @@ class Layout:
     separator: str = ""  # CSV
     layer: str = ""  # GeoPackage
     other_layers: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # GeoJSON: the properties' own names, beside the headers shown
 
     def as_json(self) -> dict[str, Any]:
         return {"format": self.format, "headers": self.headers, "samples": self.samples,
                 "has_geometry": self.has_geometry, "crs": self.crs, "encoding": self.encoding,
-                "separator": self.separator, "layer": self.layer, "other_layers": self.other_layers}
+                "separator": self.separator, "layer": self.layer, "other_layers": self.other_layers,
+                "keys": self.keys}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Layout:
@@ -160,7 +162,8 @@ def _csv_reader(path: Path, encoding: str, separator: str) -> Iterator[tuple[int
     """(line number, cells) of each non-empty record. A record with a quoted line break spans lines; it is
     numbered by the line it starts on, as a spreadsheet shows it."""
     with open(path, encoding=encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=separator)
+        # Strict: a quote opened and never closed is an error, not the rest of the file swallowed into one cell.
+        reader = csv.reader(handle, delimiter=separator, strict=True)
         line = 1
         try:
             for cells in reader:
@@ -168,8 +171,13 @@ def _csv_reader(path: Path, encoding: str, separator: str) -> Iterator[tuple[int
                 if cells and any(c.strip() for c in cells):
                     yield start, cells
         except csv.Error as exc:
+            reason = str(exc)
+            if "field larger than field limit" in reason:
+                reason = _("a cell holds more than a megabyte")
+            elif "unexpected end of data" in reason or "expected after" in reason:
+                reason = _("a quotation mark is opened and not closed, or text follows a closing one")
             raise InvalidInput(_("Row %(row)d of the file cannot be read as CSV (%(reason)s).") % {
-                "row": line, "reason": exc}, field="file") from exc
+                "row": line, "reason": reason}, field="file") from exc
 
 
 def _csv_layout(path: Path) -> Layout:
@@ -187,7 +195,7 @@ def _csv_layout(path: Path) -> Layout:
     samples: list[list[str]] = []
     for _n, cells in rows:
         if not headers:
-            if cells[0].lower().startswith("sep=") and len(cells) == 1:
+            if _is_separator_line(cells):
                 continue
             headers = _headers(cells)
             continue
@@ -197,18 +205,32 @@ def _csv_layout(path: Path) -> Layout:
     return Layout("csv", headers, samples, encoding=encoding, separator=separator)
 
 
-def _headers(cells: list[Any]) -> list[str]:
+MAX_COLUMNS = 500  # a sheet of deviations has a dozen or two; thousands are not one
+
+
+def _headers(cells: list[Any], drop_trailing_empty: bool = True) -> list[str]:
     """Header names, stripped, with empty and repeated ones made distinct ("Kolumn 4", "Datum (2)")."""
+    if len(cells) > MAX_COLUMNS:
+        raise InvalidInput(_("The file has %(count)d columns; at most %(max)d can be read. Is the first row its "
+                             "header?") % {"count": len(cells), "max": MAX_COLUMNS}, field="file")
     result: list[str] = []
+    taken: set[str] = set()
     for n, cell in enumerate(cells, start=1):
-        name = as_text(cell).strip().lstrip("\ufeff") or _("Column %(n)d") % {"n": n}
+        name = as_text(cell).strip().lstrip("\ufeff")[:200] or _("Column %(n)d") % {"n": n}
         base, k = name, 2
-        while name in result:
+        while name in taken:
             name, k = f"{base} ({k})", k + 1
         result.append(name)
-    while result and result[-1].startswith(_("Column %(n)d") % {"n": len(result)}):
+        taken.add(name)
+    while drop_trailing_empty and result and result[-1].startswith(_("Column %(n)d") % {"n": len(result)}):
         result.pop()  # trailing empty columns
     return result
+
+
+def _is_separator_line(cells: list[str]) -> bool:
+    """Excel's "sep=;" first line, which names the separator and is not the header."""
+    return bool(cells) and cells[0].lower().startswith("sep=") and len(cells[0]) <= 5 and not any(
+        c.strip() for c in cells[1:])
 
 
 def _csv_rows(path: Path, layout: Layout) -> Iterator[Row]:
@@ -216,7 +238,7 @@ def _csv_rows(path: Path, layout: Layout) -> Iterator[Row]:
     width = len(layout.headers)
     for number, cells in _csv_reader(path, layout.encoding, layout.separator):
         if not header_seen:
-            if cells[0].lower().startswith("sep=") and len(cells) == 1:
+            if _is_separator_line(cells):
                 continue
             header_seen = True
             continue
@@ -283,12 +305,13 @@ def _xlsx_rows(path: Path, layout: Layout) -> Iterator[Row]:
         values = workbook.worksheets[0].iter_rows()
         texts = formulas.worksheets[0].iter_rows() if formulas is not None else None
         header_seen = False
-        for cells in values:
+        for counted, cells in enumerate(values, start=1):
             formula_cells = next(texts) if texts is not None else None
             row = [c.value for c in cells]
             if not any(v is not None and str(v).strip() for v in row):
                 continue
-            number = cells[0].row if cells and hasattr(cells[0], "row") else 0
+            # An empty cell of the streaming reader has no row number; any other cell of the row has.
+            number = next((c.row for c in cells if getattr(c, "row", None)), counted)
             if not header_seen:
                 header_seen = True
                 continue
@@ -366,12 +389,12 @@ def _geojson_layout(path: Path) -> Layout:
     except ijson.JSONError as exc:
         raise InvalidInput(_("The file is not valid JSON: %(reason)s") % {"reason": str(exc)[:200]},
                            field="file") from exc
-    headers = _headers(keys) if keys else []
+    headers = _headers(keys, drop_trailing_empty=False) if keys else []
     if not headers:
         raise InvalidInput(_("The GeoJSON file has no features with properties."), field="file")
     # RFC 7946 says WGS 84, but GIS programs write SWEREF 99 TM without saying so: left to detection.
     return Layout("geojson", headers, [[as_text(s.get(k)) for k in keys] for s in samples], has_geometry=True,
-                  crs=crs)
+                  crs=crs, keys=keys)
 
 
 def _geojson_rows(path: Path, layout: Layout) -> Iterator[Row]:
@@ -383,7 +406,7 @@ def _geojson_rows(path: Path, layout: Layout) -> Iterator[Row]:
                     continue
                 found = feature.get("properties")
                 properties: dict[str, Any] = found if isinstance(found, dict) else {}
-                values = [_plain(properties.get(k)) for k in layout.headers]
+                values = [_plain(properties.get(k)) for k in (layout.keys or layout.headers)]
                 point, problem = _geojson_point(feature.get("geometry"))
                 yield Row(n, values, point, problem)
         except ijson.JSONError as exc:
@@ -441,8 +464,19 @@ def _gpkg_layers(db: sqlite3.Connection) -> list[tuple[str, str, int | None]]:
         "SELECT g.table_name, g.column_name, s.organization, s.organization_coordsys_id "
         "FROM gpkg_geometry_columns g JOIN gpkg_contents c ON c.table_name = g.table_name "
         "LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = g.srs_id WHERE c.data_type = 'features' "
-        "ORDER BY c.table_name").fetchall()
-    return [(t, col, int(code) if org and org.upper() == "EPSG" else None) for t, col, org, code in rows]
+        "ORDER BY c.rowid").fetchall()
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    # Only tables: a view runs a query the file chose, which could take forever.
+    return [(t, col, _epsg(org, code)) for t, col, org, code in rows if t in tables]
+
+
+def _epsg(organisation: Any, code: Any) -> int | None:
+    if str(organisation).upper() != "EPSG":
+        return None
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
 
 
 def _gpkg_columns(db: sqlite3.Connection, table: str, geometry_column: str) -> list[str]:

@@ -60,9 +60,10 @@ class Migration(migrations.Migration):
                 ('target', models.CharField(max_length=80)),
                 ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('forum', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='forums.forum')),
+                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='forums.organisation')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('forum', 'kind', 'source'), name='import_memory_unique')],
+                'constraints': [models.UniqueConstraint(fields=('organisation', 'kind', 'source'), name='import_memory_unique')],
             },
         ),
     ]

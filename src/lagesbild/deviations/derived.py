@@ -11,17 +11,12 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import h3
 from h3.api import basic_int as h3_int
 
 from lagesbild import geometry
 
 # The hexagon resolutions kept: about 0.7 km², 0.1 km² and 0.015 km² (edges of 460, 170 and 65 m).
 H3_RESOLUTIONS = (8, 9, 10)
-
-
-def h3_cell(lon: float, lat: float, resolution: int) -> int:
-    return int(h3.str_to_int(h3.latlng_to_cell(lat, lon, resolution)))
 
 
 def h3_cells(lon: float, lat: float) -> tuple[int, int, int]:
@@ -33,7 +28,8 @@ def h3_cells(lon: float, lat: float) -> tuple[int, int, int]:
 
 def position_fields(lon: float, lat: float) -> dict[str, Any]:
     x, y = geometry.to_sweref99tm(lon, lat)
-    return {"sweref_x": x, "sweref_y": y, **{f"h3_{r}": h3_cell(lon, lat, r) for r in H3_RESOLUTIONS}}
+    h3_8, h3_9, h3_10 = h3_cells(lon, lat)
+    return {"sweref_x": x, "sweref_y": y, "h3_8": h3_8, "h3_9": h3_9, "h3_10": h3_10}
 
 
 def time_fields(observed_at: dt.datetime, timezone: str) -> dict[str, int]:

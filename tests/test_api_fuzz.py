@@ -94,7 +94,7 @@ def _real_ids(objects: dict[str, Any]) -> dict[str, Any]:
     """Path parameters that name things that exist, so generated bodies and queries reach the real work."""
     return {"forum": "farsta", "deviation_id": objects["public"], "photo_id": objects["restricted_photo"],
             "place_id": objects["place"], "meeting_id": objects["meeting"], "item_id": objects["items"][0],
-            "action_id": objects["action"], "version": 1}
+            "action_id": objects["action"], "version": 1, "collection": "deviations", "feature": str(objects["public"])}
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m} {p}" for p, m in OPERATIONS])

@@ -147,6 +147,24 @@ API_ROWS = [
     # Exports: every format, each holding the restricted deviation for its organisation only.
     *[Row("GET", "/api/forums/{forum}/export", lambda o: f"{F}/export", answers(), label=f"export {fmt}",
           query={"format": fmt}) for fmt in ("csv", "xlsx", "geojson", "gpkg")],
+    # OGC API Features: the same gate; the restricted deviation is an item for its organisation only.
+    Row("GET", "/api/forums/{forum}/ogc", lambda o: f"{F}/ogc", answers()),
+    Row("GET", "/api/forums/{forum}/ogc/api", lambda o: f"{F}/ogc/api", answers()),
+    Row("GET", "/api/forums/{forum}/ogc/conformance", lambda o: f"{F}/ogc/conformance", answers()),
+    Row("GET", "/api/forums/{forum}/ogc/collections", lambda o: f"{F}/ogc/collections", answers()),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}", lambda o: f"{F}/ogc/collections/deviations",
+        answers()),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}/queryables",
+        lambda o: f"{F}/ogc/collections/deviations/queryables", answers()),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}/items",
+        lambda o: f"{F}/ogc/collections/deviations/items", answers(), label="ogc items"),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}/items",
+        lambda o: f"{F}/ogc/collections/deviations/items", answers(), label="ogc filter",
+        query={"filter": f"placeName LIKE '%{MARKER}%'"}),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}/items/{feature}",
+        lambda o: f"{F}/ogc/collections/deviations/items/{o['restricted']}", restricted_only(200)),
+    Row("GET", "/api/forums/{forum}/ogc/collections/{collection}/items/{feature}",
+        lambda o: f"{F}/ogc/collections/places/items/{o['place']}", answers(), label="ogc place"),
     # The restricted deviation's place name is "Port HEMLIG-MARKÖR-7731"; the search is typed in lower case.
     Row("GET", "/api/forums/{forum}/search", lambda o: f"{F}/search", answers(), label="place names",
         query={"q": MARKER.split("-", 1)[1].lower(), "addresses": "true"}),
@@ -406,6 +424,14 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.label in ("ogc items", "ogc filter") and response.status_code == 200:
+        ids = {f["id"] for f in response.json()["features"]}
+        assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+        matched = response.json()["numberMatched"]
+        if row.label == "ogc filter":
+            assert matched == (1 if actor in SEES_RESTRICTED else 0)
+        else:
+            assert matched == (2 if actor in SEES_RESTRICTED else 1)
     if row.route == "/api/forums/{forum}/patterns/hexagons" and response.status_code == 200:
         # Two deviations in the forum; the restricted one counts only for its organisation.
         assert response.json()["numberMatched"] == (2 if actor in SEES_RESTRICTED else 1)

@@ -272,6 +272,7 @@ def _register_routers() -> None:
     from lagesbild.analysis.api import router as analysis_router
     from lagesbild.deviations.api import router as deviations_router
     from lagesbild.forums.api import router as forums_router
+    from lagesbild.interop.api import ogc as ogc_router
     from lagesbild.interop.api import router as interop_router
     from lagesbild.meetings.api import router as meetings_router
     from lagesbild.places.api import router as places_router
@@ -282,6 +283,7 @@ def _register_routers() -> None:
     api.add_router("/forums", meetings_router)
     api.add_router("/forums", analysis_router)
     api.add_router("/forums", interop_router)
+    api.add_router("/forums", ogc_router)
 
 
 _register_routers()

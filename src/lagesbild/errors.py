@@ -26,6 +26,12 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class InvalidParameter(InvalidInput):
+    """A query parameter that cannot be used: 400, as OGC API Features requires, rather than 422."""
+
+    status = 400
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

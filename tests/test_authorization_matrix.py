@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import mapbox_vector_tile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -147,6 +148,11 @@ API_ROWS = [
     # Exports: every format, each holding the restricted deviation for its organisation only.
     *[Row("GET", "/api/forums/{forum}/export", lambda o: f"{F}/export", answers(), label=f"export {fmt}",
           query={"format": fmt}) for fmt in ("csv", "xlsx", "geojson", "gpkg")],
+    # Vector tiles: points at zoom 15, hexagons with counts at zoom 10, around the deviations' position.
+    Row("GET", "/api/forums/{forum}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+        lambda o: f"{F}/tiles/WebMercatorQuad/15/18030/9651", answers(), label="tile points"),
+    Row("GET", "/api/forums/{forum}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+        lambda o: f"{F}/tiles/WebMercatorQuad/10/563/301", answers(), label="tile cells"),
     # OGC API Features: the same gate; the restricted deviation is an item for its organisation only.
     Row("GET", "/api/forums/{forum}/ogc", lambda o: f"{F}/ogc", answers()),
     Row("GET", "/api/forums/{forum}/ogc/api", lambda o: f"{F}/ogc/api", answers()),
@@ -424,6 +430,14 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.label.startswith("tile") and response.status_code == 200:
+        decoded = mapbox_vector_tile.decode(content)
+        if row.label == "tile points":
+            ids = {f["properties"]["id"] for f in decoded["deviations"]["features"]}
+            assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+        else:
+            counted = sum(f["properties"]["count"] for f in decoded["cell-centres"]["features"])
+            assert counted == (2 if actor in SEES_RESTRICTED else 1)
     if row.label in ("ogc items", "ogc filter") and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)

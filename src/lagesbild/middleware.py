@@ -213,14 +213,20 @@ class ForumTimeZoneMiddleware:
             timezone.deactivate()
 
 
+REVALIDATED = "private, no-cache"
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith((settings.STATIC_URL, "/basemap/")):
-            # Pages, API answers and photos carry forum data: no browser or proxy keeps a copy.
+        if not request.path.startswith((settings.STATIC_URL, "/basemap/")) \
+                and response.headers.get("Cache-Control") != REVALIDATED:
+            # Pages, API answers and photos carry forum data: no browser or proxy keeps a copy. The one
+            # exception opts in by name: vector tiles (positions, categories and statuses, no text), which the
+            # browser keeps and revalidates against the forum's data version on every use.
             response.headers["Cache-Control"] = "private, no-store"
         # Worked out for each response (it is a few string joins), so it follows the settings as they are.
         response.headers.setdefault("Content-Security-Policy", content_security_policy())

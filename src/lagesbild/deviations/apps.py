@@ -5,12 +5,14 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def _ensure_spatial_index(using: str = "default", **kwargs: Any) -> None:
+def _ensure_triggers(using: str = "default", **kwargs: Any) -> None:
     from django.db import connections
 
+    from lagesbild.data_version import ensure_triggers
     from lagesbild.spatial_index import ensure_spatial_index
 
     ensure_spatial_index(connections[using])
+    ensure_triggers(connections[using])
 
 
 class DeviationsConfig(AppConfig):
@@ -23,5 +25,5 @@ class DeviationsConfig(AppConfig):
 
         from lagesbild.spatial_index import register_sqlite_functions
 
-        post_migrate.connect(_ensure_spatial_index, sender=self)
+        post_migrate.connect(_ensure_triggers, sender=self)
         connection_created.connect(register_sqlite_functions, dispatch_uid="lagesbild-sqlite-functions")

@@ -15,11 +15,12 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router
 
 from lagesbild import inputs
-from lagesbild.api import answers, member
+from lagesbild.api import NonNegativeInt, answers, member
 from lagesbild.deviations.api import FilterQuery, filter_of
 from lagesbild.errors import InvalidInput, InvalidParameter, NotFound
 from lagesbild.forums.models import Membership
-from lagesbild.interop import export, features
+from lagesbild.interop import export, features, tiles
+from lagesbild.middleware import REVALIDATED
 
 router = Router(tags=["export"])
 
@@ -49,6 +50,32 @@ def export_deviations(request: HttpRequest, forum: str, params: Query[ExportQuer
         response = StreamingHttpResponse(result.chunks, content_type=result.content_type)
         response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response["X-Total-Count"] = str(result.count)
+    return response
+
+
+@router.get("/{forum}/tiles/WebMercatorQuad/{z}/{x}/{y}", response=answers(None),
+            summary="A vector tile (MVT) of the filter: hexagons with counts, points from zoom 13",
+            openapi_extra={"responses": {200: {"description": "The tile (empty when nothing is in it)",
+                                               "content": {tiles.MEDIA_TYPE: {"schema": {"type": "string",
+                                                                                          "format": "binary"}}}},
+                                         304: {"description": "Not modified since the ETag sent"}}})
+def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegativeInt, y: NonNegativeInt,
+                params: Query[FilterQuery]
+                ) -> HttpResponse:
+    membership = member(request, forum)
+    tile = tiles.Tile(z, x, y)
+    tile.check()
+    flt = filter_of(params, membership.forum)
+    query = "&".join(sorted(f"{key}={value}" for key, values in request.GET.lists() for value in values))
+    tag = tiles.etag(membership, tile, query)
+    if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(tiles.build(membership, flt, tile), content_type=tiles.MEDIA_TYPE)
+    response["ETag"] = tag
+    # Revalidated on every use: cheap (one indexed lookup for the forum's data version), and never stale.
+    response["Cache-Control"] = REVALIDATED
+    response["Vary"] = "Cookie, Authorization"
     return response
 
 

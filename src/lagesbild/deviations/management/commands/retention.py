@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from lagesbild import data_version
 from lagesbild.deviations.retention import apply_retention
 from lagesbild.forums.models import Forum
 from lagesbild.interop.imports import remove_abandoned
@@ -34,3 +35,4 @@ class Command(BaseCommand):
             # Uploaded files that were never imported are not kept either.
             removed = remove_abandoned()
             self.stdout.write(f"Removed {removed} uploads older than a week that were never imported.")
+            data_version.prune()  # the data versions stay; only the change log behind them shrinks

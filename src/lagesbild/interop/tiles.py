@@ -1,0 +1,194 @@
+"""Vector tiles (Mapbox Vector Tile) of a member's filtered deviations, in the WebMercatorQuad tile matrix set.
+
+Up to zoom 12, and wherever a tile would hold more than `MAX_POINTS` deviations, a tile carries H3 hexagons with
+counts instead of points, so no tile carries every point of a city: its size follows the number of hexagons on
+screen, not the number of deviations. Two layers then:
+
+- `cells`: each hexagon that meets the tile, as a polygon with its `count` (of the whole hexagon: the rows are
+  read from a box one hexagon wider than the tile), drawn by both tiles it straddles so it has no seam;
+- `cell-centres`: the same hexagons as points at their centres, each in the one tile that holds its centre,
+  for a label that appears once.
+
+Past that, the `deviations` layer has every point, with its `id`, main `category` and `status`. On PostgreSQL
+PostGIS encodes it (`ST_AsMVT`); on SQLite, and for the hexagons on both, mapbox-vector-tile does.
+
+Everything is read through `visible_deviations` and the map's filter: the tile is the lägesbild the member may
+see. Its ETag is made of the forum's data version, the member's organisation (what it may see) and the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import h3
+import mapbox_vector_tile
+from django.db import connections
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+from pyproj import Transformer
+
+from lagesbild import data_version
+from lagesbild.deviations import services as deviations
+from lagesbild.deviations.models import Deviation
+from lagesbild.errors import NotFound
+from lagesbild.forums.models import Membership
+
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 22
+POINT_ZOOM = 13  # from here on, points, unless a tile would hold more than MAX_POINTS
+MAX_POINTS = 5000
+WORLD = 20037508.342789244  # half the width of the Web Mercator plane, in metres
+# The hexagon resolution for each zoom: a hexagon is about 15 to 40 pixels across on a 512-pixel tile.
+RESOLUTION = {0: 3, 1: 3, 2: 3, 3: 3, 4: 4, 5: 4, 6: 5, 7: 6, 8: 6, 9: 7, 10: 8, 11: 8, 12: 9}
+DENSE_RESOLUTION = 10  # for a tile past POINT_ZOOM that holds too many points
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+# Bumped when the tiles' content changes shape, so browsers do not keep a tile of the old kind.
+SCHEMA = "1"
+
+
+@dataclass(frozen=True)
+class Tile:
+    z: int
+    x: int
+    y: int
+
+    def check(self) -> None:
+        if not (0 <= self.z <= MAX_ZOOM and 0 <= self.x < 2**self.z and 0 <= self.y < 2**self.z):
+            raise NotFound(_("No such tile: zoom is 0 to %(max)s, and x and y 0 to 2^zoom - 1.") % {"max": MAX_ZOOM})
+
+    def mercator_bounds(self) -> tuple[float, float, float, float]:
+        size = 2 * WORLD / 2**self.z
+        west = -WORLD + self.x * size
+        north = WORLD - self.y * size
+        return (west, north - size, west + size, north)
+
+    def lonlat_bounds(self, margin: float = 0.0) -> tuple[float, float, float, float]:
+        """West, south, east, north in degrees, widened by `margin` (a share of the tile's width)."""
+        west, south, east, north = self.mercator_bounds()
+        pad = (east - west) * margin
+        lon0, lat0 = _to_lonlat().transform(west - pad, south - pad)
+        lon1, lat1 = _to_lonlat().transform(east + pad, north + pad)
+        return (max(lon0, -180.0), max(lat0, -85.06), min(lon1, 180.0), min(lat1, 85.06))
+
+
+def etag(membership: Membership, tile: Tile, query: str) -> str:
+    """Changes when the forum's deviations change, and differs between organisations (they see different
+    deviations) and between filters."""
+    version = data_version.data_version(membership.forum_id)
+    key = f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|{query}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile) -> bytes:
+    """The tile: points or hexagons of what the member may see under the filter."""
+    tile.check()
+    queryset = deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)
+    if tile.z >= POINT_ZOOM:
+        inside = _in_box(queryset, tile.lonlat_bounds())
+        if inside[: MAX_POINTS + 1].count() <= MAX_POINTS:
+            return _points(inside, tile)
+        return _cells(queryset, tile, DENSE_RESOLUTION)
+    return _cells(queryset, tile, RESOLUTION[tile.z])
+
+
+def _in_box(queryset: QuerySet[Deviation], bounds: Sequence[float]) -> QuerySet[Deviation]:
+    west, south, east, north = bounds
+    return queryset.filter(lon__gte=west, lon__lte=east, lat__gte=south, lat__lte=north)
+
+
+def _main_category() -> Coalesce:
+    return Coalesce(F("category__parent__key"), F("category__key"))
+
+
+def _points(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
+    if connections[queryset.db].vendor == "postgresql":
+        return _points_postgis(queryset, tile)
+    rows = list(queryset.annotate(main=_main_category()).values_list("id", "lon", "lat", "main", "status"))
+    xs, ys = _to_mercator().transform([r[1] for r in rows], [r[2] for r in rows])
+    features = [{"geometry": f"POINT ({x} {y})", "properties": {"id": pk, "category": main, "status": status}}
+                for (pk, _lon, _lat, main, status), x, y in zip(rows, xs, ys, strict=True)]
+    return _encode([("deviations", features)], tile)
+
+
+def _points_postgis(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
+    """PostGIS encodes the points itself: no row is turned into a Python object."""
+    selected = queryset.annotate(main=_main_category()).extra(
+        select={"mvt_geom": "ST_AsMVTGeom(ST_Transform(deviations_deviation.geom, 3857), "
+                            "ST_TileEnvelope(%s, %s, %s), %s, %s, true)"},
+        select_params=(tile.z, tile.x, tile.y, EXTENT, BUFFER),
+    ).values("id", "main", "status", "mvt_geom")
+    sql, params = selected.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_AsMVT(t, 'deviations', %s, 'mvt_geom') FROM "
+            f"(SELECT id, main AS category, status, mvt_geom FROM ({sql}) AS s) AS t",
+            [EXTENT, *params])
+        row = cursor.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def _parent_expression(resolution: int) -> Any:
+    """The H3 cell at `resolution` (≤ 10) of each deviation, from a stored finer cell, in SQL.
+
+    An H3 index holds its resolution in bits 52-55 and one 3-bit digit per resolution below that; a parent is
+    the same index with the resolution lowered and the finer digits set to 7 (unused).
+    """
+    column = "h3_8" if resolution <= 8 else "h3_9" if resolution == 9 else "h3_10"
+    stored = 8 if resolution <= 8 else resolution
+    if resolution == stored:
+        return F(column)
+    unused = sum(7 << ((15 - digit) * 3) for digit in range(resolution + 1, stored + 1))
+    keep = ~(15 << 52) & ~unused & (2**63 - 1)
+    return F(column).bitand(keep).bitor((resolution << 52) | unused)
+
+
+def _cells(queryset: QuerySet[Deviation], tile: Tile, resolution: int) -> bytes:
+    """Hexagon counts: the whole of each hexagon that meets the tile, read from a box one hexagon wider."""
+    west, south, east, north = tile.lonlat_bounds()
+    width = max(east - west, 1e-9)
+    # A hexagon is at most twice its edge across; the edge in degrees of latitude, widened for longitude.
+    edge = h3.average_hexagon_edge_length(resolution, unit="km") / 111.0
+    margin = 2.2 * edge / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.05) / width
+    counted = _in_box(queryset, tile.lonlat_bounds(margin)).exclude(h3_8__isnull=True)
+    counts = dict(counted.annotate(cell=_parent_expression(resolution)).values("cell")
+                  .order_by().annotate(n=Count("id")).values_list("cell", "n"))
+    polygons, centres = [], []
+    to_mercator = _to_mercator()
+    for cell, count in counts.items():
+        boundary = h3.cell_to_boundary(h3.int_to_str(cell))  # (lat, lon) pairs
+        lons, lats = [p[1] for p in boundary], [p[0] for p in boundary]
+        if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
+            continue
+        xs, ys = to_mercator.transform(lons, lats)
+        ring = ", ".join(f"{x} {y}" for x, y in zip(xs, ys, strict=True))
+        properties = {"cell": h3.int_to_str(cell), "count": count}
+        polygons.append({"geometry": f"POLYGON (({ring}, {xs[0]} {ys[0]}))", "properties": properties})
+        lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+        if west <= lon < east and south < lat <= north:
+            x, y = to_mercator.transform(lon, lat)
+            centres.append({"geometry": f"POINT ({x} {y})", "properties": properties})
+    return _encode([("cells", polygons), ("cell-centres", centres)], tile)
+
+
+def _encode(layers: list[tuple[str, list[dict[str, Any]]]], tile: Tile) -> bytes:
+    present = [{"name": name, "features": features} for name, features in layers if features]
+    if not present:
+        return b""
+    data: bytes = mapbox_vector_tile.encode(
+        present, default_options={"quantize_bounds": tile.mercator_bounds(), "extents": EXTENT})
+    return data
+
+
+def _to_mercator() -> Transformer:
+    return Transformer.from_crs(4326, 3857, always_xy=True)
+
+
+def _to_lonlat() -> Transformer:
+    return Transformer.from_crs(3857, 4326, always_xy=True)
+

@@ -1,0 +1,185 @@
+"""Vector tiles: decoded as MapLibre reads them, with restricted deviations planted, and sized at city scale."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import h3
+import mapbox_vector_tile
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyproj import Transformer
+
+from lagesbild import data_version
+from lagesbild.deviations import bulk
+from lagesbild.deviations.models import Category, Deviation
+from lagesbild.interop import tiles
+from lagesbild.interop.tiles import Tile
+from tests.conftest import World
+
+pytestmark = pytest.mark.django_db
+BASE = "/api/forums/farsta/tiles/WebMercatorQuad"
+
+
+def tile_of(lon: float, lat: float, z: int) -> Tile:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return Tile(z, x, y)
+
+
+def fetch(world: World, membership: Any, tile: Tile, **params: Any) -> Any:
+    return world.client(membership).get(f"{BASE}/{tile.z}/{tile.x}/{tile.y}", params)
+
+
+def layers(response: Any) -> dict[str, list[dict[str, Any]]]:
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    decoded = mapbox_vector_tile.decode(response.content) if response.content else {}
+    return {name: layer["features"] for name, layer in decoded.items()}
+
+
+def test_points_from_zoom_13_with_the_restricted_one_for_its_organisation_only(world: World) -> None:
+    shared = world.report(world.housing_reporter, category="graffiti", lon=18.09, lat=59.244)
+    restricted = world.report(world.police_reporter, category="suspected_dealing", visibility="organisation",
+                              lon=18.0905, lat=59.2442)
+    tile = tile_of(18.09, 59.244, 15)
+    housing = layers(fetch(world, world.housing_reporter, tile))
+    assert set(housing) == {"deviations"}
+    [point] = housing["deviations"]
+    assert point["properties"] == {"id": shared.pk, "category": "damage", "status": "new"}
+    police = {f["properties"]["id"]: f["properties"] for f in layers(fetch(world, world.police_reporter,
+                                                                         tile))["deviations"]}
+    assert police[restricted.pk] == {"id": restricted.pk, "category": "drugs", "status": "new"}
+    assert set(police) == {shared.pk, restricted.pk}
+    # The point lies where the deviation is, in the tile's 4096 units (decoded with y up, from the bottom left).
+    west, south, east, north = tile.mercator_bounds()
+    mx, my = Transformer.from_crs(4326, 3857, always_xy=True).transform(18.09, 59.244)
+    x, y = point["geometry"]["coordinates"]
+    assert (x, y) == pytest.approx((4096 * (mx - west) / (east - west), 4096 * (my - south) / (north - south)),
+                                   abs=1)
+
+
+def test_low_zooms_carry_hexagons_whose_counts_are_what_the_reader_may_see(world: World) -> None:
+    for k in range(5):
+        world.report(world.housing_reporter, lon=18.09 + k * 0.0001, lat=59.244)
+    world.report(world.police_reporter, visibility="organisation", lon=18.09, lat=59.244)
+    tile = tile_of(18.09, 59.244, 10)
+    cell = h3.latlng_to_cell(59.244, 18.09, tiles.RESOLUTION[10])
+    for membership, expected in ((world.viewer, 5), (world.police_reporter, 6)):
+        found = layers(fetch(world, membership, tile))
+        assert "deviations" not in found
+        counts = {f["properties"]["cell"]: f["properties"]["count"] for f in found["cells"]}
+        assert counts == {cell: expected}
+        [centre] = found["cell-centres"]
+        assert centre["properties"] == {"cell": cell, "count": expected}
+
+
+def test_a_hexagon_on_a_tile_edge_has_its_whole_count_in_both_tiles(world: World) -> None:
+    """A hexagon is drawn by each tile it meets, with the same count, and labelled once."""
+    z = 11
+    edge_tile = tile_of(18.09, 59.244, z)
+    east = edge_tile.lonlat_bounds()[2]
+    # A hexagon that the tile's east edge cuts through, and deviations on both sides of that edge.
+    cell = h3.latlng_to_cell(59.244, east, tiles.RESOLUTION[z])
+    lat, lon = h3.cell_to_latlng(cell)
+    boundary = h3.cell_to_boundary(cell)
+    spots = [(p_lon * 0.7 + lon * 0.3, p_lat * 0.7 + lat * 0.3) for p_lat, p_lon in boundary]
+    assert any(s[0] < east for s in spots) and any(s[0] > east for s in spots)
+    for spot_lon, spot_lat in spots:
+        world.report(world.housing_reporter, lon=spot_lon, lat=spot_lat)
+    neighbour = Tile(z, edge_tile.x + 1, edge_tile.y)
+    left, right = layers(fetch(world, world.viewer, edge_tile)), layers(fetch(world, world.viewer, neighbour))
+    for found in (left, right):
+        assert {f["properties"]["cell"]: f["properties"]["count"] for f in found["cells"]}[cell] == 6
+    labels = [f for found in (left, right) for f in found.get("cell-centres", []) if f["properties"]["cell"] == cell]
+    assert len(labels) == 1
+
+
+def test_a_busy_tile_past_zoom_13_turns_into_fine_hexagons(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiles, "MAX_POINTS", 3)
+    for k in range(4):
+        world.report(world.housing_reporter, lon=18.09 + k * 0.0002, lat=59.244)
+    tile = tile_of(18.09, 59.244, 14)
+    found = layers(fetch(world, world.viewer, tile))
+    assert "deviations" not in found
+    assert sum(f["properties"]["count"] for f in found["cell-centres"]) == 4
+    assert all(h3.get_resolution(f["properties"]["cell"]) == tiles.DENSE_RESOLUTION for f in found["cells"])
+
+
+def test_the_filter_applies(world: World) -> None:
+    old = world.report(world.housing_reporter, observed_at=timezone.now() - dt.timedelta(days=40))
+    new = world.report(world.housing_reporter, category="broken_lighting")
+    tile = tile_of(old.lon, old.lat, 16)
+    ids = lambda **p: {f["properties"]["id"] for f in layers(fetch(world, world.viewer, tile, **p))  # noqa: E731
+                       .get("deviations", [])}
+    assert ids() == {old.pk, new.pk}
+    assert ids(category="lighting") == {new.pk}
+    assert ids(**{"from": (timezone.now() - dt.timedelta(days=7)).isoformat()}) == {new.pk}
+
+
+def test_an_empty_tile_is_empty_and_bad_tiles_are_404(world: World) -> None:
+    response = fetch(world, world.viewer, Tile(10, 0, 0))
+    assert response.status_code == 200 and response.content == b""
+    for path in ("23/0/0", "3/8/0", "3/0/8", "-1/0/0", "3/x/0"):
+        assert world.client(world.viewer).get(f"{BASE}/{path}").status_code in {404, 422}, path
+    assert world.client().get(f"{BASE}/3/0/0").status_code == 401
+    assert world.client(world.outsider).get(f"{BASE}/3/0/0").status_code == 404
+
+
+def test_etag_follows_the_forums_data_and_the_reader(world: World) -> None:
+    world.report(world.housing_reporter)
+    tile = tile_of(18.09, 59.244, 12)
+    first = fetch(world, world.viewer, tile)
+    assert first["Cache-Control"] == "private, no-cache"
+    tag = first["ETag"]
+    again = world.client(world.viewer).get(f"{BASE}/{tile.z}/{tile.x}/{tile.y}", HTTP_IF_NONE_MATCH=tag)
+    assert again.status_code == 304 and again.content == b""
+    assert fetch(world, world.police_reporter, tile)["ETag"] != tag  # another organisation sees other things
+    assert fetch(world, world.viewer, tile, status="new")["ETag"] != tag  # another filter
+    deviation = world.report(world.housing_reporter)
+    changed = fetch(world, world.viewer, tile)["ETag"]
+    assert changed != tag
+    Deviation.objects.filter(pk=deviation.pk).update(status="resolved")  # any write, however it is made
+    latest = fetch(world, world.viewer, tile)["ETag"]
+    assert latest != changed
+    # `lagesbild retention` shortens the change log without changing any forum's version.
+    versions = (data_version.data_version(world.forum.pk), data_version.data_version(world.other_forum.pk))
+    data_version.prune()
+    assert (data_version.data_version(world.forum.pk), data_version.data_version(world.other_forum.pk)) == versions
+    assert fetch(world, world.viewer, tile)["ETag"] == latest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_low_zoom_tile_stays_small_whatever_the_number_of_deviations(world: World) -> None:
+    """20,000 deviations over the forum's area: the zoom-10 tile holds one feature per hexagon, far under
+    300 KB (bench/bench_tiles.py measures it at a million)."""
+    rng = random.Random(7)
+    now = timezone.now()
+    category = Category.objects.get(key="graffiti", forum__isnull=True).pk
+    rows = [SimpleNamespace(lon=rng.uniform(18.05, 18.15), lat=rng.uniform(59.22, 59.27), category_id=category,
+                            observed_at=now, observed_until=None, reported_at=None, place_name="", description="",
+                            organisation_id=world.housing.pk, severity="medium", visibility="forum", status="new")
+            for _ in range(20_000)]
+    bulk.Writer(world.housing_reporter, None, "import").write(rows)  # type: ignore[arg-type]
+    response = fetch(world, world.viewer, tile_of(18.09, 59.244, 10))
+    found = layers(response)
+    assert len(response.content) < 300_000
+    cells = {f["properties"]["cell"] for f in found["cells"]}
+    assert sum(f["properties"]["count"] for f in found["cells"]) == 20_000
+    assert len(found["cells"]) == len(cells) < 400
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lon=st.floats(18.05, 18.15), lat=st.floats(59.22, 59.27), resolution=st.integers(3, 10))
+def test_the_databases_hexagon_parent_is_h3s(world: World, lon: float, lat: float, resolution: int) -> None:
+    deviation = world.report(world.housing_reporter, lon=lon, lat=lat)
+    parent = (Deviation.objects.filter(pk=deviation.pk)
+              .annotate(cell=tiles._parent_expression(resolution)).values_list("cell", flat=True).get())
+    assert parent == h3.str_to_int(h3.latlng_to_cell(lat, lon, resolution))

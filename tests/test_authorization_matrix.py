@@ -56,6 +56,7 @@ def restricted_only(ok: int, anonymous: int = 401) -> dict[str, int]:
 
 
 F = "/api/forums/farsta"
+O311 = "/api/forums/farsta/open311/v2"
 NEW = {"category": "graffiti", "lon": 18.09, "lat": 59.244}
 
 
@@ -335,6 +336,15 @@ PAGE_ROWS = [
     Row("GET", "import", IMPORT_URL, POLICE_IMPORT),
     Row("GET", "import-progress", lambda o: f"/f/farsta/import/{o['import']}/status.json", POLICE_IMPORT),
     Row("GET", "import-problems", lambda o: f"/f/farsta/import/{o['import']}/problem.csv", POLICE_IMPORT),
+    # Open311: members read in the browser; posting needs an API token (test_open311.py), so a session gets 401.
+    Row("GET", "open311-root", lambda o: f"{O311}/", answers()),
+    Row("GET", "open311-discovery", lambda o: f"{O311}/discovery.xml", answers()),
+    Row("GET", "open311-services", lambda o: f"{O311}/services.json", answers()),
+    Row("GET", "open311-service", lambda o: f"{O311}/services/graffiti.json", answers()),
+    Row("GET", "open311-requests", lambda o: f"{O311}/requests.json", answers(), label="open311 requests"),
+    Row("GET", "open311-request", lambda o: f"{O311}/requests/{o['restricted']}.xml", restricted_only(200)),
+    Row("POST", "open311-requests", lambda o: f"{O311}/requests.json", {a: 401 for a in ACTORS},
+        body=lambda o: {"service_code": "graffiti", "lat": "59.244", "long": "18.09"}, multipart=True),
     Row("GET", "patterns", lambda o: "/f/farsta/monster/?period=all", answers(anonymous=302)),
     Row("GET", "pattern-csv", lambda o: "/f/farsta/monster/overlap.csv?period=all", answers(anonymous=302)),
     Row("GET", "places", lambda o: "/f/farsta/platser/", answers(anonymous=302)),
@@ -429,6 +439,9 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
         assert names == ([f"Port {MARKER}"] if actor in SEES_RESTRICTED else [])
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
+        assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.label == "open311 requests" and response.status_code == 200:
+        ids = {int(r["service_request_id"]) for r in response.json()}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
     if row.label.startswith("tile") and response.status_code == 200:
         decoded = mapbox_vector_tile.decode(content)

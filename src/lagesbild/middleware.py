@@ -128,8 +128,8 @@ class ApiErrorsAsJsonMiddleware:
         response = self.get_response(request)
         if not request.path.startswith("/api/") or response.status_code not in self.MESSAGES:
             return response
-        if response.get("Content-Type", "").startswith("application/json"):
-            return response
+        if response.get("Content-Type", "").startswith(("application/json", "text/xml")):
+            return response  # the API's own answer (Open311 answers its errors in XML when asked to)
         message, code = self.MESSAGES[response.status_code]
         replacement = JsonResponse({"error": {"code": code, "message": str(message), "field": None}},
                                    status=response.status_code)

@@ -7,6 +7,7 @@ from lagesbild.api import api
 from lagesbild.audit import views as audit_views
 from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
+from lagesbild.interop import open311_views
 from lagesbild.interop import views as import_views
 from lagesbild.meetings import views as meeting_views
 from lagesbild.places import views as place_views
@@ -61,6 +62,16 @@ urlpatterns = [
          name="import-problems"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
+    # Open311 GeoReport v2, in JSON or XML by the path's ending (docs/open311.md)
+    path("api/forums/<slug:forum>/open311/v2/", open311_views.root, name="open311-root"),
+    path("api/forums/<slug:forum>/open311/v2/discovery.<str:fmt>", open311_views.discovery,
+         name="open311-discovery"),
+    path("api/forums/<slug:forum>/open311/v2/services.<str:fmt>", open311_views.services, name="open311-services"),
+    path("api/forums/<slug:forum>/open311/v2/services/<str:code>.<str:fmt>", open311_views.service_definition,
+         name="open311-service"),
+    path("api/forums/<slug:forum>/open311/v2/requests.<str:fmt>", open311_views.requests, name="open311-requests"),
+    path("api/forums/<slug:forum>/open311/v2/requests/<str:request_id>.<str:fmt>", open311_views.request,
+         name="open311-request"),
     path("api/", api.urls),
     path("drift/", admin.site.urls),  # the Django admin, for operators only
 ]

@@ -149,6 +149,10 @@ API_ROWS = [
     # Exports: every format, each holding the restricted deviation for its organisation only.
     *[Row("GET", "/api/forums/{forum}/export", lambda o: f"{F}/export", answers(), label=f"export {fmt}",
           query={"format": fmt}) for fmt in ("csv", "xlsx", "geojson", "gpkg")],
+    # Passing on to a fault-report system: none is set up here, so members get 404 for the system, and the
+    # restricted deviation is not found at all by those who may not see it (test_handoff.py has the rest).
+    Row("POST", "/api/forums/{forum}/deviations/{deviation_id}/hand-off",
+        lambda o: f"{F}/deviations/{o['restricted']}/hand-off", restricted_only(404), body=lambda o: {"system": 1}),
     # Vector tiles: points at zoom 15, hexagons with counts at zoom 10, around the deviations' position.
     Row("GET", "/api/forums/{forum}/tiles/WebMercatorQuad/{z}/{x}/{y}",
         lambda o: f"{F}/tiles/WebMercatorQuad/15/18030/9651", answers(), label="tile points"),

@@ -173,6 +173,12 @@ class UnreadableRequestMiddleware:
         return self.get_response(request)
 
 
+# Requests that wait for another system (a fault-report system) before they write: their service writes in one
+# transaction of its own after the call, so that no lock is held while another server answers (on SQLite, a
+# write transaction would stop every other writer for as long).
+CALLS_OUT = ("/hand-off",)
+
+
 class WriteTransactionMiddleware:
     """A request that changes something (POST, PUT, PATCH, DELETE) is one transaction. If it answers with an
     error, 4xx or 5xx, nothing it wrote is kept, except the audit log's record of a refused attempt.
@@ -188,7 +194,8 @@ class WriteTransactionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method in {"GET", "HEAD", "OPTIONS", "TRACE"} or (
-                request.path.startswith("/konto/") and not request.path.startswith("/konto/inbjudan/")):
+                request.path.startswith("/konto/") and not request.path.startswith("/konto/inbjudan/")) \
+                or request.path.endswith(CALLS_OUT):
             return self.get_response(request)
         from lagesbild.audit.services import refusals_kept
 

@@ -153,6 +153,34 @@ def test_detail_comment_and_status_change(site: str, desktop: Page) -> None:
     assert desktop.js_errors == []  # type: ignore[attr-defined]
 
 
+def test_a_broken_lamp_is_sent_to_the_owners_fault_system(site: str, desktop: Page) -> None:
+    """The fault system is a real Open311 endpoint: the forum's own, served by the same live server."""
+    from django.utils import timezone
+
+    from lagesbild.deviations import services
+    from lagesbild.forums.models import ApiToken, Membership
+    from lagesbild.interop.models import FaultSystem, HandOff
+
+    coordinator = Membership.objects.get(user__email="samordnare@farsta.demo", forum__slug="farsta")
+    caretaker = Membership.objects.get(user__email="vicevard@farsta.demo", forum__slug="farsta")
+    lamp = services.report_deviation(caretaker, services.DeviationInput(
+        category="broken_lighting", lon=18.0912, lat=59.2437, observed_at=timezone.now(),
+        place_name="Gångtunneln vid torget"))
+    FaultSystem.objects.create(forum=coordinator.forum, organisation=coordinator.organisation,
+                               name="Stadens felanmälan", endpoint=f"{site}/api/forums/farsta/open311/v2/",
+                               api_key=ApiToken.issue(coordinator, "felanmälan")[1],
+                               services={"broken_lighting": "broken_lighting"})
+    sign_in(desktop, site, "samordnare@farsta.demo")
+    desktop.locator(f'#deviation-list .list-item[data-id="{lamp.pk}"]').click()
+    detail = desktop.locator("#view-detail")
+    detail.get_by_role("button", name="Skicka till Stadens felanmälan").click()
+    expect(detail.get_by_text("Skickad till Stadens felanmälan")).to_be_visible()
+    expect(detail.get_by_text("Status där: Öppen")).to_be_visible()
+    expect(detail.get_by_role("button", name="Skicka till Stadens felanmälan")).to_have_count(0)
+    assert HandOff.objects.get(deviation=lamp).external_id
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
+
+
 def test_clicking_a_point_opens_its_detail(site: str, desktop: Page) -> None:
     sign_in(desktop, site, "polis@farsta.demo")
     desktop.goto(f"{site}/f/farsta/?period=all")

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, StrictBool
 from lagesbild import geometry, personal_data
 from lagesbild.api import (
     DateTime,
+    ErrorOut,
     Id,
     Lat,
     Link,
@@ -37,6 +38,7 @@ from lagesbild.deviations.presenters import comments_of, deviation_detail, histo
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
 from lagesbild.inputs import local_to_aware
+from lagesbild.interop import handoff
 
 router = Router(tags=["deviations"])
 
@@ -294,6 +296,23 @@ class PoliceIn(Schema):
                                                                          "with its reference")
 
 
+class HandOffOut(Schema):
+    system: str = Field(description="The fault-report system it was passed to")
+    externalId: str | None = Field(description="Its id there (none while the system has only given a token)")
+    status: str = Field(description="pending, open or closed: as the system last said")
+    statusLabel: str
+    statusNotes: str = Field(description="The system's own words on its status")
+    handedOffAt: dt.datetime
+    checkedAt: dt.datetime | None = Field(description="When the system was last asked")
+    updatedThereAt: dt.datetime | None
+
+
+class HandOffIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    system: Id = Field(description="The fault-report system's id, from the detail's faultSystems")
+
+
 class Sweref(Schema):
     x: float
     y: float
@@ -350,6 +369,8 @@ class DeviationOut(Schema):
     photos: list[PhotoOut]
     comments: list[CommentOut]
     history: list[HistoryEntryOut]
+    handOff: HandOffOut | None = Field(description="Passed to an owner's fault-report system: its id and status there")
+    faultSystems: list[Named] = Field(description="Fault-report systems you may pass it to")
     permissions: Permissions
     sameOrganisation: bool
     places: list[LinkedPlace]
@@ -481,6 +502,16 @@ def police_report(request: HttpRequest, forum: str, deviation_id: Id) -> dict[st
     elif payload.flagged is not None:
         services.set_police_flag(membership, deviation_id, payload.flagged)
     return deviation_detail(membership, services.read_deviation(membership, deviation_id))
+
+
+@router.post("/{forum}/deviations/{deviation_id}/hand-off", response={**answers(DeviationOut, 201), 502: ErrorOut},
+             summary="Pass a physical defect to its owner's fault-report system over Open311 (audited)",
+             openapi_extra=openapi_body(HandOffIn))
+def hand_off(request: HttpRequest, forum: str, deviation_id: Id) -> Status[dict[str, Any]]:
+    membership = member(request, forum)
+    payload = parse_json_body(request, HandOffIn)
+    handoff.hand_off(membership, deviation_id, payload.system)
+    return Status(201, deviation_detail(membership, services.read_deviation(membership, deviation_id)))
 
 
 @router.get("/{forum}/deviations/{deviation_id}/comments", response=answers(list[CommentOut]),

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from lagesbild.deviations import services
 from lagesbild.deviations.models import Deviation
 from lagesbild.forums.models import Membership
+from lagesbild.interop import handoff
 
 
 def _person(user: Any) -> str | None:
@@ -96,6 +97,10 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
             "reportReference": deviation.police_report_reference or None,
             "reportedAt": deviation.police_reported_at,
         },
+        "handOff": handoff.describe(membership, deviation),
+        # The owners' fault-report systems it may be passed to (none once it has been).
+        "faultSystems": [] if hasattr(deviation, "hand_off") else [
+            {"id": system.pk, "name": system.name} for system in handoff.systems_for(membership, deviation)],
         "permissions": {
             "flagForPolice": membership.can_flag_for_police,
             "recordPoliceReport": membership.can_record_police_report_of(deviation.organisation_id),

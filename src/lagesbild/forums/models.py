@@ -265,6 +265,12 @@ class Membership(models.Model):
         return self.is_coordinator or (self.can_report and (
             organisation_id == self.organisation_id or self.organisation.kind == Organisation.Kind.POLICE))
 
+    def can_hand_off(self, organisation_id: int, system_organisation_id: int) -> bool:
+        """Pass a deviation to an owner's fault-report system: coordinators, and those who report for the
+        deviation's own organisation or for the system's owner."""
+        return self.is_coordinator or (self.can_report and self.organisation_id in {
+            organisation_id, system_organisation_id})
+
     def can_change_status_of(self, organisation_id: int) -> bool:
         """Coordinators move any deviation through its statuses; organisation leads their organisation's."""
         return self.is_coordinator or (self.leads_organisation and organisation_id == self.organisation_id)

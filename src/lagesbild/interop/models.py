@@ -83,3 +83,57 @@ class ImportMemory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.forum}: {self.kind} {self.source} → {self.target}"
+
+
+class FaultSystem(models.Model):
+    """An owner's fault-report system (felanmälan) that speaks Open311, and which categories go to it.
+
+    Set up by the operator (the admin, under *drift*): its address, the key it gave us, and for each category
+    that is a physical defect the owner mends, the owner's service code.
+    """
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="fault_systems")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+",
+                                     help_text=_("The organisation whose system it is"))
+    name = models.CharField(_("name"), max_length=120)
+    endpoint = models.URLField(_("Open311 address"), help_text=_("The GeoReport v2 base address, e.g. "
+                                                                "https://felanmalan.example.se/open311/v2/"))
+    api_key = models.CharField(_("API key"), max_length=200, blank=True)
+    jurisdiction = models.CharField(_("jurisdiction id"), max_length=100, blank=True)
+    # Category key -> the system's service code, e.g. {"broken_lighting": "gatubelysning"}.
+    services = models.JSONField(_("services per category"), default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["forum", "name"], name="fault_system_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HandOff(models.Model):
+    """A deviation passed to a fault system: the id it got there, and its status there as last polled."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the system's id")
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    deviation = models.OneToOneField("deviations.Deviation", on_delete=models.CASCADE, related_name="hand_off")
+    system = models.ForeignKey(FaultSystem, on_delete=models.PROTECT, related_name="hand_offs")
+    service_code = models.CharField(max_length=100)
+    external_id = models.CharField(_("id in the fault system"), max_length=100, blank=True)
+    token = models.CharField(max_length=100, blank=True)  # some systems answer a token first, the id later
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    status_notes = models.CharField(_("status in the fault system"), max_length=300, blank=True)
+    notice = models.CharField(max_length=300, blank=True)
+    handed_off_at = models.DateTimeField(default=timezone.now)
+    handed_off_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                      related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    updated_there_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.external_id or self.token}"

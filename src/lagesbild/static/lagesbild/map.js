@@ -636,6 +636,7 @@ function renderDetail(d) {
     }
   });
   renderPolice(view, d);
+  renderHandOff(view, d);
   const commentForm = view.querySelector("[data-section=comment]");
   commentForm.hidden = !d.permissions.comment;
   const commentConfirmation = { key: null };
@@ -710,6 +711,46 @@ function renderPolice(view, d) {
       input.focus();
     }
   });
+}
+
+// A physical defect passed to its owner's fault-report system: its id and status there, or the systems it may
+// be sent to.
+function renderHandOff(view, d) {
+  const section = view.querySelector("[data-section=hand-off]");
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, name) => values[name] ?? "");
+  const passed = d.handOff;
+  section.hidden = !passed && d.faultSystems.length === 0;
+  const state = view.querySelector("[data-field=handOffState]");
+  state.textContent = passed ? [
+    fill(t.handOffState, { system: passed.system, when: formatTime(passed.handedOffAt),
+                           id: passed.externalId || "–", status: passed.statusLabel }),
+    passed.statusNotes ? fill(t.handOffNotes, { notes: passed.statusNotes }) : "",
+    passed.checkedAt ? fill(t.handOffChecked, { when: formatTime(passed.checkedAt) }) : "",
+  ].filter(Boolean).join(" ") : "";
+  const buttons = view.querySelector("[data-field=faultSystems]");
+  buttons.replaceChildren();
+  for (const system of d.faultSystems) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button";
+    button.textContent = fill(t.handOffSend, { system: system.name });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const updated = await api(`/deviations/${d.id}/hand-off`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ system: system.id }),
+        });
+        renderDetail(updated);
+        announce(t.handOffSent);
+        view.querySelector("#d-hand-off-heading").focus();
+      } catch (error) {
+        button.disabled = false;
+        announce(error.message);
+      }
+    });
+    buttons.append(button);
+  }
 }
 
 // Confirmations and errors outside the form, in their own live region so the next list refresh

@@ -94,8 +94,10 @@ def pages(ids: dict[str, Any]) -> list[str]:
 
 def api_urls(ids: dict[str, Any]) -> list[str]:
     """Every GET operation of the API, on the objects built, and the map's and patterns' common queries."""
+    # Tiles around the forum's deviations: hexagons at zoom 12, points at zoom 16.
     values = {"forum": "farsta", "deviation_id": ids["deviation"], "place_id": ids["place"],
-              "meeting_id": ids["past"], "action_id": ids["action"], "version": 1, "photo_id": 1}
+              "meeting_id": ids["past"], "action_id": ids["action"], "version": 1, "photo_id": 1,
+              "z": 12, "x": 2253, "y": 1206, "collection": "deviations", "feature": ids["deviation"]}
     urls = []
     for path, item in api.get_openapi_schema(path_prefix="/api/")["paths"].items():
         if "get" in item:
@@ -110,7 +112,11 @@ def api_urls(ids: dict[str, Any]) -> list[str]:
              *[f"/api/forums/farsta/patterns/hotspots?resolution={r}" for r in (8, 9, 10)],
              *[f"/api/forums/farsta/patterns/hexagons?resolution={r}" for r in (8, 9, 10)],
              "/api/forums/farsta/patterns/compare?against=last_year",
-             "/api/forums/farsta/patterns/repeat-places?min_weeks=2"]
+             "/api/forums/farsta/patterns/repeat-places?min_weeks=2",
+             "/api/forums/farsta/tiles/WebMercatorQuad/16/36061/19303",
+             "/api/forums/farsta/tiles/WebMercatorQuad/16/36067/19308",
+             "/api/forums/farsta/ogc/collections/places/items",
+             "/api/forums/farsta/open311/v2/requests.json", "/api/forums/farsta/open311/v2/requests.xml"]
     return urls
 
 
@@ -136,7 +142,9 @@ def snapshot(world: World, plant: bool, readers: dict[str, Any]) -> tuple[dict[t
             for url in pages(ids) + api_urls(ids):
                 response = client.get(url)
                 body = b"".join(response.streaming_content) if response.streaming else response.content
-                answers[(name, url)] = f"{response.status_code}\n".encode() + CSRF.sub(b"TOKEN", body)
+                # The ETag too: a tile's changes when its content does, never for what the reader cannot see.
+                head = f"{response.status_code} {response.get('ETag', '')}\n".encode()
+                answers[(name, url)] = head + CSRF.sub(b"TOKEN", body)
         # The e-mails every member is sent: the protocol's digest and the action's reminders.
         from lagesbild.meetings.models import Action, Protocol
 
@@ -169,10 +177,12 @@ def test_restricted_deviations_change_nothing_their_readers_may_not_see(world: W
     # The police see their own deviations: their answers must differ, or nothing was planted.
     police = {url for name, url in changed if name == "police"}
     assert {"/f/farsta/monster/?period=all", "/api/forums/farsta/deviations?category=drugs",
-            "/api/forums/farsta/patterns/hotspots?resolution=9"} <= police
+            "/api/forums/farsta/patterns/hotspots?resolution=9",
+            "/api/forums/farsta/tiles/WebMercatorQuad/16/36067/19308",
+            "/api/forums/farsta/open311/v2/requests.json"} <= police
     for reader in readers:  # and the pages compared were pages, not refusals
         for url in ("/f/farsta/monster/?period=all", "/f/farsta/platser/", "/api/forums/farsta/patterns/hotspots"):
-            assert planted[(reader, url)].startswith(b"200\n"), (reader, url)
+            assert planted[(reader, url)].startswith(b"200 "), (reader, url)
 
 
 def test_an_action_is_placed_only_by_what_the_whole_forum_may_see(world: World) -> None:

@@ -114,3 +114,20 @@ def test_a_poll_that_cannot_reach_the_system_notes_it_and_keeps_the_status(city:
     assert handoff.poll() == 0
     kept = HandOff.objects.get()
     assert kept.status == "open" and "kunde inte nås" in kept.check_error
+
+
+def test_a_claim_left_by_a_process_that_died_mid_call_is_freed(city: tuple[World, FaultSystem]) -> None:
+    """The hand-off is claimed before the call; a claim never finished (no id, no token) frees the deviation."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    world, system = city
+    lamp = world.report(world.housing_reporter, category="broken_lighting")
+    HandOff.objects.create(forum=world.forum, deviation=lamp, system=system, service_code="broken_lighting",
+                           status="pending", organisation=world.housing,
+                           handed_off_at=timezone.now() - dt.timedelta(minutes=11))
+    assert pass_on(world, world.housing_reporter, lamp, system).status_code == 409  # still claimed
+    handoff.poll()
+    assert not HandOff.objects.exists()
+    assert pass_on(world, world.housing_reporter, lamp, system).status_code == 201

@@ -176,6 +176,11 @@ def test_datetime_instants_intervals_and_open_ends(world: World, planted: dict[s
     ("observedUntil IS NULL AND S_INTERSECTS(geometry, BBOX(18.07, 59.2, 18.11, 59.3))", [2, 1]),
     ("S_INTERSECTS(geometry, POINT(18.12 59.24))", [3]),
     ("reportedAt > TIMESTAMP('2000-01-01T00:00:00Z') AND id > 0 AND severity <> 'high'", [4, 3, 2, 1, 0]),
+    ("observedAt >= '2026-03-13T'", [4, 3]),  # how GDAL 3.12 writes a date
+    ("observedAt = '2026-03-11T12:00:00'", [1]),  # a time without an offset is UTC, as the service gives them
+    ("NOT TRUE", []),
+    ("TRUE", [4, 3, 2, 1, 0]),
+    ("NOT (status = 'new' OR FALSE)", [3, 2]),
 ])
 def test_cql2_text_filters(world: World, planted: dict[str, Deviation], cql: str, expected: list[int]) -> None:
     response = get(world, world.viewer, "/collections/deviations/items", filter=cql)
@@ -224,6 +229,13 @@ def test_queryables_name_every_filterable_property(world: World) -> None:
     ({"limit": "many"}, "limit", None),
     ({"cursor": "not-a-cursor"}, "cursor", None),
     ({"f": "html"}, "f", None),
+    ({"filter": "(" * 2000 + "id = 1" + ")" * 2000}, "filter", "för djupt"),  # it once crashed the process
+    ({"filter": "[" * 2000 + "]" * 2000, "filter-lang": "cql2-json"}, "filter", "för djupt"),
+    ({"filter": " OR ".join(["id=1"] * 1000)}, "filter", "för många villkor"),
+    ({"filter": "parentCategory IN (" + ", ".join(["'damage'"] * 400) + ")"}, "filter", "för många villkor"),
+    ({"datetime": "20260101"}, "datetime", None),
+    ({"datetime": "../.."}, "datetime", None),
+    ({"bbox": "1_8,59,19,60"}, "bbox", None),
 ])
 def test_bad_requests_say_what_is_wrong(world: World, params: dict[str, str], field: str, words: str | None) -> None:
     response = get(world, world.viewer, "/collections/deviations/items", **params)
@@ -234,11 +246,21 @@ def test_bad_requests_say_what_is_wrong(world: World, params: dict[str, str], fi
         assert words in error["message"]
 
 
+def test_an_empty_or_matches_nothing_and_an_empty_and_everything(world: World, planted: dict[str, Deviation]
+                                                                  ) -> None:
+    for op, expected in (("or", 0), ("and", 5)):
+        response = get(world, world.viewer, "/collections/deviations/items", filter=json.dumps({"op": op, "args": []}),
+                       **{"filter-lang": "cql2-json"})
+        assert response.json()["numberMatched"] == expected
+
+
 def test_unknown_collections_and_features_are_404(world: World) -> None:
     assert get(world, world.viewer, "/collections/people").status_code == 404
     assert get(world, world.viewer, "/collections/people/items").status_code == 404
     assert get(world, world.viewer, "/collections/deviations/items/abc").status_code == 404
     assert get(world, world.viewer, "/collections/deviations/items/999999999999999999999").status_code == 404
+    for odd in ("²", "٣", "0", "-1"):  # digits to str.isdigit(), or not ids
+        assert get(world, world.viewer, f"/collections/deviations/items/{odd}").status_code == 404
 
 
 def test_places_are_polygons_in_both_systems(world: World) -> None:

@@ -111,6 +111,7 @@ def test_an_open311_client_posts_with_its_api_key(served: tuple[World, str, dict
     ("GET", "/requests.json", {"start_date": "yesterday"}, "housing", 400, "start_date"),
     ("GET", "/requests.json", {"status": "pending"}, "housing", 400, "open eller closed"),
     ("GET", "/requests/abc.json", {}, "housing", 404, None),
+    ("GET", "/requests/².json", {}, "housing", 404, None),
     ("GET", "/requests.html", {}, "housing", 404, None),
     ("GET", "/services/unicorns.json", {}, "housing", 404, None),
 ])

@@ -124,6 +124,13 @@ def test_the_filter_applies(world: World) -> None:
     assert ids(**{"from": (timezone.now() - dt.timedelta(days=7)).isoformat()}) == {new.pk}
 
 
+def test_the_whole_world_at_zoom_0_and_1(world: World) -> None:
+    world.report(world.housing_reporter)
+    for tile in (Tile(0, 0, 0), tile_of(18.09, 59.244, 1), tile_of(18.09, 59.244, 2)):
+        found = layers(fetch(world, world.viewer, tile))
+        assert sum(f["properties"]["count"] for f in found["cell-centres"]) == 1, tile
+
+
 def test_an_empty_tile_is_empty_and_bad_tiles_are_404(world: World) -> None:
     response = fetch(world, world.viewer, Tile(10, 0, 0))
     assert response.status_code == 200 and response.content == b""
@@ -141,14 +148,22 @@ def test_etag_follows_the_forums_data_and_the_reader(world: World) -> None:
     tag = first["ETag"]
     again = world.client(world.viewer).get(f"{BASE}/{tile.z}/{tile.x}/{tile.y}", HTTP_IF_NONE_MATCH=tag)
     assert again.status_code == 304 and again.content == b""
-    assert fetch(world, world.police_reporter, tile)["ETag"] != tag  # another organisation sees other things
-    assert fetch(world, world.viewer, tile, status="new")["ETag"] != tag  # another filter
+    # The ETag is the tile's fingerprint: the same for the same content, whoever reads it with whatever filter.
+    assert fetch(world, world.police_reporter, tile)["ETag"] == tag
+    assert fetch(world, world.viewer, tile, status="new")["ETag"] == tag
+    # A deviation the viewer may not see changes nothing for them, not even the ETag; for the police it does.
+    world.report(world.police_reporter, visibility="organisation")
+    assert fetch(world, world.viewer, tile)["ETag"] == tag
+    assert fetch(world, world.police_reporter, tile)["ETag"] != tag
     deviation = world.report(world.housing_reporter)
     changed = fetch(world, world.viewer, tile)["ETag"]
     assert changed != tag
+    close = tile_of(18.09, 59.244, 16)
+    points = fetch(world, world.viewer, close)["ETag"]
     Deviation.objects.filter(pk=deviation.pk).update(status="resolved")  # any write, however it is made
+    assert fetch(world, world.viewer, close)["ETag"] != points  # the point's status is in the tile
     latest = fetch(world, world.viewer, tile)["ETag"]
-    assert latest != changed
+    assert latest == changed  # the hexagons' counts are not: the same tile, the same ETag
     # `lagesbild retention` shortens the change log without changing any forum's version.
     versions = (data_version.data_version(world.forum.pk), data_version.data_version(world.other_forum.pk))
     data_version.prune()

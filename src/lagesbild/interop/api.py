@@ -67,13 +67,13 @@ def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegat
     tile.check()
     flt = filter_of(params, membership.forum)
     query = "&".join(sorted(f"{key}={value}" for key, values in request.GET.lists() for value in values))
-    tag = tiles.etag(membership, tile, query)
+    data, tag = tiles.tile_for(membership, flt, tile, query)
     if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         response = HttpResponse(status=304)
     else:
-        response = HttpResponse(tiles.build(membership, flt, tile), content_type=tiles.MEDIA_TYPE)
+        response = HttpResponse(data, content_type=tiles.MEDIA_TYPE)
     response["ETag"] = tag
-    # Revalidated on every use: cheap (one indexed lookup for the forum's data version), and never stale.
+    # Revalidated on every use: cheap while the forum's data has not moved (the tile is kept), never stale.
     response["Cache-Control"] = REVALIDATED
     response["Vary"] = "Cookie, Authorization"
     return response
@@ -230,7 +230,7 @@ def ogc_item(request: HttpRequest, forum: str, collection: str, feature: str) ->
         crs = features.parse_crs(request.GET.get("crs"), "crs")
     if collection not in features.COLLECTIONS:
         raise NotFound(_("No such collection. There are: %(known)s.") % {"known": ", ".join(features.COLLECTIONS)})
-    if not feature.isdigit() or len(feature) > 18 or int(feature) < 1:
+    if not features.ID.fullmatch(feature):
         raise NotFound(_("No such feature."))
     pk = inputs.parse_id(feature)
     assert pk is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,10 @@ def parse(text: str, lang: str | None) -> dict[str, Any]:
         raise InvalidInput(_("Text may not contain the NUL character."), field="filter")
     if not text.strip():
         raise InvalidInput(_("The filter is empty."), field="filter")
+    # The parser recurses on the machine's stack: a few thousand nested brackets crash the process, which no
+    # exception handler can catch. So the nesting is measured first (brackets outside quoted text).
+    if _nesting(text) > MAX_DEPTH:
+        raise InvalidInput(_("The filter is nested too deeply."), field="filter")
     try:
         expr = cql2.parse_json(text) if lang == "cql2-json" else cql2.parse_text(text)
         parsed = expr.to_json()
@@ -92,20 +97,58 @@ def parse(text: str, lang: str | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"literal": parsed}
 
 
+def _nesting(text: str) -> int:
+    """The deepest nesting of brackets in the text, leaving out quoted strings ('…' in CQL2 text, "…" in JSON)."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
 def to_condition(expr: Any, context: Context) -> Q:
     """The expression as a condition on the collection's rows."""
-    return _Walker(context).condition(expr, 0)
+    walker = _Walker(context)
+    condition = walker.condition(expr, 0)
+    if walker.predicates > MAX_PREDICATES:
+        # SQLite refuses expressions deeper than 1,000, and long OR chains are built that deep.
+        raise InvalidInput(_("The filter has too many conditions (at most %(max)s). Use IN for lists of "
+                             "values.") % {"max": MAX_PREDICATES}, field="filter")
+    return condition
+
+
+MAX_PREDICATES = 200
+NOTHING = Q(pk__in=[])
+EVERYTHING = ~Q(pk__in=[])  # not Q(): negating an empty Q gives an empty Q, which matches everything
 
 
 class _Walker:
     def __init__(self, context: Context) -> None:
         self.context = context
+        self.predicates = 0
 
     def condition(self, expr: Any, depth: int) -> Q:
         if depth > MAX_DEPTH:
             raise InvalidInput(_("The filter is nested too deeply."), field="filter")
+        self.predicates += 1
+        if isinstance(expr, dict) and set(expr) == {"literal"}:
+            expr = expr["literal"]
         if isinstance(expr, bool):
-            return Q() if expr else Q(pk__in=[])
+            return EVERYTHING if expr else NOTHING
         if not isinstance(expr, dict) or "op" not in expr:
             raise InvalidInput(_("The filter must be a condition, such as status = 'new'."), field="filter")
         op, args = str(expr["op"]).lower(), expr.get("args") or []
@@ -113,7 +156,7 @@ class _Walker:
             raise InvalidInput(_("The filter's %(op)s has no arguments.") % {"op": op.upper()}, field="filter")
         if op in {"and", "or"}:
             parts = [self.condition(arg, depth + 1) for arg in args]
-            result = parts[0] if parts else Q()
+            result = parts[0] if parts else (EVERYTHING if op == "and" else NOTHING)
             for part in parts[1:]:
                 result = (result & part) if op == "and" else (result | part)
             return result
@@ -136,7 +179,7 @@ class _Walker:
             self._arity(op, args, 1)
             queryable = self.queryable(args[0], op)
             if not queryable.nullable:
-                return Q(pk__in=[])  # never empty, so IS NULL matches nothing
+                return NOTHING  # never empty, so IS NULL matches nothing
             return Q(**{f"{queryable.column}__isnull": True})
         if op in {"s_intersects", "s_within", "s_contains", "s_equals", "s_disjoint"}:
             self._arity(op, args, 2)
@@ -210,9 +253,7 @@ class _Walker:
         if isinstance(literal, dict) and "timestamp" in literal:
             text = str(literal["timestamp"])
             try:
-                when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-                if when.tzinfo is None:
-                    when = inputs.local_to_aware(when, self.context.timezone, "filter")
+                when = parse_timestamp(text)
                 when = inputs.check_datetime(when, "filter")
             except ValueError:
                 raise InvalidInput(_("%(value)s is not a valid TIMESTAMP (use e.g. "
@@ -222,6 +263,8 @@ class _Walker:
         if isinstance(literal, dict) and "date" in literal:
             text = str(literal["date"])
             try:
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                    raise ValueError(text)
                 day = inputs.check_date(dt.date.fromisoformat(text), "filter")
             except ValueError:
                 raise InvalidInput(_("%(value)s is not a valid DATE (use e.g. DATE('2026-03-01')).") % {
@@ -231,8 +274,10 @@ class _Walker:
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
             return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
         if isinstance(literal, str) and literal:
-            # GDAL (and so QGIS) writes times as plain strings: '2026-03-01T12:00:00Z' or '2026-03-01'.
-            return self.instant({"date": literal} if len(literal) == 10 else {"timestamp": literal}, queryable)
+            # GDAL (and so QGIS) writes times as plain strings: '2026-03-01T12:00:00Z', '2026-03-01T' for a
+            # date, or '2026-03-01'.
+            text = literal.rstrip("Tt ")
+            return self.instant({"date": text} if len(text) == 10 else {"timestamp": literal}, queryable)
         raise InvalidInput(_("Compare %(name)s with a TIMESTAMP or a DATE, e.g. %(name)s >= DATE('2026-03-01').") % {
             "name": queryable.name}, field="filter")
 
@@ -268,9 +313,11 @@ class _Walker:
         if len(values) > MAX_LIST:
             raise InvalidInput(_("IN takes at most %(max)s values.") % {"max": MAX_LIST}, field="filter")
         if queryable.kind == TIMESTAMP:
+            self.predicates += len(values)
             return _any([self._compare_time("=", queryable, v) for v in values])
         cleaned = [self.value(queryable, v) for v in values]
         if queryable.condition is not None:
+            self.predicates += 2 * len(cleaned)  # each value is two conditions joined by OR
             return _any([queryable.condition(v) for v in cleaned])
         return Q(**{f"{queryable.column}__in": cleaned})
 
@@ -320,7 +367,7 @@ def _numbers(values: Any, what: str) -> list[float]:
 
 def _any(conditions: list[Q]) -> Q:
     if not conditions:
-        return Q(pk__in=[])
+        return NOTHING
     result = conditions[0]
     for condition in conditions[1:]:
         result |= condition
@@ -367,6 +414,18 @@ def like_to_glob(pattern: str) -> str:
     if escaped:
         out.append("\\")
     return "".join(out)
+
+
+TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?")
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """An RFC 3339 time (a space for the T, and seconds, may be left out). Without an offset it is UTC: the
+    time that the service itself gives out, and that GIS show, is UTC."""
+    if not TIMESTAMP_FORMAT.fullmatch(text.strip()):
+        raise ValueError(text)
+    when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 COMPARISONS = {"=", "<>", "<", "<=", ">", ">="}

@@ -12,6 +12,7 @@ EPSG:3006 is northing, easting.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -318,6 +319,11 @@ def queryables_schema(forum: Forum, name: str, here: str) -> dict[str, Any]:
 
 # --- Items --------------------------------------------------------------------------------------------------
 
+ID = re.compile(r"[1-9][0-9]{0,17}")  # ASCII digits only: str.isdigit() takes "²", which int() does not
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 @dataclass
 class ItemsQuery:
     limit: int = DEFAULT_LIMIT
@@ -376,10 +382,7 @@ def _equals(queryable: Queryable, text: str) -> dict[str, Any]:
 
 def parse_bbox(text: str, crs: str) -> tuple[float, ...]:
     parts = text.split(",")
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        numbers = []
+    numbers = [float(p) for p in parts] if all(NUMBER.fullmatch(p.strip()) for p in parts) else []
     if len(numbers) not in (4, 6) or not all(abs(n) < 1e9 for n in numbers):
         raise InvalidInput(_("bbox must be four numbers (or six, with heights) in the order of bbox-crs's axes."),
                            field="bbox")
@@ -394,7 +397,7 @@ def parse_bbox(text: str, crs: str) -> tuple[float, ...]:
 def parse_datetime(text: str, timezone: str) -> tuple[dt.datetime | None, dt.datetime | None]:
     """An instant, or an interval 'start/end' with '..' (or nothing) for an open end; a date is its whole day."""
     parts = text.split("/")
-    if len(parts) > 2:
+    if len(parts) > 2 or (len(parts) == 2 and all(p.strip() in ("", "..") for p in parts)):
         raise InvalidInput(_("datetime is a time or an interval start/end."), field="datetime")
     if len(parts) == 1:
         start, end = _moment(parts[0], timezone, first=True), _moment(parts[0], timezone, first=False)
@@ -412,17 +415,14 @@ def _moment(text: str, timezone: str, first: bool) -> dt.datetime | None:
     if text in ("", ".."):
         return None
     try:
-        if len(text) == 10:
+        if DATE.fullmatch(text):
             day = inputs.check_date(dt.date.fromisoformat(text), "datetime")
             moment = dt.datetime.combine(day, dt.time(), ZoneInfo(timezone))
             if not first:
                 moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(timezone)) \
                     - dt.timedelta(microseconds=1)
             return moment.astimezone(dt.UTC)
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        if when.tzinfo is None:
-            when = inputs.local_to_aware(when, timezone, "datetime")
-        return inputs.check_datetime(when, "datetime")
+        return inputs.check_datetime(cql.parse_timestamp(text), "datetime")
     except ValueError:
         raise InvalidInput(_("datetime must be RFC 3339, e.g. 2026-03-01T00:00:00Z/.. (got %(value)s).") % {
             "value": text[:40]}, field="datetime") from None

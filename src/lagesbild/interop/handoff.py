@@ -83,36 +83,42 @@ def hand_off(membership: Membership, deviation_id: int, system_id: int) -> HandO
     if system not in systems_for(membership, deviation):
         raise Conflict(_("%(system)s does not take %(category)s.") % {
             "system": system.name, "category": deviation.category.name}, code="category")
-    if HandOff.objects.filter(deviation=deviation).exists():
-        raise Conflict(_("It has already been passed to a fault-report system."), code="handed_off")
     parent = deviation.category.parent
     code = system.services.get(deviation.category.key) or system.services.get(parent.key if parent else "", "")
-    form = {"service_code": code, "lat": f"{deviation.lat:.7f}", "long": f"{deviation.lon:.7f}",
-            "description": deviation.description, "address_string": deviation.place_name}
-    answer = _call(system, "requests.json", form=form)
-    first = answer[0] if isinstance(answer, list) and answer and isinstance(answer[0], dict) else {}
-    external_id, token = str(first.get("service_request_id") or ""), str(first.get("token") or "")
-    if not external_id and not token:
-        raise FaultSystemError(_("%(system)s answered without an id for the request.") % {"system": system.name})
+    # The row is claimed before the call (one deviation, one hand-off), so two members pressing at once do not
+    # both send it; it is removed again if the system does not take it.
     try:
         with transaction.atomic():
-            made = _record(membership, deviation, system, code, external_id, token, first)
-    except IntegrityError as exc:  # passed on by someone else while the system answered
+            claimed = HandOff.objects.create(
+                forum_id=membership.forum_id, deviation=deviation, system=system, service_code=code,
+                status=HandOff.Status.PENDING, handed_off_by_id=membership.user_id,
+                organisation_id=membership.organisation_id)
+    except IntegrityError as exc:
         raise Conflict(_("It has already been passed to a fault-report system."), code="handed_off") from exc
-    return made
+    try:
+        form = {"service_code": code, "lat": f"{deviation.lat:.7f}", "long": f"{deviation.lon:.7f}",
+                "description": deviation.description, "address_string": deviation.place_name}
+        answer = _call(system, "requests.json", form=form)
+        first = answer[0] if isinstance(answer, list) and answer and isinstance(answer[0], dict) else {}
+        external_id, token = str(first.get("service_request_id") or ""), str(first.get("token") or "")
+        if not external_id and not token:
+            raise FaultSystemError(_("%(system)s answered without an id for the request.") % {
+                "system": system.name})
+    except BaseException:
+        HandOff.objects.filter(pk=claimed.pk).delete()
+        raise
+    with transaction.atomic():
+        HandOff.objects.filter(pk=claimed.pk).update(
+            external_id=external_id[:100], token=token[:100],
+            status=HandOff.Status.OPEN if external_id else HandOff.Status.PENDING,
+            notice=str(first.get("service_notice") or "")[:300], handed_off_at=timezone.now())
+        audit.record(membership, AuditEvent.Action.UPDATE, deviation,
+                     {"handed_off": [None, f"{system.name} {external_id or token}".strip()]})
+    claimed.refresh_from_db()
+    return claimed
 
 
-def _record(membership: Membership, deviation: Deviation, system: FaultSystem, code: str, external_id: str,
-            token: str, first: dict[str, Any]) -> HandOff:
-    made = HandOff.objects.create(
-        forum_id=membership.forum_id, deviation=deviation, system=system, service_code=code,
-        external_id=external_id[:100], token=token[:100],
-        status=HandOff.Status.OPEN if external_id else HandOff.Status.PENDING,
-        notice=str(first.get("service_notice") or "")[:300], handed_off_by_id=membership.user_id,
-        organisation_id=membership.organisation_id)
-    audit.record(membership, AuditEvent.Action.UPDATE, deviation,
-                 {"handed_off": [None, f"{system.name} {external_id or token}".strip()]})
-    return made
+ABANDONED = dt.timedelta(minutes=10)  # a claim older than this with neither id nor token was never finished
 
 
 def poll(now: dt.datetime | None = None) -> int:
@@ -122,8 +128,11 @@ def poll(now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     changed = 0
+    # A claim whose sending process died before the system answered: free the deviation to be sent again.
+    HandOff.objects.filter(external_id="", token="", handed_off_at__lt=now - ABANDONED).delete()
     for system in FaultSystem.objects.order_by("pk"):
-        waiting = list(system.hand_offs.exclude(status=HandOff.Status.CLOSED).order_by("pk"))
+        waiting = list(system.hand_offs.exclude(status=HandOff.Status.CLOSED).exclude(external_id="", token="")
+                       .order_by("pk"))
         if not waiting:
             continue
         try:
@@ -195,7 +204,7 @@ def _call(system: FaultSystem, path: str, query: dict[str, str] | None = None,
     request = urllib.request.Request(url, data=body, method="POST" if form is not None else "GET",  # noqa: S310
                                      headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - the operator's address
+        with _OPENER.open(request, timeout=TIMEOUT) as response:
             data = response.read(MAX_ANSWER + 1)
     except urllib.error.HTTPError as exc:
         raise FaultSystemError(_("%(system)s refused it (HTTP %(status)s): %(detail)s") % {
@@ -209,6 +218,17 @@ def _call(system: FaultSystem, path: str, query: dict[str, str] | None = None,
         return json.loads(data)
     except ValueError as exc:
         raise FaultSystemError(_("%(system)s did not answer in JSON.") % {"system": system.name}) from exc
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: followed, a POST would arrive as a GET without its form, and its answer could be
+    taken for the system's."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

@@ -110,7 +110,7 @@ def requests(membership: Membership, params: Mapping[str, str]) -> list[dict[str
 
 def request(membership: Membership, request_id: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
     check_jurisdiction(membership.forum, params)
-    if not request_id.isdigit() or len(request_id) > 18:
+    if not re.fullmatch(r"[1-9][0-9]{0,17}", request_id):  # ASCII digits only ("²" is a digit to isdigit())
         raise NotFound(_("No such service request."))
     deviation = deviations.get_visible_deviation(membership, int(request_id))
     return _as_requests(membership, deviations.visible_deviations(membership).filter(pk=deviation.pk))

@@ -13,13 +13,15 @@ Past that, the `deviations` layer has every point, with its `id`, main `category
 PostGIS encodes it (`ST_AsMVT`); on SQLite, and for the hexagons on both, mapbox-vector-tile does.
 
 Everything is read through `visible_deviations` and the map's filter: the tile is the lägesbild the member may
-see. Its ETag is made of the forum's data version, the member's organisation (what it may see) and the request.
+see. A process keeps the tiles it built until the forum's data version moves; the ETag is the tile's fingerprint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,20 +71,68 @@ class Tile:
         return (west, north - size, west + size, north)
 
     def lonlat_bounds(self, margin: float = 0.0) -> tuple[float, float, float, float]:
-        """West, south, east, north in degrees, widened by `margin` (a share of the tile's width)."""
+        """West, south, east, north in degrees, widened by `margin` (a share of the tile's width).
+
+        Widened in metres and held inside the world first: past ±180° a longitude would wrap to the other side
+        (a zoom-0 tile would become a box from 176° to -176°, holding nothing).
+        """
         west, south, east, north = self.mercator_bounds()
         pad = (east - west) * margin
-        lon0, lat0 = _to_lonlat().transform(west - pad, south - pad)
-        lon1, lat1 = _to_lonlat().transform(east + pad, north + pad)
+        west, south = max(west - pad, -WORLD), max(south - pad, -WORLD)
+        east, north = min(east + pad, WORLD), min(north + pad, WORLD)
+        lon0, lat0 = _to_lonlat().transform(west, south)
+        lon1, lat1 = _to_lonlat().transform(east, north)
         return (max(lon0, -180.0), max(lat0, -85.06), min(lon1, 180.0), min(lat1, 85.06))
 
 
-def etag(membership: Membership, tile: Tile, query: str) -> str:
-    """Changes when the forum's deviations change, and differs between organisations (they see different
-    deviations) and between filters."""
+class _Kept:
+    """Tiles built lately, in this process, by what they were built from: the forum's data version, the
+    reader's organisation (what it may see), the tile and the filter. A change to any deviation of the forum
+    moves the version, so a kept tile is never stale; up to MAX_KEPT bytes, the least recently used go first."""
+
+    MAX_KEPT = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.tiles: OrderedDict[str, bytes] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            data = self.tiles.get(key)
+            if data is not None:
+                self.tiles.move_to_end(key)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.lock:
+            if key in self.tiles:
+                return
+            self.tiles[key] = data
+            self.size += len(data)
+            while self.size > self.MAX_KEPT and self.tiles:
+                _key, old = self.tiles.popitem(last=False)
+                self.size -= len(old)
+
+
+_kept = _Kept()
+
+
+def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, query: str) -> tuple[bytes, str]:
+    """The tile and its ETag.
+
+    The forum's data version says when a tile must be built again; the ETag is a fingerprint of the tile's own
+    bytes, so a reader's ETag changes only when what they see changes (a version alone would also move when a
+    deviation they may not see is written, and tell them so).
+    """
+    tile.check()
     version = data_version.data_version(membership.forum_id)
     key = f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|{query}"
-    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    data = _kept.get(key)
+    if data is None:
+        data = build(membership, flt, tile)
+        _kept.put(key, data)
+    return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile) -> bytes:

@@ -56,6 +56,7 @@ def ids(response: Any) -> list[int]:
 def test_landing_conformance_and_collections_link_to_each_other(world: World) -> None:
     landing = get(world, world.viewer, "")
     assert landing.status_code == 200
+    assert get(world, world.viewer, "/").json() == landing.json()  # typed with a slash
     rels = {link["rel"]: link["href"] for link in landing.json()["links"]}
     assert set(rels) == {"self", "service-desc", "conformance", "data"}
     service = world.client(world.viewer).get(urlsplit(rels["service-desc"]).path)
@@ -236,6 +237,7 @@ def test_queryables_name_every_filterable_property(world: World) -> None:
     ({"datetime": "20260101"}, "datetime", None),
     ({"datetime": "../.."}, "datetime", None),
     ({"bbox": "1_8,59,19,60"}, "bbox", None),
+    ({"observedUntil": ""}, "observedUntil", "TIMESTAMP"),
 ])
 def test_bad_requests_say_what_is_wrong(world: World, params: dict[str, str], field: str, words: str | None) -> None:
     response = get(world, world.viewer, "/collections/deviations/items", **params)

@@ -114,6 +114,7 @@ def test_an_open311_client_posts_with_its_api_key(served: tuple[World, str, dict
     ("GET", "/requests/².json", {}, "housing", 404, None),
     ("GET", "/requests.html", {}, "housing", 404, None),
     ("GET", "/services/unicorns.json", {}, "housing", 404, None),
+    ("POST", "/services.json", {}, "housing", 405, "GET"),
 ])
 def test_bad_requests_get_open311_errors(world: World, method: str, path: str, params: dict[str, str],
                                          key: str | None, status: int, words: str | None) -> None:

@@ -139,6 +139,12 @@ def ogc_landing(request: HttpRequest, forum: str) -> HttpResponse:
     return _json(features.landing_page(membership.forum, _base(request, forum)))
 
 
+@ogc.get("/{forum}/ogc/", include_in_schema=False)
+def ogc_landing_with_slash(request: HttpRequest, forum: str) -> HttpResponse:
+    """The landing page also where a person typing the address ends it with a slash."""
+    return ogc_landing(request, forum)
+
+
 @ogc.get("/{forum}/ogc/api", summary="OGC API Features: the service's own OpenAPI description",
          response=answers(dict[str, Any]), openapi_extra=_parameters(FORMAT, answers_in=(features.OPENAPI,)))
 def ogc_openapi(request: HttpRequest, forum: str) -> HttpResponse:

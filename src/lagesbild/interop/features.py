@@ -364,7 +364,10 @@ def items_query(forum: Forum, name: str, params: Mapping[str, str], names: Itera
         raise InvalidInput(_("filter-lang and filter-crs need a filter."), field="filter")
     for key in queryables:
         if key in params:
-            conditions.append(cql.to_condition(_equals(queryables[key], params[key]), context))
+            try:
+                conditions.append(cql.to_condition(_equals(queryables[key], params[key]), context))
+            except InvalidInput as exc:
+                raise InvalidInput(exc.message, field=key) from exc
     for condition in conditions:
         query.condition = condition if query.condition is None else query.condition & condition
     return query

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from lagesbild.errors import DomainError, InvalidParameter
+from lagesbild.errors import DomainError
 from lagesbild.forums.models import ApiToken, Membership
 from lagesbild.forums.services import membership_for, token_for_key
 from lagesbild.interop import open311
@@ -60,12 +60,22 @@ def _answer(kind: str, fmt: str, data: Any, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
 
 
-def _endpoint(kind: str, work: Callable[..., Any], status: int = 200) -> Callable[..., HttpResponse]:
-    """A view answering `work(request, forum)` as `kind` in the path's format, and every error as Open311 does."""
+def _endpoint(kind: str, work: Callable[..., Any], status: int = 200, methods: tuple[str, ...] = ("GET", "HEAD")
+              ) -> Callable[..., HttpResponse]:
+    """A view answering `work(request, forum)` as `kind` in the path's format, and every error as Open311 does.
 
+    Exempt from Django's CSRF check, which would answer in its own shape: nothing here writes for a signed-in
+    session (posting needs an api_key, which no browser sends by itself).
+    """
+
+    @csrf_exempt
     def view(request: HttpRequest, forum: str, fmt: str, **kwargs: Any) -> HttpResponse:
         if fmt not in open311.FORMATS:
             return _answer("errors", "json", [{"code": 404, "description": _("Use .json or .xml.")}], 404)
+        if request.method not in methods:
+            answer = _answer("errors", fmt, [{"code": 405, "description": _("Use GET or POST.")}], 405)
+            answer["Allow"] = ", ".join(methods)
+            return answer
         try:
             created = request.method == "POST"
             return _answer(kind, fmt, work(request, forum, **kwargs), 201 if created else status)
@@ -97,8 +107,6 @@ def _requests(request: HttpRequest, forum: str) -> Any:
     membership = _member(request, forum)
     if request.method == "POST":
         return open311.post_request(membership, request.POST)
-    if request.method != "GET":
-        raise InvalidParameter(_("Use GET or POST."))
     return open311.requests(membership, request.GET)
 
 
@@ -106,6 +114,7 @@ def _request(request: HttpRequest, forum: str, request_id: str) -> Any:
     return open311.request(_member(request, forum), request_id, request.GET)
 
 
+@csrf_exempt
 def root(request: HttpRequest, forum: str) -> HttpResponse:
     """The base address itself, which clients are given: points to the discovery document."""
     return _endpoint("discovery", _discovery)(request, forum, "json")
@@ -114,5 +123,5 @@ def root(request: HttpRequest, forum: str) -> HttpResponse:
 discovery = _endpoint("discovery", _discovery)
 services = _endpoint("services", _services)
 service_definition = _endpoint("definition", _definition)
-requests = csrf_exempt(_endpoint("requests", _requests))  # machine clients post with api_key, not cookies
+requests = _endpoint("requests", _requests, methods=("GET", "HEAD", "POST"))
 request = _endpoint("requests", _request)

@@ -97,6 +97,11 @@ class _Kept:
         self.size = 0
         self.lock = threading.Lock()
 
+    def clear(self) -> None:
+        with self.lock:
+            self.tiles.clear()
+            self.size = 0
+
     def get(self, key: str) -> bytes | None:
         with self.lock:
             data = self.tiles.get(key)
@@ -115,7 +120,7 @@ class _Kept:
                 self.size -= len(old)
 
 
-_kept = _Kept()
+kept = _Kept()
 
 
 def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, query: str) -> tuple[bytes, str]:
@@ -128,10 +133,10 @@ def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile
     tile.check()
     version = data_version.data_version(membership.forum_id)
     key = f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|{query}"
-    data = _kept.get(key)
+    data = kept.get(key)
     if data is None:
         data = build(membership, flt, tile)
-        _kept.put(key, data)
+        kept.put(key, data)
     return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
@@ -159,7 +164,9 @@ def _main_category() -> Coalesce:
 def _points(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
     if connections[queryset.db].vendor == "postgresql":
         return _points_postgis(queryset, tile)
-    rows = list(queryset.annotate(main=_main_category()).values_list("id", "lon", "lat", "main", "status"))
+    # In a fixed order, so the same deviations make the same bytes (the ETag is their fingerprint).
+    rows = list(queryset.annotate(main=_main_category()).order_by("id")
+                .values_list("id", "lon", "lat", "main", "status"))
     xs, ys = _to_mercator().transform([r[1] for r in rows], [r[2] for r in rows])
     features = [{"geometry": f"POINT ({x} {y})", "properties": {"id": pk, "category": main, "status": status}}
                 for (pk, _lon, _lat, main, status), x, y in zip(rows, xs, ys, strict=True)]
@@ -172,7 +179,7 @@ def _points_postgis(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
         select={"mvt_geom": "ST_AsMVTGeom(ST_Transform(deviations_deviation.geom, 3857), "
                             "ST_TileEnvelope(%s, %s, %s), %s, %s, true)"},
         select_params=(tile.z, tile.x, tile.y, EXTENT, BUFFER),
-    ).values("id", "main", "status", "mvt_geom")
+    ).order_by("id").values("id", "main", "status", "mvt_geom")
     sql, params = selected.query.sql_with_params()
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(
@@ -210,7 +217,7 @@ def _cells(queryset: QuerySet[Deviation], tile: Tile, resolution: int) -> bytes:
                   .order_by().annotate(n=Count("id")).values_list("cell", "n"))
     polygons, centres = [], []
     to_mercator = _to_mercator()
-    for cell, count in counts.items():
+    for cell, count in sorted(counts.items()):
         boundary = h3.cell_to_boundary(h3.int_to_str(cell))  # (lat, lon) pairs
         lons, lats = [p[1] for p in boundary], [p[0] for p in boundary]
         if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:

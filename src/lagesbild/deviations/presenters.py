@@ -55,6 +55,7 @@ def history_entries(membership: Membership, deviation: Deviation) -> list[dict[s
 
 def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, Any]:
     same_org = deviation.organisation_id == membership.organisation_id
+    passed = handoff.describe(deviation)
     category = deviation.category
     parent = category.parent
     return {
@@ -97,9 +98,9 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
             "reportReference": deviation.police_report_reference or None,
             "reportedAt": deviation.police_reported_at,
         },
-        "handOff": handoff.describe(membership, deviation),
+        "handOff": passed,
         # The owners' fault-report systems it may be passed to (none once it has been).
-        "faultSystems": [] if hasattr(deviation, "hand_off") else [
+        "faultSystems": [] if passed else [
             {"id": system.pk, "name": system.name} for system in handoff.systems_for(membership, deviation)],
         "permissions": {
             "flagForPolice": membership.can_flag_for_police,

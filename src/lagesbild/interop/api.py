@@ -14,7 +14,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router
 
-from lagesbild import inputs
 from lagesbild.api import NonNegativeInt, answers, member
 from lagesbild.deviations.api import FilterQuery, filter_of
 from lagesbild.errors import InvalidInput, InvalidParameter, NotFound
@@ -64,7 +63,6 @@ def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegat
                 ) -> HttpResponse:
     membership = member(request, forum)
     tile = tiles.Tile(z, x, y)
-    tile.check()
     flt = filter_of(params, membership.forum)
     query = "&".join(sorted(f"{key}={value}" for key, values in request.GET.lists() for value in values))
     data, tag = tiles.tile_for(membership, flt, tile, query)
@@ -235,11 +233,10 @@ def ogc_item(request: HttpRequest, forum: str, collection: str, feature: str) ->
         features.check_format(request.GET.get("f"))
         crs = features.parse_crs(request.GET.get("crs"), "crs")
     if collection not in features.COLLECTIONS:
-        raise NotFound(_("No such collection. There are: %(known)s.") % {"known": ", ".join(features.COLLECTIONS)})
+        raise features.no_such_collection()
     if not features.ID.fullmatch(feature):
         raise NotFound(_("No such feature."))
-    pk = inputs.parse_id(feature)
-    assert pk is not None
+    pk = int(feature)
     if collection == "deviations":
         body = features.deviation_item(membership, pk, crs)
     else:

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,8 @@ class Context:
 def parse(text: str, lang: str | None) -> dict[str, Any]:
     """CQL2 text or JSON, parsed; a filter that does not parse is a 400 that says where."""
     lang = lang or "cql2-text"
+    if lang == "cql-text":
+        lang = "cql2-text"  # the draft's name, which GDAL and QGIS still send
     if lang not in {"cql2-text", "cql2-json"}:
         raise InvalidInput(_("filter-lang must be cql2-text or cql2-json."), field="filter-lang")
     if len(text) > MAX_FILTER:
@@ -442,5 +445,6 @@ def bbox_to_wgs84(box: Sequence[float], crs: str) -> tuple[float, float, float, 
     return (west, south, east, north)
 
 
+@lru_cache(maxsize=1)
 def _from_sweref() -> Transformer:
     return Transformer.from_crs(3006, 4326, always_xy=True)

@@ -19,9 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Min, Q, QuerySet
-from django.utils import translation
 from django.utils.translation import gettext as _
-from pyproj import Transformer
 
 from lagesbild import geometry, inputs
 from lagesbild.audit import services as audit
@@ -144,7 +142,7 @@ def collection(membership: Membership, name: str, base: str) -> dict[str, Any]:
         title, description = _("Places"), _("The forum's places, where problems recur and actions follow up.")
         first = None
     else:
-        raise NotFound(_("No such collection. There are: %(known)s.") % {"known": ", ".join(COLLECTIONS)})
+        raise no_such_collection()
     bounds = geometry.area_bounds(forum.area) or SWEDEN
     return {
         "id": name,
@@ -289,7 +287,11 @@ def queryables_of(forum: Forum, name: str) -> dict[str, Queryable]:
         return deviation_queryables(forum)
     if name == "places":
         return place_queryables()
-    raise NotFound(_("No such collection. There are: %(known)s.") % {"known": ", ".join(COLLECTIONS)})
+    raise no_such_collection()
+
+
+def no_such_collection() -> NotFound:
+    return NotFound(_("No such collection. There are: %(known)s.") % {"known": ", ".join(COLLECTIONS)})
 
 
 def queryables_schema(forum: Forum, name: str, here: str) -> dict[str, Any]:
@@ -356,10 +358,7 @@ def items_query(forum: Forum, name: str, params: Mapping[str, str], names: Itera
                           timezone=forum.timezone, filter_crs=parse_crs(params.get("filter-crs"), "filter-crs"))
     conditions = []
     if params.get("filter") is not None:
-        lang = params.get("filter-lang") or "cql2-text"
-        if lang == "cql-text":
-            lang = "cql2-text"  # the draft's name, which GDAL and QGIS still send
-        conditions.append(cql.to_condition(cql.parse(params["filter"], lang), context))
+        conditions.append(cql.to_condition(cql.parse(params["filter"], params.get("filter-lang")), context))
     elif params.get("filter-lang") or params.get("filter-crs"):
         raise InvalidInput(_("filter-lang and filter-crs need a filter."), field="filter")
     for key in queryables:
@@ -475,10 +474,8 @@ DEVIATION_FIELDS = ("id", "lon", "lat", "sweref_x", "sweref_y", "category__key",
 
 
 def _names(forum: Forum) -> dict[str, dict[Any, str]]:
-    english = (translation.get_language() or "sv").startswith("en")
     return {
-        "category": {c.key: (c.name_en if english and c.name_en else c.name_sv)
-                     for c in deviations.forum_categories(forum)},
+        "category": {c.key: c.name for c in deviations.forum_categories(forum)},
         "organisation": dict(Organisation.objects.filter(forum=forum).values_list("pk", "name")),
     }
 
@@ -552,13 +549,9 @@ def place_feature(place: Place, crs: str) -> dict[str, Any]:
 def _in_sweref(coordinates: list[Any]) -> list[Any]:
     """GeoJSON coordinates (of a ring, polygon or multipolygon) in SWEREF 99 TM, northing first."""
     if coordinates and isinstance(coordinates[0], (int, float)):
-        easting, northing = _to_sweref().transform(coordinates[0], coordinates[1])
-        return [round(northing, 3), round(easting, 3)]
+        easting, northing = geometry.to_sweref99tm(coordinates[0], coordinates[1])
+        return [northing, easting]
     return [_in_sweref(part) for part in coordinates]
-
-
-def _to_sweref() -> Transformer:
-    return Transformer.from_crs(4326, 3006, always_xy=True)
 
 
 def place_item(membership: Membership, place_id: int, crs: str) -> dict[str, Any]:

@@ -55,7 +55,8 @@ def systems_for(membership: Membership, deviation: Deviation) -> list[FaultSyste
             and membership.can_hand_off(deviation.organisation_id, system.organisation_id)]
 
 
-def describe(membership: Membership, deviation: Deviation) -> dict[str, Any] | None:
+def describe(deviation: Deviation) -> dict[str, Any] | None:
+    """What was passed on, and the status there as last polled; None if it was not."""
     hand_off = HandOff.objects.filter(deviation=deviation).select_related("system").first()
     if hand_off is None:
         return None

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lagesbild import inputs
@@ -55,13 +55,8 @@ CHANGESET = "2026-12-01T00:00:00Z"  # when this endpoint last changed in a way c
 def services(membership: Membership) -> list[dict[str, Any]]:
     """The forum's categories that can be reported, as Open311 services (the key is the service code)."""
     hidden = deviations.hidden_category_ids(membership.forum)
-    english = (translation.get_language() or "sv").startswith("en")
-
-    def name(category: Any) -> str:
-        return str(category.name_en if english and category.name_en else category.name_sv)
-
-    return [{"service_code": c.key, "service_name": name(c), "description": name(c), "metadata": False,
-             "type": "realtime", "keywords": c.key.replace("_", " "), "group": name(c.parent) if c.parent else name(c)}
+    return [{"service_code": c.key, "service_name": c.name, "description": c.name, "metadata": False,
+             "type": "realtime", "keywords": c.key.replace("_", " "), "group": (c.parent or c).name}
             for c in deviations.forum_categories(membership.forum).order_by("sort_order", "pk") if c.pk not in hidden]
 
 
@@ -118,7 +113,6 @@ def request(membership: Membership, request_id: str, params: Mapping[str, str]) 
 
 def _as_requests(membership: Membership, queryset: QuerySet[Deviation]) -> list[dict[str, Any]]:
     forum = membership.forum
-    english = (translation.get_language() or "sv").startswith("en")
     statuses = dict(Deviation.Status.choices)
     rows = list(queryset.select_related("category", "organisation"))
     restricted = [d.pk for d in rows if d.visibility != Deviation.Visibility.FORUM]
@@ -128,7 +122,7 @@ def _as_requests(membership: Membership, queryset: QuerySet[Deviation]) -> list[
         "service_request_id": str(d.pk),
         "status": "open" if d.status in OPEN else "closed",
         "status_notes": str(statuses[d.status]),
-        "service_name": d.category.name_en if english and d.category.name_en else d.category.name_sv,
+        "service_name": d.category.name,
         "service_code": d.category.key,
         "description": d.description,
         "agency_responsible": d.organisation.name,

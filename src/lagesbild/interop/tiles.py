@@ -24,6 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import h3
@@ -142,7 +143,6 @@ def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile
 
 def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile) -> bytes:
     """The tile: points or hexagons of what the member may see under the filter."""
-    tile.check()
     queryset = deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)
     if tile.z >= POINT_ZOOM:
         inside = _in_box(queryset, tile.lonlat_bounds())
@@ -242,10 +242,12 @@ def _encode(layers: list[tuple[str, list[dict[str, Any]]]], tile: Tile) -> bytes
     return data
 
 
+@lru_cache(maxsize=1)
 def _to_mercator() -> Transformer:
     return Transformer.from_crs(4326, 3857, always_xy=True)
 
 
+@lru_cache(maxsize=1)
 def _to_lonlat() -> Transformer:
     return Transformer.from_crs(3857, 4326, always_xy=True)
 

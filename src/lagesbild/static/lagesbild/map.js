@@ -667,10 +667,14 @@ function renderDetail(d) {
   });
 }
 
+// A translated text with its %(name)s placeholders filled in.
+function fill(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (_m, name) => values[name] ?? "");
+}
+
 // "To report to the police": the mark (who and when) and, once made, the report's reference.
 function renderPolice(view, d) {
   const police = d.police;
-  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, name) => values[name] ?? "");
   let state = t.policeNone;
   if (police.reportReference) {
     state = fill(t.policeReported, { reference: police.reportReference, when: formatTime(police.reportedAt) });
@@ -717,7 +721,6 @@ function renderPolice(view, d) {
 // be sent to.
 function renderHandOff(view, d) {
   const section = view.querySelector("[data-section=hand-off]");
-  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, name) => values[name] ?? "");
   const passed = d.handOff;
   section.hidden = !passed && d.faultSystems.length === 0;
   const state = view.querySelector("[data-field=handOffState]");

@@ -75,7 +75,11 @@ def _empty_cache(db: None) -> None:
     """Sign-in rate limits live in the cache; one test's failed attempts must not lock out the next."""
     from django.core.cache import cache
 
+    from lagesbild.interop import tiles
+
     cache.clear()
+    # Kept tiles are keyed by forum id and data version, which a rolled-back test database hands out again.
+    tiles.kept.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -113,6 +113,22 @@ def test_a_busy_tile_past_zoom_13_turns_into_fine_hexagons(world: World, monkeyp
     assert all(h3.get_resolution(f["properties"]["cell"]) == tiles.DENSE_RESOLUTION for f in found["cells"])
 
 
+@pytest.mark.parametrize("z", [13, 14, 16])
+def test_a_hexagon_layer_gets_hexagons_at_every_zoom(world: World, z: int) -> None:
+    """What the map's hexagon layer asks for: never points, the patterns' hexagon sizes, the reader's counts."""
+    for k in range(3):
+        world.report(world.housing_reporter, lon=18.09 + k * 0.00002, lat=59.244)
+    world.report(world.police_reporter, visibility="organisation", lon=18.09, lat=59.244)
+    tile = tile_of(18.09, 59.244, z)
+    resolution = 9 if z == 13 else 10
+    cell = h3.latlng_to_cell(59.244, 18.09, resolution)
+    for membership, expected in ((world.viewer, 3), (world.police_reporter, 4)):
+        found = layers(fetch(world, membership, tile, hexagons="true"))
+        assert set(found) == {"cells", "cell-centres"}
+        assert {f["properties"]["cell"]: f["properties"]["count"] for f in found["cells"]} == {cell: expected}
+    assert set(layers(fetch(world, world.viewer, tile))) == {"deviations"}  # without it, points as before
+
+
 def test_the_filter_applies(world: World) -> None:
     old = world.report(world.housing_reporter, observed_at=timezone.now() - dt.timedelta(days=40))
     new = world.report(world.housing_reporter, category="broken_lighting")

@@ -17,17 +17,26 @@ def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(sit
     sign_in(desktop, site, "polis@farsta.demo")
     desktop.get_by_role("tab", name="Filter").click()
     desktop.get_by_label("Period").select_option("90")
+    requested: list[str] = []
+    desktop.on("request", lambda request: requested.append(request.url))
     desktop.get_by_label("Hexagoner med antal").check()
     desktop.wait_for_function(
         "() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility') === 'visible'"
-        " && window.lagesbildMap.querySourceFeatures('hexagons').length > 0")
+        " && window.lagesbildMap.querySourceFeatures('hexagons', {sourceLayer: 'cells'}).length > 0")
     assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('points', 'visibility')") == "none"
-    # Each hexagon shows its count, and the legend says what each colour holds.
+    # The hexagons come as vector tiles of the same filter, not as one GeoJSON answer.
+    tile_requests = [url for url in requested if "/tiles/WebMercatorQuad/" in url]
+    assert tile_requests and all("hexagons=true" in url and "from=" in url for url in tile_requests)
+    assert not any("/patterns/hexagons" in url for url in requested)
+    # Each hexagon shows its count, and the legend's classes reach the busiest hexagon in view.
     desktop.wait_for_function(
         "() => window.lagesbildMap.queryRenderedFeatures({layers: ['hexagon-counts']}).length > 0")
     expect(desktop.locator("#hexagon-legend")).to_be_visible()
+    desktop.wait_for_function("() => document.querySelectorAll('#hexagon-legend-classes li').length >= 2")
+    top = desktop.evaluate("() => Math.max(...window.lagesbildMap.queryRenderedFeatures("
+                           "{layers: ['hexagon-cells']}).map((f) => f.properties.count))")
     classes = desktop.locator("#hexagon-legend-classes li").all_inner_texts()
-    assert len(classes) >= 2 and classes[0].startswith("1")
+    assert classes[0].startswith("1") and classes[-1].strip().endswith(str(top)), (classes, top)
     desktop.get_by_label("Värmekarta").check()
     desktop.wait_for_function("() => window.lagesbildMap.getLayoutProperty('heat', 'visibility') === 'visible'")
     assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility')") == "none"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -25,7 +27,11 @@ from lagesbild.forums.models import Membership
 class Writer:
     """Inserts checked rows with everything a report stores (the derived columns too), thousands at a time:
     COPY on PostgreSQL, one prepared INSERT for many rows on SQLite. Django's bulk_create builds a model
-    object per row, which at a million rows costs more than the database does."""
+    object per row, which at a million rows costs more than the database does.
+
+    Used as a context manager inside the caller's transaction. On PostgreSQL one COPY runs from the first row
+    to the last, so that the database indexes rows while this process prepares the next ones (a COPY per
+    chunk would make each side wait for the other at every chunk's end)."""
 
     # The columns an import sets, in the order each row's values are built.
     COLUMNS = ("forum", "category", "lon", "lat", "sweref_x", "sweref_y", "h3_8", "h3_9", "h3_10", "local_weekday",
@@ -48,6 +54,22 @@ class Writer:
         self.columns = [fields[name].column for name in self.COLUMNS] + [f.column for f, _v in self.constants]
         self.sqlite = connection.vendor == "sqlite"
         self.written = 0
+        self.table = connection.ops.quote_name(Deviation._meta.db_table)
+        self.names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        self._stack = ExitStack()
+        self._copy: Any = None
+
+    def __enter__(self) -> Self:
+        if not self.sqlite:
+            cursor = self._stack.enter_context(connection.cursor())
+            self._copy = self._stack.enter_context(cursor.cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN"))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        # Ends the COPY; after an error psycopg aborts it, and the caller's transaction rolls back.
+        self._copy = None
+        self._stack.__exit__(kind, error, traceback)
 
     def write(self, rows: Sequence[Any]) -> None:
         """Insert the rows (each with the fields of interop.imports.Staged), checked already."""
@@ -67,16 +89,15 @@ class Writer:
                 when(row.observed_until), when(row.reported_at) if row.reported_at else now, now,
                 row.organisation_id, self.user_id, row.description, row.severity, row.visibility, row.status,
                 self.source, 1, search_text_for(row.place_name, row.description), self.batch_id, *extra))
-        table = connection.ops.quote_name(Deviation._meta.db_table)
-        names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                    for value in values:
-                        copy.write_row(value)
-            else:
-                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(self.columns))})",
-                                   values)
+        if self._copy is not None:
+            for value in values:
+                self._copy.write_row(value)
+        else:
+            if not self.sqlite:
+                raise RuntimeError("Writer.write outside `with Writer(...)`")
+            with connection.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO {self.table} ({self.names}) "
+                                   f"VALUES ({', '.join(['%s'] * len(self.columns))})", values)
         self.written += len(rows)
 
     def prepare(self, value: dt.datetime | None) -> Any:

@@ -81,7 +81,9 @@ class Deviation(models.Model):
         IMPORT = "import", _("Import")
         TIP = "tip", _("Public tip")
 
-    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="deviations")
+    # No index of its own: the (forum, …) indexes below serve every lookup by forum, and each index costs
+    # every write (an import of a million rows pays for each one).
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="deviations", db_index=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="deviations")
     # WGS84 longitude and latitude; SWEREF 99 TM (EPSG:3006) is derived on save for analysis and export.
     lon = models.FloatField(_("longitude"))
@@ -116,10 +118,11 @@ class Deviation(models.Model):
                                      related_name="deviations", editable=False)
     # "To report to the police": who flagged it and when, and the police report's reference once one is made.
     police_flagged_at = models.DateTimeField(_("flagged for a police report"), null=True, blank=True)
+    # Indexed only where set (see Meta): almost every deviation has neither.
     police_flagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                          blank=True, related_name="+")
+                                          blank=True, related_name="+", db_index=False)
     police_flagged_org = models.ForeignKey(Organisation, on_delete=models.SET_NULL, null=True, blank=True,
-                                           related_name="+")
+                                           related_name="+", db_index=False)
     police_report_reference = models.CharField(_("police report reference"), max_length=40, blank=True)
     police_reported_at = models.DateTimeField(_("police report recorded"), null=True, blank=True)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
@@ -138,6 +141,10 @@ class Deviation(models.Model):
         indexes = [
             models.Index(fields=["forum", "observed_at"], name="deviation_forum_observed"),
             models.Index(fields=["forum", "status"], name="deviation_forum_status"),
+            models.Index(fields=["police_flagged_by"], name="deviation_flagged_by",
+                         condition=models.Q(police_flagged_by__isnull=False)),
+            models.Index(fields=["police_flagged_org"], name="deviation_flagged_org",
+                         condition=models.Q(police_flagged_org__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -31,6 +31,10 @@ class ExportQuery(FilterQuery):
                                                         "(SWEREF 99 TM easting, northing in metres)")
 
 
+class TileQuery(FilterQuery):
+    hexagons: bool = Field(False, description="Hexagons with counts at every zoom, never points (a hexagon layer)")
+
+
 @router.get("/{forum}/export", summary="The deviations of the filter that you may see, as a file (audited)",
             response=answers(None),
             openapi_extra={"responses": {200: {"description": "The file", "content": {
@@ -59,13 +63,13 @@ def export_deviations(request: HttpRequest, forum: str, params: Query[ExportQuer
                                                                                           "format": "binary"}}}},
                                          304: {"description": "Not modified since the ETag sent"}}})
 def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegativeInt, y: NonNegativeInt,
-                params: Query[FilterQuery]
+                params: Query[TileQuery]
                 ) -> HttpResponse:
     membership = member(request, forum)
     tile = tiles.Tile(z, x, y)
     flt = filter_of(params, membership.forum)
     query = "&".join(sorted(f"{key}={value}" for key, values in request.GET.lists() for value in values))
-    data, tag = tiles.tile_for(membership, flt, tile, query)
+    data, tag = tiles.tile_for(membership, flt, tile, query, hexagons=params.hexagons)
     if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         response = HttpResponse(status=304)
     else:

@@ -1073,15 +1073,16 @@ def run_import(batch_id: int) -> None:
             reported_since = _reported_since_check(membership, batch)
             writer = bulk.Writer(membership, batch.pk, Deviation.Source.IMPORT)
             with transaction.atomic():
-                for chunk in _staged_chunks(batch):
-                    outcome.rows += len(chunk)
-                    rows = still(chunk, outcome)
-                    if reported_since:
-                        rows = [row for row in rows if not _duplicate_since(row, reported_since, outcome)]
-                    if outcome.problem_count:
-                        raise _Refused(outcome)
-                    writer.write(rows)
-                    _write_progress(batch, "importing", writer.written, batch.ok_count)
+                with writer:
+                    for chunk in _staged_chunks(batch):
+                        outcome.rows += len(chunk)
+                        rows = still(chunk, outcome)
+                        if reported_since:
+                            rows = [row for row in rows if not _duplicate_since(row, reported_since, outcome)]
+                        if outcome.problem_count:
+                            raise _Refused(outcome)
+                        writer.write(rows)
+                        _write_progress(batch, "importing", writer.written, batch.ok_count)
                 now = timezone.now()
                 ImportBatch.objects.filter(pk=batch.pk).update(
                     status=Status.IMPORTED, imported_count=writer.written, imported_at=now, error="",

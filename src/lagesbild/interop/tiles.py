@@ -12,6 +12,9 @@ screen, not the number of deviations. Two layers then:
 Past that, the `deviations` layer has every point, with its `id`, main `category` and `status`. On PostgreSQL
 PostGIS encodes it (`ST_AsMVT`); on SQLite, and for the hexagons on both, mapbox-vector-tile does.
 
+A hexagon layer asks for `hexagons=true`: hexagons at every zoom, never points (the map page's "Hexagons with
+counts" draws them).
+
 Everything is read through `visible_deviations` and the map's filter: the tile is the lägesbild the member may
 see. A process keeps the tiles it built until the forum's data version moves; the ETag is the tile's fingerprint.
 """
@@ -50,6 +53,8 @@ WORLD = 20037508.342789244  # half the width of the Web Mercator plane, in metre
 # The hexagon resolution for each zoom: a hexagon is about 15 to 40 pixels across on a 512-pixel tile.
 RESOLUTION = {0: 3, 1: 3, 2: 3, 3: 3, 4: 4, 5: 4, 6: 5, 7: 6, 8: 6, 9: 7, 10: 8, 11: 8, 12: 9}
 DENSE_RESOLUTION = 10  # for a tile past POINT_ZOOM that holds too many points
+# For a hexagon layer (`hexagons=true`), past RESOLUTION's zooms: the same sizes as the patterns' hexagons.
+HEXAGON_RESOLUTION = {13: 9, 14: 10}
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 # Bumped when the tiles' content changes shape, so browsers do not keep a tile of the old kind.
 SCHEMA = "1"
@@ -124,7 +129,8 @@ class _Kept:
 kept = _Kept()
 
 
-def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, query: str) -> tuple[bytes, str]:
+def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, query: str,
+             hexagons: bool = False) -> tuple[bytes, str]:
     """The tile and its ETag.
 
     The forum's data version says when a tile must be built again; the ETag is a fingerprint of the tile's own
@@ -136,14 +142,16 @@ def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile
     key = f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|{query}"
     data = kept.get(key)
     if data is None:
-        data = build(membership, flt, tile)
+        data = build(membership, flt, tile, hexagons)
         kept.put(key, data)
     return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
-def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile) -> bytes:
-    """The tile: points or hexagons of what the member may see under the filter."""
+def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, hexagons: bool = False) -> bytes:
+    """The tile: points or hexagons of what the member may see under the filter (only hexagons if asked)."""
     queryset = deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)
+    if hexagons:
+        return _cells(queryset, tile, RESOLUTION.get(tile.z) or HEXAGON_RESOLUTION.get(tile.z, DENSE_RESOLUTION))
     if tile.z >= POINT_ZOOM:
         inside = _in_box(queryset, tile.lonlat_bounds())
         if inside[: MAX_POINTS + 1].count() <= MAX_POINTS:

@@ -22,6 +22,8 @@ const state = {
   editing: null, // the deviation being edited, or null for a new one
   detailId: null,
   loadSeq: 0,
+  hexagonTiles: null, // the hexagon tiles' URL, for the filter
+  hexagonTop: null, // the busiest hexagon in view, which sets the hexagon classes
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -138,18 +140,21 @@ function addLayers() {
   map.addLayer({
     id: "heat", type: "heatmap", source: "deviations-heat", layout: { visibility: "none" }, paint: HEAT_PAINT,
   });
-  map.addSource("hexagons", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  // Hexagons come as vector tiles of the filter: a tile is built once per change of the forum's data and then
+  // only revalidated (304), panning fetches just the new tiles, and a city view is a few tiles of counts
+  // instead of one GeoJSON answer with every hexagon's polygon. Past zoom 14 the tiles are drawn larger.
+  map.addSource("hexagons", { type: "vector", tiles: [hexagonTiles(filterParams())], maxzoom: 14 });
   map.addLayer({
-    id: "hexagon-cells", type: "fill", source: "hexagons", layout: { visibility: "none" },
-    paint: { "fill-opacity": 0.8, "fill-outline-color": "#ffffff",
-             "fill-color": ["step", ["get", "class"], ...HEX_COLOURS.flatMap((c, i) => (i ? [i, c] : [c]))] },
+    id: "hexagon-cells", type: "fill", source: "hexagons", "source-layer": "cells", layout: { visibility: "none" },
+    paint: { "fill-opacity": 0.8, "fill-outline-color": "#ffffff", "fill-color": HEX_COLOURS[0] },
   });
   map.addLayer({
-    id: "hexagon-counts", type: "symbol", source: "hexagons", layout: {
+    id: "hexagon-counts", type: "symbol", source: "hexagons", "source-layer": "cell-centres", layout: {
       visibility: "none", "text-field": ["to-string", ["get", "count"]], "text-font": FONT,
       "text-size": ["interpolate", ["linear"], ["zoom"], 11, 10, 16, 14] },
-    paint: { "text-color": ["step", ["get", "class"], "#1b1f24", 3, "#ffffff"], "text-halo-width": 0 },
+    paint: { "text-color": "#1b1f24", "text-halo-width": 0 },
   });
+  map.on("idle", classifyHexagons);
   // Past the point limit the map shows counts per grid cell from the server instead.
   map.addSource("aggregates", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   map.addLayer({
@@ -318,13 +323,25 @@ function showLayers() {
   document.body.dataset.layer = choice;
 }
 
-async function loadHexagons(params) {
-  // Counts per H3 hexagon for the same filter, sized to the zoom; the colour is the share of the busiest.
+function hexagonTiles(params) {
+  // Absolute, since MapLibre's workers fetch the tiles; the filter without the view's box (a tile is its own).
   const query = new URLSearchParams(params);
+  query.delete("bbox");
   query.delete("limit");
-  query.set("zoom", map.getZoom().toFixed(1));
-  const cells = await api(`/patterns/hexagons?${query}`);
-  const top = Math.max(1, ...cells.features.map((f) => f.properties.count));
+  query.set("hexagons", "true");
+  return `${location.origin}${config.api}/tiles/WebMercatorQuad/{z}/{x}/{y}?${query}`;
+}
+
+function showHexagons(params) {
+  const url = hexagonTiles(params);
+  if (state.hexagonTiles !== url) {
+    state.hexagonTiles = url;
+    map.getSource("hexagons").setTiles([url]);
+    state.hexagonTop = null; // the classes follow the new filter's counts
+  }
+}
+
+function hexagonClasses(top) {
   // Classes that grow geometrically up to the busiest hexagon (1–3, 4–9, 10–23, ...): counts are skewed, and
   // equal steps would put almost every hexagon in the first class. With few deviations, fewer classes.
   const bounds = [];
@@ -332,22 +349,35 @@ async function loadHexagons(params) {
     const upper = Math.ceil(top ** (i / HEX_COLOURS.length));
     if (!bounds.length || upper > bounds.at(-1)) bounds.push(upper);
   }
-  for (const feature of cells.features) {
-    const index = bounds.findIndex((upper) => feature.properties.count <= upper);
-    feature.properties.class = Math.round((index / Math.max(1, bounds.length - 1)) * (HEX_COLOURS.length - 1));
+  const colourIndex = (i) => Math.round((i / Math.max(1, bounds.length - 1)) * (HEX_COLOURS.length - 1));
+  return bounds.map((upper, i) => ({ lower: i ? bounds[i - 1] + 1 : 1, upper, colour: colourIndex(i) }));
+}
+
+function classifyHexagons() {
+  // The classes are those of the hexagons on screen (a tile knows only its own), worked out once the tiles are
+  // drawn: the busiest hexagon in view sets them, and the legend says what each colour holds.
+  if (layerChoice() !== "hexagons") return;
+  let top = 0;
+  for (const feature of map.queryRenderedFeatures({ layers: ["hexagon-cells"] })) {
+    top = Math.max(top, feature.properties.count);
   }
-  map.getSource("hexagons").setData(cells);
+  if (!top || top === state.hexagonTop) return;
+  state.hexagonTop = top;
+  const classes = hexagonClasses(top);
+  const step = (value) => ["step", ["get", "count"], value(classes[0]),
+                           ...classes.slice(1).flatMap((c) => [c.lower, value(c)])];
+  map.setPaintProperty("hexagon-cells", "fill-color", step((c) => HEX_COLOURS[c.colour]));
+  map.setPaintProperty("hexagon-counts", "text-color", step((c) => (c.colour >= 3 ? "#ffffff" : "#1b1f24")));
   const legend = $("#hexagon-legend-classes");
   legend.replaceChildren();
-  bounds.forEach((upper, i) => {
-    const lower = i ? bounds[i - 1] + 1 : 1;
+  for (const { lower, upper, colour } of classes) {
     const item = document.createElement("li");
     const swatch = document.createElement("span");
     swatch.className = "swatch";
-    swatch.style.background = HEX_COLOURS[Math.round((i / Math.max(1, bounds.length - 1)) * (HEX_COLOURS.length - 1))];
+    swatch.style.background = HEX_COLOURS[colour];
     item.append(swatch, lower === upper ? String(upper) : `${lower}–${upper}`);
     legend.append(item);
-  });
+  }
 }
 
 async function load() {
@@ -381,7 +411,7 @@ async function load() {
       map.getSource("deviations").setData(collection);
       map.getSource("deviations-heat").setData(collection);
     }
-    if (layerChoice() === "hexagons") await loadHexagons(params);
+    showHexagons(params);
     state.features = collection.features;
     state.numberMatched = collection.numberMatched;
     state.listShown = LIST_PAGE;

@@ -99,10 +99,12 @@ FIELDS = ("category_id", "organisation_id", "place_name", "description", "severi
 
 def _originals(world: World) -> list[Deviation]:
     """Deviations of three organisations, with what a round trip could lose: seconds, an end time, a restricted
-    one of the coordinator's own organisation, statuses, text that looks like a formula, positions to 7 decimals."""
+    one of the coordinator's own organisation, statuses, text that looks like a formula or holds what PostgreSQL's
+    COPY treats specially (tab, newline, backslash, \\N), positions to 7 decimals."""
     made = [
         world.report(world.coordinator, category="graffiti", lon=18.0912345, lat=59.2437123, observed_at=WHEN,
-                     place_name="Farsta torg; vid kiosken", description='=HYPERLINK("x") "citat"\nrad två åäö'),
+                     place_name="Farsta torg; vid kiosken\\N",
+                     description='=HYPERLINK("x") "citat"\nrad två åäö\tflik \\N C:\\mapp\\'),
         world.report(world.coordinator, category="broken_lighting", visibility="organisation", lon=18.1,
                      lat=59.25, observed_at=WHEN - dt.timedelta(days=40, seconds=7),
                      observed_until=WHEN - dt.timedelta(days=39), severity="high", description="Mörkt"),

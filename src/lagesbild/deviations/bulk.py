@@ -8,6 +8,7 @@ services.check_values), and the import records one audit event for all of them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from contextlib import ExitStack
 from types import TracebackType
@@ -23,6 +24,22 @@ from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.services import search_text_for
 from lagesbild.forums.models import Membership
 
+# COPY's text format: a backslash, tab, newline or carriage return inside a value is written escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value)
+    return str(value).translate(_COPY_ESCAPES)
+
 
 class Writer:
     """Inserts checked rows with everything a report stores (the derived columns too), thousands at a time:
@@ -31,28 +48,31 @@ class Writer:
 
     Used as a context manager inside the caller's transaction. On PostgreSQL one COPY runs from the first row
     to the last, so that the database indexes rows while this process prepares the next ones (a COPY per
-    chunk would make each side wait for the other at every chunk's end)."""
+    chunk would make each side wait for the other at every chunk's end). Its rows are written as COPY's text
+    by hand: the columns' types are known, and that is several times quicker than a generic row adapter."""
 
-    # The columns an import sets, in the order each row's values are built.
-    COLUMNS = ("forum", "category", "lon", "lat", "sweref_x", "sweref_y", "h3_8", "h3_9", "h3_10", "local_weekday",
-               "local_hour", "local_month", "place_name", "observed_at", "observed_until", "reported_at", "updated_at",
-               "organisation", "reporter", "description", "severity", "visibility", "status", "source", "version",
-               "search_text", "import_batch")
+    # The columns that differ from row to row, in the order each row's values are built...
+    VARYING = ("category", "lon", "lat", "sweref_x", "sweref_y", "h3_8", "h3_9", "h3_10", "local_weekday",
+               "local_hour", "local_month", "place_name", "observed_at", "observed_until", "reported_at",
+               "organisation", "description", "severity", "visibility", "status", "search_text")
+    # ...and those that are the same for the whole import.
+    SHARED = ("forum", "updated_at", "reporter", "source", "version", "import_batch")
 
     def __init__(self, membership: Membership, batch_id: int, source: str) -> None:
         self.forum = membership.forum
-        self.user_id = membership.user_id
-        self.batch_id = batch_id
-        self.source = source
         self.now = timezone.now()
         self.zone = ZoneInfo(self.forum.timezone)
+        self.sqlite = connection.vendor == "sqlite"
         fields = {f.name: f for f in Deviation._meta.concrete_fields if not f.primary_key}
+        shared: list[tuple[str, Any]] = list(zip(self.SHARED, (
+            self.forum.pk, self.prepare(self.now), membership.user_id, source, 1, batch_id), strict=True))
         # A column added to Deviation later, and not nullable, gets its default in every row; nullable ones
         # are left to the database (NULL), so that COPY carries only what rows hold.
-        self.constants = [(f, f.get_default()) for name, f in fields.items()
-                          if name not in self.COLUMNS and not f.null]
-        self.columns = [fields[name].column for name in self.COLUMNS] + [f.column for f, _v in self.constants]
-        self.sqlite = connection.vendor == "sqlite"
+        shared += [(name, f.get_default()) for name, f in fields.items()
+                   if name not in self.VARYING + self.SHARED and not f.null]
+        self.shared = [value for _name, value in shared]
+        self.shared_text = "\t".join(_copy_text(value) for value in self.shared)
+        self.columns = [fields[name].column for name in self.VARYING] + [fields[name].column for name, _v in shared]
         self.written = 0
         self.table = connection.ops.quote_name(Deviation._meta.db_table)
         self.names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
@@ -75,30 +95,48 @@ class Writer:
         """Insert the rows (each with the fields of interop.imports.Staged), checked already."""
         if not rows:
             return
-        xs, ys = geometry.to_sweref99tm_many([r.lon for r in rows], [r.lat for r in rows])
-        when = self.prepare
-        now = when(self.now)
-        extra = [value for _f, value in self.constants]
-        values = []
-        for row, x, y in zip(rows, xs, ys, strict=True):
-            h3_8, h3_9, h3_10 = h3_cells(row.lon, row.lat)
-            local = row.observed_at.astimezone(self.zone)
-            values.append((
-                self.forum.pk, row.category_id, row.lon, row.lat, x, y, h3_8, h3_9, h3_10, local.weekday(),
-                local.hour, local.year * 100 + local.month, row.place_name, when(row.observed_at),
-                when(row.observed_until), when(row.reported_at) if row.reported_at else now, now,
-                row.organisation_id, self.user_id, row.description, row.severity, row.visibility, row.status,
-                self.source, 1, search_text_for(row.place_name, row.description), self.batch_id, *extra))
         if self._copy is not None:
-            for value in values:
-                self._copy.write_row(value)
-        else:
-            if not self.sqlite:
-                raise RuntimeError("Writer.write outside `with Writer(...)`")
+            self._copy.write("".join(self._copy_lines(rows)).encode())
+        elif self.sqlite:
             with connection.cursor() as cursor:
                 cursor.executemany(f"INSERT INTO {self.table} ({self.names}) "
-                                   f"VALUES ({', '.join(['%s'] * len(self.columns))})", values)
+                                   f"VALUES ({', '.join(['%s'] * len(self.columns))})", self._values(rows))
+        else:
+            raise RuntimeError("Writer.write outside `with Writer(...)`")
         self.written += len(rows)
+
+    def _derived(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Each row's stored values that are worked out from it: SWEREF 99 TM, hexagons, local time."""
+        xs, ys = geometry.to_sweref99tm_many([r.lon for r in rows], [r.lat for r in rows])
+        derived = []
+        for row, x, y in zip(rows, xs, ys, strict=True):
+            local = row.observed_at.astimezone(self.zone)
+            derived.append((x, y, *h3_cells(row.lon, row.lat), local.weekday(), local.hour,
+                            local.year * 100 + local.month))
+        return derived
+
+    def _values(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        when, now = self.prepare, self.prepare(self.now)
+        return [(row.category_id, row.lon, row.lat, *derived, row.place_name, when(row.observed_at),
+                 when(row.observed_until), when(row.reported_at) if row.reported_at else now, row.organisation_id,
+                 row.description, row.severity, row.visibility, row.status,
+                 search_text_for(row.place_name, row.description), *self.shared)
+                for row, derived in zip(rows, self._derived(rows), strict=True)]
+
+    def _copy_lines(self, rows: Sequence[Any]) -> list[str]:
+        escape, shared, now = _COPY_ESCAPES, self.shared_text, self.now.isoformat()
+        lines = []
+        for row, (x, y, h3_8, h3_9, h3_10, weekday, hour, month) in zip(rows, self._derived(rows), strict=True):
+            until = row.observed_until.isoformat() if row.observed_until else "\\N"
+            reported = row.reported_at.isoformat() if row.reported_at else now
+            lines.append(
+                f"{row.category_id:d}\t{row.lon!r}\t{row.lat!r}\t{x!r}\t{y!r}\t{h3_8:d}\t{h3_9:d}\t{h3_10:d}\t"
+                f"{weekday:d}\t{hour:d}\t{month:d}\t{row.place_name.translate(escape)}\t"
+                f"{row.observed_at.isoformat()}\t{until}\t{reported}\t{row.organisation_id:d}\t"
+                f"{row.description.translate(escape)}\t{row.severity.translate(escape)}\t"
+                f"{row.visibility.translate(escape)}\t{row.status.translate(escape)}\t"
+                f"{search_text_for(row.place_name, row.description).translate(escape)}\t{shared}\n")
+        return lines
 
     def prepare(self, value: dt.datetime | None) -> Any:
         """A time as the database takes it: on SQLite text in UTC, as Django stores it."""

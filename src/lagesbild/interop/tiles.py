@@ -25,8 +25,7 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -149,20 +148,29 @@ def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile
 
 def build(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, hexagons: bool = False) -> bytes:
     """The tile: points or hexagons of what the member may see under the filter (only hexagons if asked)."""
-    queryset = deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)
     if hexagons:
-        return _cells(queryset, tile, RESOLUTION.get(tile.z) or HEXAGON_RESOLUTION.get(tile.z, DENSE_RESOLUTION))
+        resolution = RESOLUTION.get(tile.z) or HEXAGON_RESOLUTION.get(tile.z, DENSE_RESOLUTION)
+        return _cells(membership, flt, tile, resolution)
     if tile.z >= POINT_ZOOM:
-        inside = _in_box(queryset, tile.lonlat_bounds())
+        inside = _in_box(membership, flt, tile.lonlat_bounds())
         if inside[: MAX_POINTS + 1].count() <= MAX_POINTS:
             return _points(inside, tile)
-        return _cells(queryset, tile, DENSE_RESOLUTION)
-    return _cells(queryset, tile, RESOLUTION[tile.z])
+        return _cells(membership, flt, tile, DENSE_RESOLUTION)
+    return _cells(membership, flt, tile, RESOLUTION[tile.z])
 
 
-def _in_box(queryset: QuerySet[Deviation], bounds: Sequence[float]) -> QuerySet[Deviation]:
-    west, south, east, north = bounds
-    return queryset.filter(lon__gte=west, lon__lte=east, lat__gte=south, lat__lte=north)
+def _in_box(membership: Membership, flt: deviations.DeviationFilter,
+            bounds: tuple[float, float, float, float]) -> QuerySet[Deviation]:
+    """What the member may see under the filter, in the box: through the spatial index where the box is small
+    (the GiST index on PostgreSQL, the R*Tree on SQLite), so a tile far from the forum's deviations is quick."""
+    box = bounds
+    if flt.bbox:  # the reader's own box as well
+        box = (max(box[0], flt.bbox[0]), max(box[1], flt.bbox[1]), min(box[2], flt.bbox[2]),
+               min(box[3], flt.bbox[3]))
+        if box[0] > box[2] or box[1] > box[3]:
+            return Deviation.objects.none()
+    return deviations.apply_filter(deviations.visible_deviations(membership), membership.forum,
+                                   replace(flt, bbox=box))
 
 
 def _main_category() -> Coalesce:
@@ -213,14 +221,14 @@ def _parent_expression(resolution: int) -> Any:
     return F(column).bitand(keep).bitor((resolution << 52) | unused)
 
 
-def _cells(queryset: QuerySet[Deviation], tile: Tile, resolution: int) -> bytes:
+def _cells(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, resolution: int) -> bytes:
     """Hexagon counts: the whole of each hexagon that meets the tile, read from a box one hexagon wider."""
     west, south, east, north = tile.lonlat_bounds()
     width = max(east - west, 1e-9)
     # A hexagon is at most twice its edge across; the edge in degrees of latitude, widened for longitude.
     edge = h3.average_hexagon_edge_length(resolution, unit="km") / 111.0
     margin = 2.2 * edge / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.05) / width
-    counted = _in_box(queryset, tile.lonlat_bounds(margin)).exclude(h3_8__isnull=True)
+    counted = _in_box(membership, flt, tile.lonlat_bounds(margin)).exclude(h3_8__isnull=True)
     counts = dict(counted.annotate(cell=_parent_expression(resolution)).values("cell")
                   .order_by().annotate(n=Count("id")).values_list("cell", "n"))
     polygons, centres = [], []

@@ -7,21 +7,26 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 from typing import Any
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.utils import timezone
 
+from lagesbild.deviations import bulk
 from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.services import forum_categories
 from lagesbild.errors import DomainError, Forbidden, InvalidInput
 from lagesbild.forums.models import Membership
 from lagesbild.geometry import to_sweref99tm
 from lagesbild.interop import imports
 from lagesbild.interop.models import ImportBatch
 from tests.conftest import World
+from tests.test_api import BASE, new_deviation, post_json
 
 # The worker closes its database connection after each task, as it does in production: the tests commit.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -598,3 +603,48 @@ def test_a_forum_that_starts_refusing_personal_data_stops_a_checked_import(world
     batch = run(batch, world.police_lead)
     assert batch.status == Status.CHECKED and batch.problem_count == 1
     assert not Deviation.objects.filter(import_batch=batch).exists()
+
+
+def test_a_report_made_while_an_import_writes(world: World) -> None:
+    """While an import writes its rows (here in another thread, as the background worker does), a member
+    reports. PostgreSQL takes the report at once. SQLite has one writer: the report waits, and when the import
+    holds on past SQLite's wait, the member gets a 503 that says to try again, never a 500, and nothing of it
+    is half-saved."""
+    written, release = threading.Event(), threading.Event()
+    [graffiti] = [c for c in forum_categories(world.forum) if c.key == "graffiti"]
+
+    def import_in_progress() -> None:
+        from django.db import connection as own
+
+        try:
+            with transaction.atomic(), bulk.Writer(world.coordinator, None, "import") as writer:  # type: ignore[arg-type]
+                writer.write([imports.Staged(1, graffiti.pk, world.coordinator.organisation_id, 18.09, 59.244, WHEN,
+                                             None, None, "Importerad", "", "medium", "forum", "new")])
+                written.set()
+                release.wait(30)
+        finally:
+            own.close()
+
+    police = world.client(world.police_reporter)  # signed in before: signing in writes too
+    worker = threading.Thread(target=import_in_progress)
+    worker.start()
+    try:
+        assert written.wait(30)
+        before = Deviation.objects.count()
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA busy_timeout=200")  # rather than five seconds, for the test's sake
+        response = post_json(police, f"{BASE}/deviations", new_deviation(description="Under importen"))
+        if connection.vendor == "sqlite":
+            assert response.status_code == 503, response.content
+            assert response["Retry-After"] == "30"
+            assert "Försök igen" in response.json()["error"]["message"]
+            assert Deviation.objects.count() == before
+        else:
+            assert response.status_code == 201, response.content
+    finally:
+        release.set()
+        worker.join()
+    assert Deviation.objects.filter(place_name="Importerad").count() == 1
+    response = post_json(police, f"{BASE}/deviations", new_deviation(description="Efter importen"))
+    assert response.status_code == 201, response.content

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
@@ -179,6 +179,19 @@ class UnreadableRequestMiddleware:
 CALLS_OUT = ("/hand-off",)
 
 
+def database_busy(exception: BaseException) -> bool:
+    """Whether SQLite gave up waiting for its one writer (a large import holds it for as long as it writes)."""
+    return isinstance(exception, OperationalError) and "database is locked" in str(exception)
+
+
+def busy_answer(request: HttpRequest) -> HttpResponse:
+    response = error_answer(request, 503, "busy", str(_(
+        "Lägesbild is busy saving another large change (an import, for example). Nothing was saved. "
+        "Try again in a minute.")))
+    response["Retry-After"] = "30"
+    return response
+
+
 class WriteTransactionMiddleware:
     """A request that changes something (POST, PUT, PATCH, DELETE) is one transaction. If it answers with an
     error, 4xx or 5xx, nothing it wrote is kept, except the audit log's record of a refused attempt.
@@ -199,11 +212,20 @@ class WriteTransactionMiddleware:
             return self.get_response(request)
         from lagesbild.audit.services import refusals_kept
 
-        with refusals_kept(), transaction.atomic():
-            response = self.get_response(request)
-            if response.status_code >= 400:
-                transaction.set_rollback(True)
+        try:
+            with refusals_kept(), transaction.atomic():
+                response = self.get_response(request)
+                if response.status_code >= 400:
+                    transaction.set_rollback(True)
+        except OperationalError as exc:  # the transaction could not even begin
+            if not database_busy(exc):
+                raise
+            return busy_answer(request)
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # A write that waited too long inside a view; the transaction above rolls back for the 503.
+        return busy_answer(request) if database_busy(exception) else None
 
 
 class ForumTimeZoneMiddleware:

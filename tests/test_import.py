@@ -571,6 +571,27 @@ def test_geojson_property_names_with_spaces_are_read(world: World) -> None:
     assert batch.ok_count == 1, batch.problems
 
 
+def test_the_nul_character_is_refused_per_row_and_in_column_names(world: World) -> None:
+    """NUL is not text (PostgreSQL cannot store it): a row holding one is a problem of its own, shown without
+    it; the rest of the file is fine. A column name holding one refuses the file, leaving nothing behind."""
+    def feature(place: str) -> dict[str, Any]:
+        return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [18.09, 59.244]},
+                "properties": {"Datum": "2026-10-01 12:00", "Kategori": "graffiti", "Plats": place}}
+
+    data = json.dumps({"type": "FeatureCollection", "features": [feature("nul|a\x00b"), feature("Torget")]}).encode()
+    batch = check(upload(world.police_lead, "nul.geojson", data), world.police_lead)
+    assert (batch.status, batch.ok_count, batch.problem_count) == (Status.CHECKED, 1, 1), batch.problems
+    [problem] = batch.problems
+    assert "NUL" in problem["message"] and "\x00" not in problem["value"] and problem["row"] == 1
+    batches = ImportBatch.objects.count()
+    header = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [18.09, 59.244]},
+              "properties": {"Da\x00tum": "2026-10-01 12:00"}}
+    with pytest.raises(InvalidInput, match="NUL"):
+        upload(world.police_lead, "nul2.geojson", json.dumps({"type": "FeatureCollection",
+                                                              "features": [header]}).encode())
+    assert ImportBatch.objects.count() == batches
+
+
 def test_what_one_organisation_mapped_by_hand_is_not_offered_to_another(world: World) -> None:
     rows = [["Datum", "Misstänkt plats", "Lon", "Lat"], ["2026-10-01 12:00", "Langning vid skolan", "18.09", "59.244"]]
     batch = check(upload(world.police_lead, "a.csv", csv_bytes(rows)), world.police_lead,

@@ -129,6 +129,16 @@ def test_a_hexagon_layer_gets_hexagons_at_every_zoom(world: World, z: int) -> No
     assert set(layers(fetch(world, world.viewer, tile))) == {"deviations"}  # without it, points as before
 
 
+def test_a_filter_whose_text_looks_like_another_filter_gets_its_own_tile(world: World) -> None:
+    """Kept tiles are found by the filter as read: `q=a&status=new` is not the search text `a&status=new`."""
+    world.report(world.housing_reporter, description="a")
+    tile = tile_of(18.09, 59.244, 12)
+    count = lambda **p: sum(f["properties"]["count"] for f in layers(  # noqa: E731
+        fetch(world, world.viewer, tile, hexagons="true", **p)).get("cell-centres", []))
+    assert count(q="a&status=new") == 0
+    assert count(q="a", status="new") == 1
+
+
 def test_the_filter_applies(world: World) -> None:
     old = world.report(world.housing_reporter, observed_at=timezone.now() - dt.timedelta(days=40))
     new = world.report(world.housing_reporter, category="broken_lighting")

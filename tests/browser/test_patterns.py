@@ -37,6 +37,11 @@ def test_hexagons_and_heat_map_on_the_map_then_patterns_with_the_same_filter(sit
                            "{layers: ['hexagon-cells']}).map((f) => f.properties.count))")
     classes = desktop.locator("#hexagon-legend-classes li").all_inner_texts()
     assert classes[0].startswith("1") and classes[-1].strip().endswith(str(top)), (classes, top)
+    # A filter that leaves nothing on screen says so, rather than keeping the classes of the last one.
+    desktop.get_by_label("Sök text", exact=True).fill("ingen avvikelse har den här texten")
+    expect(desktop.locator("#hexagon-legend-classes")).to_have_text("Inga avvikelser matchar filtret i den här vyn.")
+    desktop.get_by_label("Sök text", exact=True).fill("")
+    desktop.wait_for_function("() => document.querySelectorAll('#hexagon-legend-classes li').length >= 2")
     desktop.get_by_label("Värmekarta").check()
     desktop.wait_for_function("() => window.lagesbildMap.getLayoutProperty('heat', 'visibility') === 'visible'")
     assert desktop.evaluate("() => window.lagesbildMap.getLayoutProperty('hexagon-cells', 'visibility')") == "none"

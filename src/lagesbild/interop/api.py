@@ -68,8 +68,7 @@ def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegat
     membership = member(request, forum)
     tile = tiles.Tile(z, x, y)
     flt = filter_of(params, membership.forum)
-    query = "&".join(sorted(f"{key}={value}" for key, values in request.GET.lists() for value in values))
-    data, tag = tiles.tile_for(membership, flt, tile, query, hexagons=params.hexagons)
+    data, tag = tiles.tile_for(membership, flt, tile, hexagons=params.hexagons)
     if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         response = HttpResponse(status=304)
     else:

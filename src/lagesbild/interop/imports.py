@@ -245,16 +245,21 @@ def upload(membership: Membership, upload_file: UploadedFile) -> ImportBatch:
             raise InvalidInput(_("This file was imported already, on %(when)s (import %(id)d). Undo that import "
                                  "first if you want to import it again.") % {"when": when, "id": earlier.pk},
                                field="file")
+        if any("\x00" in header for header in layout.headers):
+            raise InvalidInput(_("A column name holds the NUL character, which is not text. Save the file again "
+                                 "from the program it came from."), field="file")
+        # The first rows are only shown; PostgreSQL cannot store NUL in text, so it is shown as a replacement.
+        layout.samples = [[cell.replace("\x00", "\ufffd") for cell in sample] for sample in layout.samples]
+        batch.sha256 = digest.hexdigest()
+        batch.format = fmt
+        batch.path = str(path.relative_to(settings.MEDIA_ROOT))
+        batch.layout = layout.as_json()
+        batch.mapping = suggested_mapping(membership, layout)
+        batch.save()
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         batch.delete()
         raise
-    batch.sha256 = digest.hexdigest()
-    batch.format = fmt
-    batch.path = str(path.relative_to(settings.MEDIA_ROOT))
-    batch.layout = layout.as_json()
-    batch.mapping = suggested_mapping(membership, layout)
-    batch.save()
     return batch
 
 
@@ -569,13 +574,15 @@ class Reader:
         problems: list[Problem] = []
 
         def problem(target: str, message: str, value: Any = None) -> None:
-            shown = reading.as_text(value if value is not None else self.value(row, target))
+            shown = reading.as_text(value if value is not None else self.value(row, target)).replace("\x00", "\ufffd")
             problems.append(Problem(row.number, self.headers.get(target, ""), shown[:120], message))
 
-        for cell, target in (zip(row.values, self.targets, strict=True) if self.formulas_possible else ()):
-            if isinstance(cell, reading.Formula):
+        for cell, target in zip(row.values, self.targets, strict=True):
+            if self.formulas_possible and isinstance(cell, reading.Formula):
                 problem(target, _("The cell holds a formula (%(formula)s) saved without its value. Open the file "
                                   "in Excel and save it again, or copy the values.") % {"formula": cell[:60]})
+            elif target and isinstance(cell, str) and "\x00" in cell:
+                problem(target, _("Text may not contain the NUL character."))
         if problems:
             return None, problems
         # When

@@ -128,7 +128,7 @@ class _Kept:
 kept = _Kept()
 
 
-def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, query: str,
+def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile,
              hexagons: bool = False) -> tuple[bytes, str]:
     """The tile and its ETag.
 
@@ -138,7 +138,10 @@ def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile
     """
     tile.check()
     version = data_version.data_version(membership.forum_id)
-    key = f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|{query}"
+    # Keyed by the filter as read and checked, not the query string (where `q=a%26status%3Dnew` and
+    # `q=a&status=new` would be one text).
+    key = (f"{SCHEMA}|{membership.forum_id}|{version}|{membership.organisation_id}|{tile.z}/{tile.x}/{tile.y}|"
+           f"{hexagons}|{flt!r}")
     data = kept.get(key)
     if data is None:
         data = build(membership, flt, tile, hexagons)

@@ -361,14 +361,20 @@ function classifyHexagons() {
   for (const feature of map.queryRenderedFeatures({ layers: ["hexagon-cells"] })) {
     top = Math.max(top, feature.properties.count);
   }
-  if (!top || top === state.hexagonTop) return;
+  if (top === state.hexagonTop) return;
   state.hexagonTop = top;
+  const legend = $("#hexagon-legend-classes");
+  if (!top) { // nothing on screen: no classes to explain
+    const item = document.createElement("li");
+    item.textContent = t.none;
+    legend.replaceChildren(item);
+    return;
+  }
   const classes = hexagonClasses(top);
   const step = (value) => ["step", ["get", "count"], value(classes[0]),
                            ...classes.slice(1).flatMap((c) => [c.lower, value(c)])];
   map.setPaintProperty("hexagon-cells", "fill-color", step((c) => HEX_COLOURS[c.colour]));
   map.setPaintProperty("hexagon-counts", "text-color", step((c) => (c.colour >= 3 ? "#ffffff" : "#1b1f24")));
-  const legend = $("#hexagon-legend-classes");
   legend.replaceChildren();
   for (const { lower, upper, colour } of classes) {
     const item = document.createElement("li");

@@ -166,14 +166,14 @@ def _in_box(membership: Membership, flt: deviations.DeviationFilter,
             bounds: tuple[float, float, float, float]) -> QuerySet[Deviation]:
     """What the member may see under the filter, in the box: through the spatial index where the box is small
     (the GiST index on PostgreSQL, the R*Tree on SQLite), so a tile far from the forum's deviations is quick."""
+    visible = deviations.visible_deviations(membership)
     box = bounds
     if flt.bbox:  # the reader's own box as well
         box = (max(box[0], flt.bbox[0]), max(box[1], flt.bbox[1]), min(box[2], flt.bbox[2]),
                min(box[3], flt.bbox[3]))
         if box[0] > box[2] or box[1] > box[3]:
-            return Deviation.objects.none()
-    return deviations.apply_filter(deviations.visible_deviations(membership), membership.forum,
-                                   replace(flt, bbox=box))
+            return visible.none()
+    return deviations.apply_filter(visible, membership.forum, replace(flt, bbox=box))
 
 
 def _main_category() -> Coalesce:

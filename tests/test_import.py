@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from lagesbild.deviations import bulk
@@ -669,3 +669,44 @@ def test_a_report_made_while_an_import_writes(world: World) -> None:
     assert Deviation.objects.filter(place_name="Importerad").count() == 1
     response = post_json(police, f"{BASE}/deviations", new_deviation(description="Efter importen"))
     assert response.status_code == 201, response.content
+
+
+def test_a_row_the_database_refuses_leaves_nothing_of_the_import(world: World) -> None:
+    """The database checks an import's foreign keys only as it commits (a million rows are checked faster at
+    once). When it refuses one row there, the error reaches the caller as Django's, the rows before it go with
+    the rollback, and the connection takes the next write."""
+    [graffiti] = [c for c in forum_categories(world.forum) if c.key == "graffiti"]
+
+    def staged(n: int, category_id: int) -> imports.Staged:
+        return imports.Staged(n, category_id, world.coordinator.organisation_id, 18.09, 59.244, WHEN, None, None,
+                              f"Block {n}", "", "medium", "forum", "new")
+
+    before = Deviation.objects.count()
+    with pytest.raises(IntegrityError):
+        with transaction.atomic(), bulk.Writer(world.coordinator, None, "import") as writer:  # type: ignore[arg-type]
+            writer.write([staged(n, graffiti.pk) for n in range(20)])
+            writer.write([staged(20, 987654321), *(staged(n, graffiti.pk) for n in range(21, 30))])
+    assert Deviation.objects.count() == before
+    with transaction.atomic(), bulk.Writer(world.coordinator, None, "import") as writer:  # type: ignore[arg-type]
+        writer.write([staged(n, graffiti.pk) for n in range(25)])
+    assert Deviation.objects.filter(place_name__startswith="Block").count() == 25
+
+
+def test_references_without_a_database_constraint_are_kept_by_django(world: World) -> None:
+    """Reporter, import batch and police flag have no foreign-key constraint in the database (an import of a
+    million rows would check each one per row); deleting what they point to, as the admin site does, still
+    leaves no deviation pointing at nothing."""
+    batch = check(upload(world.police_lead, "a.csv", csv_bytes(
+        [HEADER, ["2026-10-01 22:15", "Klotter", "Torget", "Nytt klotter", "18,0912", "59,2437"]])), world.police_lead)
+    batch = run(batch, world.police_lead)
+    imported = Deviation.objects.get(import_batch=batch)
+    reported = world.report(world.housing_reporter)
+    Deviation.objects.filter(pk=reported.pk).update(police_flagged_by=world.housing_reporter.user,
+                                                    police_flagged_org=world.housing_reporter.organisation)
+    world.housing_reporter.user.delete()
+    batch.delete()
+    reported.refresh_from_db()
+    imported.refresh_from_db()
+    assert reported.reporter_id is None and reported.police_flagged_by_id is None
+    assert reported.police_flagged_org_id == world.housing_reporter.organisation_id
+    assert imported.import_batch_id is None

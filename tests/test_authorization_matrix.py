@@ -257,7 +257,17 @@ IMPORT_URL = lambda o: f"/f/farsta/import/{o['import']}/"  # noqa: E731
 # The police's import: its own organisation's leads only; the district's coordinator does not find it.
 POLICE_IMPORT = answers(anonymous=302, viewer=403, other_org=403, author=403, org_lead=200, coordinator=404)
 IMPORTERS = answers(anonymous=302, viewer=403, other_org=403, author=403)
+SAVED_VIEWS = "/f/farsta/bevakningar/"
+OWN_VIEW = answers(viewer=404, other_org=404, author=302, org_lead=404, coordinator=404)  # the author's view
 PAGE_POSTS = [
+    page_post("saved-views", lambda o: SAVED_VIEWS, "save", answers(viewer=302, other_org=302, author=302,
+                                                                    org_lead=302, coordinator=302),
+              lambda o: {"name": "Ny vy", "query": "period=30&category=graffiti", "frequency": "daily"}),
+    page_post("saved-views", lambda o: SAVED_VIEWS, "alerts", OWN_VIEW,
+              lambda o: {"view": o["saved_view"], "frequency": "daily", "email": "on"}),
+    page_post("saved-views", lambda o: SAVED_VIEWS, "delete", OWN_VIEW, lambda o: {"view": o["saved_view"]}),
+    page_post("saved-views", lambda o: SAVED_VIEWS, "read", answers(viewer=302, other_org=302, author=302,
+                                                                    org_lead=302, coordinator=302)),
     page_post("imports", lambda o: "/f/farsta/import/", "upload", {**IMPORTERS, "org_lead": 302, "coordinator": 302},
               lambda o: {"file": SimpleUploadedFile("ny.csv", IMPORT_FILE.replace(b"12:00", b"13:00"))}),
     page_post("import", IMPORT_URL, "check", {**POLICE_IMPORT, "org_lead": 302},
@@ -337,6 +347,7 @@ PAGE_ROWS = [
     Row("GET", "audit-log-csv", lambda o: "/f/farsta/logg.csv",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "imports", lambda o: "/f/farsta/import/", IMPORTERS),
+    Row("GET", "saved-views", lambda o: SAVED_VIEWS, answers(anonymous=302)),
     Row("GET", "import", IMPORT_URL, POLICE_IMPORT),
     Row("GET", "import-progress", lambda o: f"/f/farsta/import/{o['import']}/status.json", POLICE_IMPORT),
     Row("GET", "import-problems", lambda o: f"/f/farsta/import/{o['import']}/problem.csv", POLICE_IMPORT),
@@ -385,8 +396,24 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
         world = make_world()
         # The police's upload, mapped but not yet checked: its pages are the police leads' alone.
         upload = imports.upload(world.police_lead, SimpleUploadedFile("gammal.csv", IMPORT_FILE))
-        yield world, {**make_objects(world), "media": media, "import": upload.pk}
+        objects = make_objects(world)
+        yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects)}
         transaction.set_rollback(True)
+
+
+def plant_alerts(world: World, objects: dict[str, Any]) -> dict[str, Any]:
+    """Every member watches the whole forum, and each has an alert about the restricted deviation (as if it
+    had once been visible to them): only its organisation may see it, in the list, the count or anywhere."""
+    from lagesbild.alerts.models import Alert, SavedView
+
+    views = {}
+    for actor, member in (("viewer", world.viewer), ("other_org", world.housing_reporter),
+                          ("author", world.police_reporter), ("org_lead", world.police_lead),
+                          ("coordinator", world.coordinator)):
+        view = SavedView.objects.create(forum=world.forum, membership=member, name="Allt", frequency="immediate")
+        Alert.objects.create(forum=world.forum, saved_view=view, deviation_id=objects["restricted"])
+        views[actor] = view.pk
+    return {"saved_view": views["author"]}
 
 
 @pytest.fixture(autouse=True)
@@ -505,6 +532,7 @@ def _names(patterns: list[URLPattern | URLResolver], prefix: str = "") -> set[st
 
 
 def test_every_page_post_operation_has_a_row() -> None:
+    from lagesbild.alerts.views import SAVED_VIEWS_OPS
     from lagesbild.deviations.views import CATEGORY_PAGE_OPS
     from lagesbild.forums.views import MEMBER_ACTIONS
     from lagesbild.interop.views import IMPORT_PAGE_OPS
@@ -514,7 +542,7 @@ def test_every_page_post_operation_has_a_row() -> None:
     declared = {("meetings", op) for op in MEETINGS_PAGE_OPS} | {("meeting", op) for op in MEETING_PAGE_OPS} \
         | {("action", op) for op in ACTION_PAGE_OPS} | {("place", op) for op in PLACE_PAGE_OPS} \
         | {("categories", op) for op in CATEGORY_PAGE_OPS} | {("member-action", op) for op in MEMBER_ACTIONS} \
-        | {("import", op) for op in IMPORT_PAGE_OPS} \
+        | {("import", op) for op in IMPORT_PAGE_OPS} | {("saved-views", op) for op in SAVED_VIEWS_OPS} \
         | {("places", "create"), ("actions", "create"), ("forum-settings", "save"), ("meeting-screen", "notes"),
            ("imports", "upload")}
     covered = {(row.route, row.label) for row in PAGE_ROWS if row.method == "POST"}

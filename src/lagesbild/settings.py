@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "lagesbild.analysis",
     "lagesbild.audit",
     "lagesbild.interop",
+    "lagesbild.alerts",
 ]
 
 MIDDLEWARE = [

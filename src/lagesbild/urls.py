@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 
 from lagesbild import basemap_views, views
+from lagesbild.alerts import views as alert_views
 from lagesbild.analysis import views as analysis_views
 from lagesbild.api import api
 from lagesbild.audit import views as audit_views
@@ -60,6 +61,7 @@ urlpatterns = [
     path("f/<slug:forum>/import/<id:batch_id>/status.json", import_views.import_progress, name="import-progress"),
     path("f/<slug:forum>/import/<id:batch_id>/problem.csv", import_views.import_problems_csv,
          name="import-problems"),
+    path("f/<slug:forum>/bevakningar/", alert_views.saved_views_page, name="saved-views"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     # Open311 GeoReport v2, in JSON or XML by the path's ending (docs/open311.md)

@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 
 from lagesbild import basemap, geocoder
+from lagesbild.alerts.models import SavedView
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.photos import ACCEPTED_CONTENT_TYPES
 from lagesbild.deviations.services import forum_categories, hidden_category_ids
@@ -167,6 +168,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "organisations": membership.forum.organisations.all(),
         "hidden_categories": hidden_category_ids(membership.forum),
         "statuses": Deviation.Status.choices,
+        "frequencies": SavedView.Frequency.choices,
         "severities": Deviation.Severity.choices,
         "visibilities": Deviation.Visibility.choices,
         "photo_types": ACCEPTED_CONTENT_TYPES,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import h3
 from django.db.models import Count, QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +26,7 @@ from lagesbild.deviations.derived import H3_RESOLUTIONS
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import InvalidInput
 from lagesbild.forums.models import Forum, Membership, Organisation
+from lagesbild.inputs import parse_date, parse_ids
 
 DEFAULT_RESOLUTION = 9
 
@@ -50,6 +52,21 @@ def filtered(membership: Membership, flt: deviations.DeviationFilter) -> QuerySe
 # --- Periods, as the map names them ---------------------------------------------------------------------
 
 PERIODS = ("meeting", "7", "30", "90", "year", "all", "custom")
+
+
+DEFAULT_PERIOD = "90"
+
+
+def map_filter(forum: Forum, data: QueryDict, with_period: bool = True) -> deviations.DeviationFilter:
+    """The map's filter from its address's query string: period, from, to, category, organisation, status, q.
+    Without the period, for what is new whenever it happened (a saved view's alerts)."""
+    start = end = None
+    if with_period:
+        start, end = period_range(forum, data.get("period") or DEFAULT_PERIOD, parse_date(data.get("from"), "from"),
+                                  parse_date(data.get("to"), "to"))
+    return deviations.DeviationFilter(start=start, end=end, categories=data.getlist("category"),
+                                      organisations=parse_ids(data.getlist("organisation"), "organisation"),
+                                      statuses=data.getlist("status"), q=data.get("q", ""))
 
 
 def period_range(forum: Forum, period: str, start: dt.date | None, end: dt.date | None,

@@ -21,11 +21,10 @@ from lagesbild.deviations import services as deviations
 from lagesbild.deviations.services import DeviationFilter
 from lagesbild.errors import DomainError, InvalidInput
 from lagesbild.forums.models import Membership
-from lagesbild.inputs import parse_date, parse_ids
 from lagesbild.pages import any_member
 from lagesbild.places import services as places
 
-DEFAULT_PERIOD = "90"
+DEFAULT_PERIOD = services.DEFAULT_PERIOD
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SEQUENTIAL = ("#fff3c4", "#fdcf7f", "#f59d4f", "#d95f27", "#a12d11")
 # By the strictest false discovery rate a hexagon is marked at.
@@ -37,11 +36,7 @@ def filter_from(request: HttpRequest, membership: Membership) -> tuple[Deviation
     """The map's filter from the query string: period, from, to, category, organisation, status, q."""
     data: QueryDict = request.GET
     period = data.get("period") or DEFAULT_PERIOD
-    start, end = services.period_range(membership.forum, period, parse_date(data.get("from"), "from"),
-                                       parse_date(data.get("to"), "to"))
-    flt = DeviationFilter(start=start, end=end, categories=data.getlist("category"),
-                          organisations=parse_ids(data.getlist("organisation"), "organisation"),
-                          statuses=data.getlist("status"), q=data.get("q", ""))
+    flt = services.map_filter(membership.forum, data)
     form = {"period": period, "from": data.get("from", ""), "to": data.get("to", ""),
             "category": set(data.getlist("category")), "organisation": set(data.getlist("organisation")),
             "status": data.getlist("status"), "q": data.get("q", ""),

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -462,6 +463,7 @@ def report_deviation(
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
             audit.record(membership, AuditEvent.Action.CREATE, deviation, _snapshot(deviation, named))
+            transaction.on_commit(partial(_alert_saved_views, membership.forum_id, deviation.pk))
     except BaseException:
         photo_files.delete_files(written)
         raise
@@ -529,6 +531,14 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
             action = AuditEvent.Action.VISIBILITY if visibility_changed else AuditEvent.Action.UPDATE
             audit.record(membership, action, deviation, diff)
     return deviation
+
+
+def _alert_saved_views(forum_id: int, deviation_id: int) -> None:
+    """Hand the new deviation to the background worker, which alerts the members whose saved views it
+    matches (lagesbild.alerts). Imports alert nobody: a file of old rows is not news."""
+    from lagesbild.alerts.tasks import match_new_deviation  # the alerts app builds on this one
+
+    match_new_deviation.enqueue(forum_id, deviation_id)
 
 
 def withdraw_deviation(membership: Membership, deviation_id: int) -> None:

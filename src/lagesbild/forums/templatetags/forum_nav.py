@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from lagesbild.alerts import services as alerts
 from lagesbild.forums.models import Membership
 from lagesbild.forums.services import memberships_of
 
@@ -25,7 +26,8 @@ def forum_nav(context: dict[str, Any], membership: Membership) -> dict[str, Any]
     pages: list[Entry] = [("map", _("Map"), ("map",)), ("patterns", _("Patterns"), ("patterns",)),
              ("places", _("Places"), ("places", "place")), ("meetings", _("Meetings"), ("meetings", "meeting",
                                                                                          "protocol")),
-             ("actions", _("Actions"), ("actions", "action"))]
+             ("actions", _("Actions"), ("actions", "action")),
+             ("saved-views", _("Saved views"), ("saved-views",))]
     admin: list[Entry] = []
     if membership.can_manage_members:
         admin.append(("members", _("Members"), ("members",)))
@@ -35,8 +37,11 @@ def forum_nav(context: dict[str, Any], membership: Membership) -> dict[str, Any]
         admin += [("forum-settings", _("Settings"), ("forum-settings",)),
                   ("categories", _("Categories"), ("categories",)), ("audit-log", _("Audit log"), ("audit-log",))]
 
+    unread = alerts.unread_count(membership)
+
     def links(entries: list[Entry]) -> list[dict[str, Any]]:
-        return [{"key": name, "url": reverse(name, kwargs={"forum": slug}), "label": label, "current": current in names}
+        return [{"key": name, "url": reverse(name, kwargs={"forum": slug}), "label": label, "current": current in names,
+                 "count": unread if name == "saved-views" else 0}
                 for name, label, names in entries]
 
     others = [m for m in memberships_of(membership.user) if m.forum_id != membership.forum_id]

@@ -282,6 +282,16 @@ function restoreFilterFromUrl() {
   }
 }
 
+// Saving the view posts the map's address (its filter) and, if asked, the box on screen.
+$("#save-view-form")?.addEventListener("submit", () => {
+  saveFilterInUrl();
+  $("#sv-query").value = location.search.replace(/^\?/, "");
+  const bounds = map.getBounds();
+  $("#sv-bbox").value = $("#sv-in-view").checked
+    ? [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].map((v) => v.toFixed(6)).join(",")
+    : "";
+});
+
 let filterTimer = null;
 filterForm.addEventListener("input", () => {
   clearTimeout(filterTimer);

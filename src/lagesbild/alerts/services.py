@@ -9,13 +9,15 @@ see (or no longer may, or that was withdrawn) makes no alert, no count and no e-
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.urls import reverse
@@ -31,6 +33,8 @@ from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import DomainError, InvalidInput, NotFound
 from lagesbild.forums.models import Membership
+
+log = logging.getLogger(__name__)
 
 # The parts of the map's address that make its filter; anything else in a saved address is dropped.
 QUERY_KEYS = ("period", "from", "to", "category", "organisation", "status", "q")
@@ -64,16 +68,18 @@ def get_view(membership: Membership, view_id: int) -> SavedView:
 def _clean_query(membership: Membership, query: str) -> str:
     """The filter part of a map address, checked as the map checks it (unknown categories, organisations,
     statuses and periods are refused)."""
-    if len(query) > 2000:
-        raise InvalidInput(_("The filter is too long to save."), field="query")
     given = QueryDict(query.lstrip("?"))
     kept = QueryDict(mutable=True)
     for key in QUERY_KEYS:
         for value in given.getlist(key):
+            if "\x00" in value:  # %00 in the address: no one types it, and PostgreSQL cannot store it
+                raise InvalidInput(_("Text may not contain the NUL character."), field=key)
             if value:
                 kept.appendlist(key, value)
     flt = map_filter(membership.forum, kept)
     deviations.apply_filter(deviations.visible_deviations(membership), membership.forum, flt)  # checks, reads nothing
+    if len(kept.urlencode()) > SavedView._meta.get_field("query").max_length:  # type: ignore[operator]
+        raise InvalidInput(_("The filter is too long to save."), field="query")
     return kept.urlencode()
 
 
@@ -81,22 +87,30 @@ def _clean_bbox(text: str) -> list[float] | None:
     text = text.strip()
     if not text:
         return None
-    box = geometry.parse_bbox(text)
+    box = [round(v, 6) for v in geometry.parse_bbox(text)]  # a metre or so is plenty for a map's view
     if box[0] >= box[2] or box[1] >= box[3]:
         raise InvalidInput(_("The map's view has no area."), field="bbox")
-    return [round(v, 6) for v in box]
+    return box
 
 
 def _clean(membership: Membership, data: ViewInput) -> dict[str, Any]:
-    name = " ".join(data.name.split())
+    # One way of writing each letter, and nothing invisible (zero-width spaces and the like).
+    visible = "".join(c for c in unicodedata.normalize("NFC", data.name) if unicodedata.category(c)[0] != "C")
+    name = " ".join(visible.split())
     if not name:
         raise InvalidInput(_("Give the view a name."), field="name")
     if len(name) > MAX_NAME:
         raise InvalidInput(_("The name can be at most %(max)d characters.") % {"max": MAX_NAME}, field="name")
-    if data.frequency not in SavedView.Frequency.values:
-        raise InvalidInput(_("Choose how often to be alerted."), field="frequency")
+    _check_frequency(data.frequency, data.email)
     return {"name": name, "query": _clean_query(membership, data.query), "bbox": _clean_bbox(data.bbox),
-            "frequency": data.frequency, "email": bool(data.email) and data.frequency != SavedView.Frequency.NONE}
+            "frequency": data.frequency, "email": bool(data.email)}
+
+
+def _check_frequency(frequency: str, email: bool) -> None:
+    if frequency not in SavedView.Frequency.values:
+        raise InvalidInput(_("Choose how often to be alerted."), field="frequency")
+    if email and frequency == SavedView.Frequency.NONE:
+        raise InvalidInput(_("Choose how often to be alerted, to be alerted by e-mail."), field="frequency")
 
 
 def save_view(membership: Membership, data: ViewInput) -> SavedView:
@@ -109,7 +123,8 @@ def save_view(membership: Membership, data: ViewInput) -> SavedView:
         raise InvalidInput(_("You already have a view called %(name)s.") % {"name": fields["name"]}, field="name")
     try:
         with transaction.atomic():
-            return SavedView.objects.create(forum_id=membership.forum_id, membership=membership, **fields)
+            return SavedView.objects.create(forum_id=membership.forum_id, membership=membership,
+                                            digest_sent_at=timezone.now(), **fields)
     except IntegrityError as exc:  # the same name saved twice at once
         raise InvalidInput(_("You already have a view called %(name)s.") % {"name": fields["name"]},
                            field="name") from exc
@@ -117,12 +132,11 @@ def save_view(membership: Membership, data: ViewInput) -> SavedView:
 
 def change_alerts(membership: Membership, view_id: int, frequency: str, email: bool) -> SavedView:
     view = get_view(membership, view_id)
-    if frequency not in SavedView.Frequency.values:
-        raise InvalidInput(_("Choose how often to be alerted."), field="frequency")
-    view.frequency = frequency
-    view.email = bool(email) and frequency != SavedView.Frequency.NONE
-    if frequency == SavedView.Frequency.DAILY and view.digest_sent_at is None:
-        view.digest_sent_at = timezone.now()  # the first digest starts from now, not from the view's first day
+    _check_frequency(frequency, email)
+    if (frequency, bool(email)) != (view.frequency, view.email):
+        # E-mail about what comes from now on: alerts made before the change are not sent late.
+        view.digest_sent_at = timezone.now()
+    view.frequency, view.email = frequency, bool(email)
     view.save(update_fields=["frequency", "email", "digest_sent_at"])
     return view
 
@@ -138,6 +152,16 @@ def map_address(view: SavedView) -> str:
         query["bbox"] = ",".join(f"{v:g}" for v in view.bbox)
     address = reverse("map", kwargs={"forum": view.membership.forum.slug})
     return f"{address}?{query.urlencode()}" if query else address
+
+
+def stale(view: SavedView) -> str:
+    """Why the view no longer matches anything (a category or organisation the forum no longer has), or ""."""
+    try:
+        _alert_filter_checked(view)
+    except DomainError as exc:
+        return _("This view matches nothing any more: %(reason)s Save the map's filter again.") % {
+            "reason": exc.message}
+    return ""
 
 
 def describe(view: SavedView) -> str:
@@ -166,6 +190,18 @@ def describe(view: SavedView) -> str:
 
 # --- Matching new deviations -----------------------------------------------------------------------------
 
+def _alert_filter_checked(view: SavedView) -> deviations.DeviationFilter:
+    flt = _alert_filter(view)
+    deviations.apply_filter(deviations.visible_deviations(view.membership), view.membership.forum, flt)
+    forum_keys = {c.key for c in deviations.forum_categories(view.membership.forum)}
+    hidden = {c.key for c in deviations.forum_categories(view.membership.forum)
+              if c.pk in deviations.hidden_category_ids(view.membership.forum)}
+    if flt.categories and set(flt.categories) <= (hidden & forum_keys):
+        raise InvalidInput(_("The forum no longer uses the category %(name)s.") % {"name": flt.categories[0]},
+                           field="category")
+    return flt
+
+
 def _alert_filter(view: SavedView) -> deviations.DeviationFilter:
     """What a new deviation must match: the view's categories, organisations, statuses, text and box, whatever
     its period (a report made today about last week is still new)."""
@@ -191,9 +227,12 @@ def match_new_deviation(forum_id: int, deviation_id: int) -> list[Alert]:
         try:
             matching = deviations.apply_filter(deviations.visible_deviations(member), member.forum,
                                                _alert_filter(view))
+            if not matching.filter(pk=deviation_id).exclude(reporter_id=member.user_id).exists():
+                continue
         except DomainError:
             continue  # the view names a category or organisation the forum no longer has: it matches nothing
-        if not matching.filter(pk=deviation_id).exclude(reporter_id=member.user_id).exists():
+        except DatabaseError:  # one member's view that the database cannot run must not cost the others theirs
+            log.exception("Saved view %s could not be matched", view.pk)
             continue
         try:
             with transaction.atomic():
@@ -254,8 +293,9 @@ def _footer(view: SavedView) -> str:
                            "url": settings.LAGESBILD_BASE_URL + reverse("saved-views", kwargs={"forum": forum.slug})}
 
 
-def immediate_messages(alerts: list[Alert]) -> list[EmailMessage]:
-    """The e-mails of new alerts whose views send them at once (checked against the gate again)."""
+def immediate_messages(alerts: list[Alert]) -> list[tuple[Alert, EmailMessage]]:
+    """The e-mails of new alerts whose views send them at once (checked against the gate again), each with its
+    alert, to be marked sent (`emailed`) once it went out."""
     messages = []
     with translation.override("sv"):
         for alert in alerts:
@@ -273,9 +313,17 @@ def immediate_messages(alerts: list[Alert]) -> list[EmailMessage]:
             body = "\n\n".join([_line(deviation, zone), _("Open it on the map: %(url)s") % {"url": address},
                                 _footer(view)])
             subject = _("New deviation in “%(name)s”") % {"name": view.name}
-            messages.append(EmailMessage(f"[{member.forum.name}] {subject}", body, to=[member.user.email]))
-            Alert.objects.filter(pk=alert.pk).update(emailed_at=timezone.now())
+            messages.append((alert, EmailMessage(f"[{member.forum.name}] {subject}", body, to=[member.user.email])))
     return messages
+
+
+def emailed(alert: Alert) -> None:
+    Alert.objects.filter(pk=alert.pk).update(emailed_at=timezone.now())
+
+
+# An alert of a view that e-mails at once and still not e-mailed this long after it was made: the mail server
+# refused it. The daily run sends it then.
+RETRY_AFTER = dt.timedelta(minutes=30)
 
 
 @dataclass
@@ -290,17 +338,21 @@ def digests(now: dt.datetime | None = None) -> list[Digest]:
     `lagesbild alerts`, which marks a digest sent (`digest_sent`) only once its e-mail went out."""
     now = now or timezone.now()
     found_digests = []
-    views = (SavedView.objects.filter(frequency=SavedView.Frequency.DAILY, email=True,
+    views = (SavedView.objects.filter(frequency__in=[SavedView.Frequency.DAILY, SavedView.Frequency.IMMEDIATE],
+                                      email=True,
                                       membership__is_active=True, membership__user__is_active=True)
              .select_related("membership", "membership__forum", "membership__user"))
     with translation.override("sv"):
         for view in views:
             member = view.membership
-            pending = Alert.objects.filter(saved_view=view, emailed_at__isnull=True, created_at__lte=now)
+            until = now if view.frequency == SavedView.Frequency.DAILY else now - RETRY_AFTER
+            pending = Alert.objects.filter(saved_view=view, emailed_at__isnull=True, created_at__lte=until)
+            if view.digest_sent_at is not None:  # nothing from before the e-mail was asked for
+                pending = pending.filter(created_at__gt=view.digest_sent_at)
             # Counted and listed only where the member may still see the deviation.
             ids = list(_own_alerts(member).filter(pk__in=pending.values("pk")).values_list("deviation_id", flat=True))
             if not ids or not member.user.email:
-                found_digests.append(Digest(view, now, None))
+                found_digests.append(Digest(view, until, None))
                 continue
             found = list(deviations.visible_deviations(member).filter(pk__in=ids).select_related(
                 "category", "category__parent").order_by("-observed_at")[:DIGEST_LINES])
@@ -313,11 +365,13 @@ def digests(now: dt.datetime | None = None) -> list[Digest]:
                          "%(count)d new deviations in “%(name)s” since the last e-mail:", len(ids)) % {
                     "count": len(ids), "name": view.name},
                 "\n".join(lines),
-                _("See them on the map: %(url)s") % {"url": settings.LAGESBILD_BASE_URL + map_address(view)},
+                ngettext("See it in Lägesbild: %(url)s", "See them in Lägesbild: %(url)s", len(ids)) % {
+                    "url": settings.LAGESBILD_BASE_URL + reverse("saved-views", kwargs={"forum": member.forum.slug})
+                    + "#alerts"},
                 _footer(view)])
             subject = ngettext("%(count)d new deviation in “%(name)s”", "%(count)d new deviations in “%(name)s”",
                                len(ids)) % {"count": len(ids), "name": view.name}
-            found_digests.append(Digest(view, now, EmailMessage(f"[{member.forum.name}] {subject}", body,
+            found_digests.append(Digest(view, until, EmailMessage(f"[{member.forum.name}] {subject}", body,
                                                                 to=[member.user.email])))
     return found_digests
 

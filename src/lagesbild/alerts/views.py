@@ -51,7 +51,7 @@ def saved_views_page(request: HttpRequest, forum: str) -> HttpResponse:
     return render(request, "alerts/saved_views.html", {
         "forum": membership.forum, "membership": membership, "errors": errors,
         "failed_save": request.POST if errors and request.POST.get("op") == "save" else None,
-        "views": [(view, services.map_address(view), services.describe(view)) for view in views],
+        "views": [(view, services.map_address(view), services.describe(view), services.stale(view)) for view in views],
         "alerts": services.alerts_of(membership), "unread": services.unread_count(membership),
         "frequencies": SavedView.Frequency.choices}, status=status)
 

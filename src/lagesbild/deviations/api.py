@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, StrictBool
 
 from lagesbild import geometry, personal_data
@@ -391,9 +391,14 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in ("", [])}
 
 
-@router.post("/{forum}/deviations", response=answers(DeviationOut, 201), summary="Report a deviation",
+@router.post("/{forum}/deviations", response={**answers(DeviationOut, 201), 200: DeviationOut},
+             summary="Report a deviation",
+             description="With an `Idempotency-Key` header (8 to 64 letters, digits, '-' or '_', new for each "
+                         "capture), sending the same report again gives the deviation already made (200) "
+                         "instead of a second one (201): for retries after a lost answer, and offline queues.",
              openapi_extra=openapi_body(DeviationIn, multipart=True))
-def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]:
+def create_deviation(request: HttpRequest, forum: str,
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Status[dict[str, Any]]:
     membership = member(request, forum)
     if (request.content_type or "") == "multipart/form-data":
         payload = validate(DeviationIn, _multipart_payload(request))
@@ -415,8 +420,11 @@ def create_deviation(request: HttpRequest, forum: str) -> Status[dict[str, Any]]
         visibility=payload.visibility,
         shared_with=payload.shared_with,
     )
-    deviation = services.report_deviation(membership, data, photos)
-    return Status(201, _with_warnings(membership, deviation.pk))
+    if idempotency_key is None:
+        deviation = services.report_deviation(membership, data, photos)
+        return Status(201, _with_warnings(membership, deviation.pk))
+    deviation, created = services.report_once(membership, data, photos, idempotency_key)
+    return Status(201 if created else 200, _with_warnings(membership, deviation.pk))
 
 
 @router.get("/{forum}/deviations/{deviation_id}", response=answers(DeviationOut), summary="One deviation in full")

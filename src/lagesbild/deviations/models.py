@@ -131,6 +131,9 @@ class Deviation(models.Model):
                                            related_name="+", db_index=False, db_constraint=False)
     police_report_reference = models.CharField(_("police report reference"), max_length=40, blank=True)
     police_reported_at = models.DateTimeField(_("police report recorded"), null=True, blank=True)
+    # The key a phone gives a capture (the Idempotency-Key header), so that sending it again, after a lost
+    # answer or from the offline queue, finds the deviation instead of making a second one.
+    capture_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001 (NULL: no key)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
     version = models.PositiveIntegerField(default=1)
     # Lower-cased place name and description: case-insensitive search that also folds å, ä and ö,
@@ -151,6 +154,11 @@ class Deviation(models.Model):
                          condition=models.Q(police_flagged_by__isnull=False)),
             models.Index(fields=["police_flagged_org"], name="deviation_flagged_org",
                          condition=models.Q(police_flagged_org__isnull=False)),
+        ]
+        constraints = [
+            # Only reports from the app carry a key; imported rows (NULL) cost the index nothing.
+            models.UniqueConstraint(fields=["forum", "reporter", "capture_key"], name="deviation_capture_once",
+                                    condition=models.Q(capture_key__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -429,11 +429,43 @@ def search_text_for(place_name: str, description: str) -> str:
     return f"{place_name}\n{description}".lower()
 
 
+CAPTURE_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def report_once(membership: Membership, data: DeviationInput, photos: Sequence[UploadedFile] = (),
+                capture_key: str = "") -> tuple[Deviation, bool]:
+    """Report a new deviation that the phone gave a key (the Idempotency-Key header), once: sending it again,
+    after a lost answer or from the offline queue, gives the deviation already made. Returns it and whether
+    it is new."""
+    if not CAPTURE_KEY.fullmatch(capture_key):
+        raise InvalidInput(_("The Idempotency-Key header must be 8 to 64 letters, digits, '-' or '_'."),
+                           field="Idempotency-Key")
+    earlier = _captured(membership, capture_key)
+    if earlier is not None:
+        return earlier, False
+    try:
+        return report_deviation(membership, data, photos, capture_key=capture_key), True
+    except IntegrityError:  # the same capture, sent twice at once: the other request made it
+        earlier = _captured(membership, capture_key)
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def _captured(membership: Membership, capture_key: str) -> Deviation | None:
+    earlier = Deviation.objects.filter(forum_id=membership.forum_id, reporter_id=membership.user_id,
+                                       capture_key=capture_key).first()
+    if earlier is not None and earlier.withdrawn_at is not None:
+        raise Conflict(_("This deviation was sent before and has since been withdrawn."))
+    return earlier
+
+
 def report_deviation(
     membership: Membership,
     data: DeviationInput,
     photos: Sequence[UploadedFile] = (),
     source: str = Deviation.Source.MANUAL,
+    capture_key: str | None = None,
 ) -> Deviation:
     """Report a new deviation, with its photos, all or nothing."""
     if not membership.can_report:
@@ -459,6 +491,7 @@ def report_deviation(
                 visibility=data.visibility,
                 source=source,
                 search_text=search_text_for(data.place_name, data.description),
+                capture_key=capture_key,
             )
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)

@@ -3,6 +3,7 @@
 /* global maplibregl */
 import { FONT, baseStyle } from "./basemap.js";
 import { setUpSearch } from "./map-search.js";
+import * as queue from "./capture-queue.js";
 
 const config = JSON.parse(document.getElementById("lagesbild-config").textContent);
 const t = JSON.parse(document.getElementById("lagesbild-strings").textContent);
@@ -1017,11 +1018,18 @@ reportForm.addEventListener("submit", async (event) => {
   try {
     const warnings = $("#report-warnings");
     const texts = { place_name: reportForm.place_name.value, description: reportForm.description.value };
-    if (!(await confirmedPersonalData(texts, warnings, reportConfirmation))) {
-      submit.textContent = submit.dataset.anyway;
-      warnings.tabIndex = -1;
-      warnings.focus();
-      return;
+    // Without a network a new report waits on the phone; the server checks its text when it arrives.
+    let offline = !state.editing && !navigator.onLine;
+    try {
+      if (!offline && !(await confirmedPersonalData(texts, warnings, reportConfirmation))) {
+        submit.textContent = submit.dataset.anyway;
+        warnings.tabIndex = -1;
+        warnings.focus();
+        return;
+      }
+    } catch (error) {
+      if (error.status || state.editing) throw error;
+      offline = true;
     }
     let deviation;
     if (state.editing) {
@@ -1043,7 +1051,17 @@ reportForm.addEventListener("submit", async (event) => {
         }
       }
     } else {
-      deviation = await api("/deviations", { method: "POST", body: new FormData(reportForm) });
+      // The key makes sending it again safe: after a lost answer the server gives the deviation it made.
+      const key = queue.newKey();
+      const form = new FormData(reportForm);
+      try {
+        if (offline) throw new Error("offline");
+        deviation = await api("/deviations", { method: "POST", body: form, headers: { "Idempotency-Key": key } });
+      } catch (error) {
+        if (error.status) throw error;
+        await keepOnPhone(form, key);
+        return;
+      }
     }
     closeReportForm();
     announce(t.saved);
@@ -1056,6 +1074,112 @@ reportForm.addEventListener("submit", async (event) => {
   }
 });
 $("#report-cancel")?.addEventListener("click", closeReportForm);
+
+// --- Reports waiting on the phone -----------------------------------------------------------------------
+
+async function keepOnPhone(form, key) {
+  const fields = [];
+  const photos = [];
+  for (const [name, value] of form.entries()) {
+    if (name === "photos") {
+      if (value.size) photos.push(await queue.resized(value));
+    } else if (name !== "csrfmiddlewaretoken") {
+      fields.push([name, value]);
+    }
+  }
+  await queue.put({
+    key, forum: config.forum, fields, photos, created: Date.now(), state: "waiting", reason: "", id: null,
+    label: reportForm.category.selectedOptions[0]?.textContent.trim() || "",
+  });
+  closeReportForm();
+  announce(t.captureKept);
+  await showQueue();
+}
+
+async function showQueue() {
+  const section = $("#capture-queue");
+  const day = 864e5;
+  let captures = await queue.captures(config.forum);
+  for (const capture of captures) {
+    if (capture.state === "sent" && Date.now() - capture.created > day) await queue.remove(capture.key);
+  }
+  captures = captures.filter((c) => c.state !== "sent" || Date.now() - c.created <= day);
+  section.hidden = captures.length === 0;
+  const counts = { waiting: 0, sent: 0, refused: 0 };
+  const list = $("#capture-list");
+  list.replaceChildren();
+  for (const capture of captures) {
+    counts[capture.state] += 1;
+    const item = document.createElement("li");
+    item.className = `capture capture-${capture.state}`;
+    const what = document.createElement("span");
+    what.textContent = `${capture.label} · ${formatTime(new Date(capture.created).toISOString())} · `;
+    const status = document.createElement("strong");
+    status.textContent = capture.state === "refused" ? format(t.captureRefused, { reason: capture.reason })
+      : t[`capture_${capture.state}`];
+    item.append(what, status);
+    if (capture.state === "sent" && capture.id) {
+      const show = document.createElement("button");
+      show.type = "button";
+      show.className = "link-button";
+      show.textContent = t.captureShow;
+      show.addEventListener("click", () => openDetail(capture.id, { fly: true }));
+      item.append(" ", show);
+    }
+    if (capture.state === "refused") {
+      const drop = document.createElement("button");
+      drop.type = "button";
+      drop.className = "link-button";
+      drop.textContent = t.captureRemove;
+      drop.addEventListener("click", async () => { await queue.remove(capture.key); await showQueue(); });
+      item.append(" ", drop);
+    }
+    list.append(item);
+  }
+  $("#capture-summary").textContent = format(t.captureSummary, counts);
+  $("#capture-send").hidden = counts.waiting === 0;
+  $("#capture-clear").hidden = counts.sent === 0;
+}
+
+// Sends what waits, oldest first, each with its key; stops at the first that still cannot get through.
+let sending = false;
+async function sendWaiting() {
+  if (sending || !navigator.onLine) return;
+  sending = true;
+  let sent = 0;
+  try {
+    for (const capture of await queue.captures(config.forum)) {
+      if (capture.state !== "waiting") continue;
+      try {
+        const deviation = await api("/deviations", {
+          method: "POST", body: queue.formOf(capture), headers: { "Idempotency-Key": capture.key },
+        });
+        Object.assign(capture, { state: "sent", id: deviation.id, reason: "" });
+        sent += 1;
+      } catch (error) {
+        if (error.status === 401) { announce(t.captureSignIn); break; }
+        if (!error.status || error.status >= 500 || error.status === 408 || error.status === 429) break;
+        Object.assign(capture, { state: "refused", reason: error.message });
+      }
+      await queue.put(capture);
+    }
+  } finally {
+    sending = false;
+  }
+  await showQueue();
+  if (sent) {
+    announce(format(t.capturesSent, { count: sent }));
+    await load();
+  }
+}
+window.addEventListener("online", sendWaiting);
+$("#capture-send").addEventListener("click", sendWaiting);
+$("#capture-clear").addEventListener("click", async () => {
+  for (const capture of await queue.captures(config.forum)) {
+    if (capture.state === "sent") await queue.remove(capture.key);
+  }
+  await showQueue();
+});
 dialog?.addEventListener("close", () => { pickMarker?.remove(); });
 
 $("#report-button")?.addEventListener("click", startPicking);
@@ -1147,6 +1271,8 @@ async function start() {
   }
   map.on("moveend", load);
   await load();
+  await showQueue();
+  sendWaiting();
   // A link such as …/f/farsta/#deviation-42 (from the audit log, say) opens that deviation.
   const linked = /^#deviation-(\d+)$/.exec(location.hash);
   if (linked) await openDetail(Number(linked[1]), { fly: true });

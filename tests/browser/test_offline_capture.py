@@ -1,0 +1,110 @@
+"""Reporting where there is no network, as a trygghetsvärd does in a stairwell: the reports wait on the device
+(IndexedDB), with their photos made smaller, and arrive exactly once when the network is back; also when the
+network dropped the server's answer, and after a reload."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, Route, expect
+
+from lagesbild.deviations.models import Deviation, Photo
+from tests.browser.conftest import sign_in
+from tests.browser.test_map_page import report_at_centre_by_click
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def camera_photo(path: Path) -> Path:
+    """A photo as a phone's camera takes it: 3000 by 2000 pixels."""
+    image = Image.new("RGB", (3000, 2000), (90, 120, 160))
+    for x in range(0, 3000, 40):  # some detail, so that JPEG cannot make it tiny
+        image.paste((200, (x * 7) % 255, 60), (x, (x * 3) % 1900, x + 20, (x * 3) % 1900 + 100))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def report(page: Page, description: str, photo: Path | None = None) -> None:
+    report_at_centre_by_click(page)
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Kategori").select_option("graffiti")
+    dialog.get_by_label("Beskrivning").fill(description)
+    if photo is not None:
+        dialog.get_by_label("Foton").set_input_files(str(photo))
+    dialog.get_by_role("button", name="Spara").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_reports_made_offline_arrive_once_when_the_network_is_back(site: str, desktop: Page, tmp_path: Path
+                                                                    ) -> None:
+    photo = camera_photo(tmp_path / "IMG_0001.jpg")
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.context.set_offline(True)
+    for n in range(3):
+        report(desktop, f"Utan nät {n}", photo)
+        expect(desktop.locator("#notice")).to_contain_text("Inget nät")
+    queue = desktop.locator("#capture-queue")
+    expect(queue).to_contain_text("3 väntar på nätet, 0 skickade, 0 nekade.")
+    assert not Deviation.objects.filter(description__startswith="Utan nät").exists()
+
+    desktop.context.set_offline(False)  # the browser says "online": what waits is sent
+    expect(queue).to_contain_text("0 väntar på nätet, 3 skickade, 0 nekade.")
+    sent = Deviation.objects.filter(description__startswith="Utan nät")
+    assert sorted(d.description for d in sent) == ["Utan nät 0", "Utan nät 1", "Utan nät 2"]
+    photos = Photo.objects.filter(deviation__in=sent)
+    assert photos.count() == 3
+    # Made smaller on the device before it waited (the server alone would have kept 2560 pixels).
+    assert {(p.width, p.height) for p in photos} == {(1600, 1067)}
+    queue.get_by_role("button", name="Visa").first.click()
+    expect(desktop.locator("#view-detail")).to_contain_text("Utan nät 0")
+
+
+def test_a_lost_answer_and_a_reload_send_the_report_once(site: str, desktop: Page) -> None:
+    """The report reaches the server but its answer is lost: it waits on the device, survives a reload, and
+    sent again with its key is recognised, not made twice."""
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+
+    def lose_the_answer(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fetch()  # the server makes the deviation ...
+            route.abort("connectionreset")  # ... and the phone never hears of it
+        else:
+            route.continue_()
+
+    desktop.route("**/api/forums/farsta/deviations", lose_the_answer)
+    report(desktop, "Svaret kom bort")
+    expect(desktop.locator("#capture-queue")).to_contain_text("1 väntar på nätet")
+    assert Deviation.objects.filter(description="Svaret kom bort").count() == 1
+    desktop.reload()  # the page tries again as it starts: the answer is lost again
+    desktop.wait_for_selector("body.map-ready")
+    expect(desktop.locator("#capture-queue")).to_contain_text("1 väntar på nätet")
+    desktop.unroute("**/api/forums/farsta/deviations")
+    desktop.get_by_role("button", name="Skicka nu").click()
+    expect(desktop.locator("#capture-queue")).to_contain_text("0 väntar på nätet, 1 skickade, 0 nekade.")
+    assert Deviation.objects.filter(description="Svaret kom bort").count() == 1
+    desktop.get_by_role("button", name="Ta bort de skickade ur listan").click()
+    expect(desktop.locator("#capture-queue")).to_be_hidden()
+
+
+def test_a_report_the_server_refuses_says_why_and_can_be_removed(site: str, desktop: Page) -> None:
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.context.set_offline(True)
+    report(desktop, "Ring 070-123 45 67")  # personal data, which this forum is set to refuse below
+    from lagesbild.forums.models import Forum
+
+    Forum.objects.filter(slug="farsta").update(block_personal_data=True)
+    desktop.context.set_offline(False)
+    queue = desktop.locator("#capture-queue")
+    expect(queue).to_contain_text("0 väntar på nätet, 0 skickade, 1 nekade.")
+    expect(queue).to_contain_text("nekad: ")
+    assert not Deviation.objects.filter(description="Ring 070-123 45 67").exists()
+    queue.get_by_role("button", name="Ta bort", exact=True).click()
+    expect(queue).to_be_hidden()

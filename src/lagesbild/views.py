@@ -87,6 +87,7 @@ def ui_strings() -> dict[str, str]:
         "captureShow": _("Show"),
         "captureRemove": _("Remove"),
         "captureSignIn": _("Sign in again to send the reports kept on this device."),
+        "captureDiscard": _("Remove this report from the device without sending it?"),
         "withdrawn": _("The deviation was withdrawn."),
         "confirmWithdraw": _("Withdraw this deviation? It disappears from the picture for everyone."),
         "positionChosen": _("Position: %(lat)s, %(lon)s"),
@@ -164,6 +165,7 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "canReport": membership.can_report,
         "language": request.LANGUAGE_CODE,
         "timeZone": membership.forum.timezone,  # times are shown in the forum's zone, as on every page
+        "user": membership.user_id,  # reports kept on a shared device are sent only by whoever made them
         "xlsxMaxRows": XLSX_MAX_ROWS,
     }
     return render(request, "lagesbild/map.html", {

@@ -106,5 +106,63 @@ def test_a_report_the_server_refuses_says_why_and_can_be_removed(site: str, desk
     expect(queue).to_contain_text("0 väntar på nätet, 0 skickade, 1 nekade.")
     expect(queue).to_contain_text("nekad: ")
     assert not Deviation.objects.filter(description="Ring 070-123 45 67").exists()
-    queue.get_by_role("button", name="Ta bort", exact=True).click()
+    queue.get_by_role("button", name="Ta bort: Klotter").click()
     expect(queue).to_be_hidden()
+
+
+def test_on_a_shared_device_each_member_sends_only_their_own(site: str, desktop: Page) -> None:
+    """A caretaker's report waits on the office's tablet; the next person who signs in there neither sees nor
+    sends it under their name. It goes, as the caretaker's, when the caretaker is back."""
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.route("**/api/forums/farsta/deviations",
+                  lambda route: route.abort() if route.request.method == "POST" else route.continue_())
+    report(desktop, "Vicevärdens rapport")
+    expect(desktop.locator("#capture-queue")).to_contain_text("1 väntar på nätet")
+    desktop.context.clear_cookies()  # signed out
+    sign_in(desktop, site, "polis@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.unroute("**/api/forums/farsta/deviations")
+    desktop.reload()
+    desktop.wait_for_selector("body.map-ready")
+    expect(desktop.locator("#capture-queue")).to_be_hidden()
+    assert not Deviation.objects.filter(description="Vicevärdens rapport").exists()
+    desktop.context.clear_cookies()
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    queue = desktop.locator("#capture-queue")
+    expect(queue).to_contain_text("0 väntar på nätet, 1 skickade")
+    assert Deviation.objects.get(description="Vicevärdens rapport").reporter.email == "vicevard@farsta.demo"
+
+
+def test_a_strange_answer_keeps_the_report_and_saving_again_is_the_same_report(site: str, desktop: Page) -> None:
+    """A captive portal answers "200" with its own page: the report is kept, not announced as saved. And when the
+    server saved a report but the answer was a gateway error, pressing Spara again makes no second one."""
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    portal = "**/api/forums/farsta/deviations"
+    desktop.route(portal, lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Wi-Fi</h1>")
+                  if route.request.method == "POST" else route.continue_())
+    report(desktop, "Bakom portalen")
+    expect(desktop.locator("#capture-queue")).to_contain_text("1 väntar på nätet")
+    desktop.unroute(portal)
+    desktop.get_by_role("button", name="Skicka nu").click()
+    expect(desktop.locator("#capture-queue")).to_contain_text("0 väntar på nätet, 1 skickade")
+    assert Deviation.objects.filter(description="Bakom portalen").count() == 1
+
+    def gateway_error(route: Route) -> None:
+        route.fetch()  # saved ...
+        route.fulfill(status=502, content_type="application/json",
+                      body='{"error": {"code": "bad_gateway", "message": "Bad gateway", "field": null}}')
+
+    desktop.route(portal, lambda route: gateway_error(route) if route.request.method == "POST"
+                  else route.continue_())
+    report_at_centre_by_click(desktop)
+    dialog = desktop.get_by_role("dialog")
+    dialog.get_by_label("Kategori").select_option("graffiti")
+    dialog.get_by_label("Beskrivning").fill("Gatewayfel")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("Bad gateway")
+    desktop.unroute(portal)
+    dialog.get_by_role("button", name="Spara").click()
+    expect(desktop.get_by_role("dialog")).to_be_hidden()
+    assert Deviation.objects.filter(description="Gatewayfel").count() == 1

@@ -34,10 +34,11 @@ export function newKey() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// Every capture of the forum, oldest first: {key, forum, fields, photos, label, created, state, reason, id}.
-export async function captures(forum) {
+// The member's captures in the forum, oldest first: {key, forum, user, fields, photos, label, created, state,
+// reason, id}. On a device several people use, each sees and sends only their own: never under another's name.
+export async function captures(forum, user) {
   const all = await request((await store("readonly")).getAll());
-  return all.filter((c) => c.forum === forum).sort((a, b) => a.created - b.created);
+  return all.filter((c) => c.forum === forum && c.user === user).sort((a, b) => a.created - b.created);
 }
 
 export async function put(capture) {

@@ -21,6 +21,7 @@ const state = {
   aggregated: false, // the map shows grid counts, not points
   categoryCounts: new Map(),
   editing: null, // the deviation being edited, or null for a new one
+  captureKey: null, // the Idempotency-Key of the new report in the form
   detailId: null,
   loadSeq: 0,
   hexagonTiles: null, // the hexagon tiles' URL, for the filter
@@ -42,6 +43,7 @@ async function api(path, options = {}) {
   if (!response.ok) {
     const error = new Error(body?.error?.message || response.statusText);
     error.field = body?.error?.field;
+    error.code = body?.error?.code;
     error.status = response.status;
     throw error;
   }
@@ -930,6 +932,7 @@ function openReportForm(existing = null) {
 }
 
 function closeReportForm() {
+  state.captureKey = null;  // the next report is another capture
   dialog.close();
   pickMarker?.remove();
   state.editing = null;
@@ -1051,12 +1054,16 @@ reportForm.addEventListener("submit", async (event) => {
         }
       }
     } else {
-      // The key makes sending it again safe: after a lost answer the server gives the deviation it made.
-      const key = queue.newKey();
+      // The key makes sending it again safe: after a lost answer the server gives the deviation it made. It is
+      // the form's, so that pressing Spara again after an error is the same report, not a second one.
+      state.captureKey ||= queue.newKey();
+      const key = state.captureKey;
       const form = new FormData(reportForm);
       try {
         if (offline) throw new Error("offline");
         deviation = await api("/deviations", { method: "POST", body: form, headers: { "Idempotency-Key": key } });
+        // A 2xx without our answer (a captive portal's page, a proxy): nothing is known to be saved.
+        if (!deviation?.id) throw new Error("no answer");
       } catch (error) {
         if (error.status) throw error;
         await keepOnPhone(form, key);
@@ -1088,7 +1095,8 @@ async function keepOnPhone(form, key) {
     }
   }
   await queue.put({
-    key, forum: config.forum, fields, photos, created: Date.now(), state: "waiting", reason: "", id: null,
+    key, forum: config.forum, user: config.user, fields, photos, created: Date.now(), state: "waiting", reason: "",
+    id: null,
     label: reportForm.category.selectedOptions[0]?.textContent.trim() || "",
   });
   closeReportForm();
@@ -1099,11 +1107,13 @@ async function keepOnPhone(form, key) {
 async function showQueue() {
   const section = $("#capture-queue");
   const day = 864e5;
-  let captures = await queue.captures(config.forum);
+  let captures = await queue.captures(config.forum, config.user);
+  // Sent ones stay listed for a day after they went, then leave the device.
+  const gone = (c) => c.state === "sent" && Date.now() - (c.sentAt || c.created) > day;
   for (const capture of captures) {
-    if (capture.state === "sent" && Date.now() - capture.created > day) await queue.remove(capture.key);
+    if (gone(capture)) await queue.remove(capture.key);
   }
-  captures = captures.filter((c) => c.state !== "sent" || Date.now() - c.created <= day);
+  captures = captures.filter((c) => !gone(c));
   section.hidden = captures.length === 0;
   const counts = { waiting: 0, sent: 0, refused: 0 };
   const list = $("#capture-list");
@@ -1126,12 +1136,18 @@ async function showQueue() {
       show.addEventListener("click", () => openDetail(capture.id, { fly: true }));
       item.append(" ", show);
     }
-    if (capture.state === "refused") {
+    if (capture.state !== "sent") {
       const drop = document.createElement("button");
       drop.type = "button";
       drop.className = "link-button";
       drop.textContent = t.captureRemove;
-      drop.addEventListener("click", async () => { await queue.remove(capture.key); await showQueue(); });
+      drop.setAttribute("aria-label", `${t.captureRemove}: ${capture.label}`);
+      drop.addEventListener("click", async () => {
+        // A report not yet sent exists nowhere else: removing it is asked once more.
+        if (capture.state === "waiting" && !window.confirm(t.captureDiscard)) return;
+        await queue.remove(capture.key);
+        await showQueue();
+      });
       item.append(" ", drop);
     }
     list.append(item);
@@ -1148,16 +1164,19 @@ async function sendWaiting() {
   sending = true;
   let sent = 0;
   try {
-    for (const capture of await queue.captures(config.forum)) {
+    for (const capture of await queue.captures(config.forum, config.user)) {
       if (capture.state !== "waiting") continue;
       try {
         const deviation = await api("/deviations", {
           method: "POST", body: queue.formOf(capture), headers: { "Idempotency-Key": capture.key },
         });
-        Object.assign(capture, { state: "sent", id: deviation.id, reason: "" });
+        if (!deviation?.id) break;  // not our server's answer (a captive portal): try again later
+        Object.assign(capture, { state: "sent", id: deviation.id, reason: "", sentAt: Date.now() });
         sent += 1;
       } catch (error) {
-        if (error.status === 401) { announce(t.captureSignIn); break; }
+        // Signed out, or the session's form key is stale after a long time away: the report waits for a
+        // new sign-in rather than being refused. (A 403 for the member's role is a refusal, below.)
+        if (error.status === 401 || error.code === "csrf") { announce(t.captureSignIn); break; }
         if (!error.status || error.status >= 500 || error.status === 408 || error.status === 429) break;
         Object.assign(capture, { state: "refused", reason: error.message });
       }
@@ -1173,9 +1192,11 @@ async function sendWaiting() {
   }
 }
 window.addEventListener("online", sendWaiting);
+// A weak network can look "online" while every request fails: try again every minute as well.
+setInterval(sendWaiting, 60_000);
 $("#capture-send").addEventListener("click", sendWaiting);
 $("#capture-clear").addEventListener("click", async () => {
-  for (const capture of await queue.captures(config.forum)) {
+  for (const capture of await queue.captures(config.forum, config.user)) {
     if (capture.state === "sent") await queue.remove(capture.key);
   }
   await showQueue();

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -335,3 +336,28 @@ def test_the_first_daily_e_mail_starts_when_it_was_asked_for(world: World) -> No
     call_command("alerts", stdout=io.StringIO())
     [message] = mail.outbox
     assert "Efter" in message.body and "Före" not in message.body
+
+
+def test_the_api_saves_lists_changes_and_removes_views_and_reads_alerts(world: World) -> None:
+    api = world.client(world.viewer)
+    base = "/api/forums/farsta"
+    created = api.post(f"{base}/saved-views", json.dumps({"name": "Klotter", "query": "category=graffiti",
+                                                          "bbox": NEAR, "frequency": "immediate"}),
+                       content_type="application/json")
+    assert created.status_code == 201, created.content
+    view = created.json()
+    assert view["mapUrl"].startswith("/f/farsta/?category=graffiti&bbox=") and view["stale"] == ""
+    refused = api.post(f"{base}/saved-views", json.dumps({"name": "Klotter", "query": "category=unicorns"}),
+                       content_type="application/json")
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "category"
+    deviation = report(world, world.housing_reporter, category="graffiti", place_name="Torget")
+    [alert] = api.get(f"{base}/alerts").json()
+    assert (alert["deviation"]["id"], alert["deviation"]["placeName"], alert["read"]) == (deviation.pk, "Torget", False)
+    assert api.post(f"{base}/alerts/read", "{}", content_type="application/json").status_code == 204
+    assert api.get(f"{base}/alerts").json()[0]["read"] is True
+    changed = api.patch(f"{base}/saved-views/{view['id']}", json.dumps({"frequency": "daily", "email": True}),
+                        content_type="application/json")
+    assert changed.status_code == 200 and (changed.json()["frequency"], changed.json()["email"]) == ("daily", True)
+    assert [v["name"] for v in api.get(f"{base}/saved-views").json()] == ["Klotter"]
+    assert api.delete(f"{base}/saved-views/{view['id']}").status_code == 204
+    assert api.get(f"{base}/saved-views").json() == [] and api.get(f"{base}/alerts").json() == []

@@ -183,6 +183,19 @@ API_ROWS = [
         coordinators_only(200), body=lambda o: {**PLACE, "name": "Torget 2"}),
     Row("DELETE", "/api/forums/{forum}/places/{place_id}", lambda o: f"{F}/places/{o['place']}",
         coordinators_only(204)),
+    # Saved views and alerts: each member's own; every member has a planted alert on the restricted deviation.
+    Row("GET", "/api/forums/{forum}/saved-views", lambda o: f"{F}/saved-views", answers()),
+    Row("POST", "/api/forums/{forum}/saved-views", lambda o: f"{F}/saved-views", answers(
+        viewer=201, other_org=201, author=201, org_lead=201, coordinator=201),
+        body=lambda o: {"name": "Ny vy", "query": "period=30&category=graffiti", "frequency": "daily"}),
+    Row("PATCH", "/api/forums/{forum}/saved-views/{view_id}", lambda o: f"{F}/saved-views/{o['saved_view']}",
+        answers(viewer=404, other_org=404, org_lead=404, coordinator=404),
+        body=lambda o: {"frequency": "daily", "email": True}),
+    Row("DELETE", "/api/forums/{forum}/saved-views/{view_id}", lambda o: f"{F}/saved-views/{o['saved_view']}",
+        answers(viewer=404, other_org=404, author=204, org_lead=404, coordinator=404)),
+    Row("GET", "/api/forums/{forum}/alerts", lambda o: f"{F}/alerts", answers()),
+    Row("POST", "/api/forums/{forum}/alerts/read", lambda o: f"{F}/alerts/read", answers(
+        viewer=204, other_org=204, author=204, org_lead=204, coordinator=204), body=lambda o: {}),
     # Meetings, their agenda and protocol
     Row("GET", "/api/forums/{forum}/meetings", lambda o: f"{F}/meetings", answers()),
     Row("POST", "/api/forums/{forum}/meetings", lambda o: f"{F}/meetings", coordinators_only(201), body=lambda o: {}),

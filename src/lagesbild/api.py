@@ -269,6 +269,7 @@ def openapi_body(schema: type[BaseModel], multipart: bool = False) -> dict[str, 
 
 
 def _register_routers() -> None:
+    from lagesbild.alerts.api import router as alerts_router
     from lagesbild.analysis.api import router as analysis_router
     from lagesbild.deviations.api import router as deviations_router
     from lagesbild.forums.api import router as forums_router
@@ -284,6 +285,7 @@ def _register_routers() -> None:
     api.add_router("/forums", analysis_router)
     api.add_router("/forums", interop_router)
     api.add_router("/forums", ogc_router)
+    api.add_router("/forums", alerts_router)
 
 
 _register_routers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pyotp
@@ -36,7 +37,8 @@ def test_two_factor_set_up_then_required_at_sign_in(site: str, checked: Page) ->
     assert violations(desktop) == []
     secret = desktop.locator("#authenticator_secret").input_value()
     totp = pyotp.TOTP(secret)
-    desktop.get_by_label("Autentiseringskod").fill(totp.now())
+    activation_code = totp.now()
+    desktop.get_by_label("Autentiseringskod").fill(activation_code)
     desktop.get_by_role("button", name="Aktivera").click()
     # Recovery codes are offered; the map is reachable now.
     desktop.goto(f"{site}/f/farsta/")
@@ -51,6 +53,9 @@ def test_two_factor_set_up_then_required_at_sign_in(site: str, checked: Page) ->
     desktop.get_by_label("Kod").fill("000000")
     desktop.get_by_role("button", name="Logga in").click()
     expect(desktop.locator("body")).to_contain_text("Felaktig kod")
+    # A code is accepted once: when the test is quick, wait for the authenticator's next one, as a person would.
+    while totp.now() == activation_code:
+        time.sleep(1)
     desktop.get_by_label("Kod").fill(totp.now())
     desktop.get_by_role("button", name="Logga in").click()
     desktop.wait_for_selector("body.map-ready")

@@ -348,6 +348,8 @@ PAGE_ROWS = [
     Row("POST", "account_logout", lambda o: "/konto/logout/", {a: 302 for a in ACTORS}, body=lambda o: {},
         multipart=True),
     Row("GET", "map", lambda o: "/f/farsta/", answers(anonymous=302)),
+    Row("GET", "web-manifest", lambda o: "/manifest.webmanifest", {a: 200 for a in ACTORS}),
+    Row("GET", "service-worker", lambda o: "/sw.js", {a: 200 for a in ACTORS}),
     Row("GET", "accept-invitation", lambda o: "/konto/inbjudan/not-a-real-key/", {a: 404 for a in ACTORS}),
     Row("GET", "forum-settings", lambda o: "/f/farsta/installningar/",
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),

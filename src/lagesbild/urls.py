@@ -32,6 +32,8 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("manifest.webmanifest", views.web_manifest, name="web-manifest"),
+    path("sw.js", views.service_worker, name="service-worker"),
     path("basemap/basemap.pmtiles", basemap_views.pmtiles_file, name="basemap-pmtiles"),
     path("basemap/fonts/<str:fontstack>/<int:start>-<int:end>.pbf", basemap_views.glyph_range,
          name="basemap-glyphs"),

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,6 +45,26 @@ def record_csrf_refusal(request: HttpRequest) -> str:
         changes={"reason": "csrf", "path": request.path[:200]}, ip=client_ip.get()))
     return _("The page had expired or the request did not come from Lägesbild, so nothing was changed. "
              "Reload the page and try again.")
+
+
+def web_manifest(request: HttpRequest) -> JsonResponse:
+    """What a phone needs to install Lägesbild as an app (Add to Home screen)."""
+    icons = [{"src": static(f"lagesbild/icons/{name}-{size}.png"), "sizes": f"{size}x{size}", "type": "image/png",
+              "purpose": purpose}
+             for name, purpose in (("icon", "any"), ("maskable", "maskable")) for size in (192, 512)]
+    manifest = {
+        "name": "Lägesbild", "short_name": "Lägesbild", "lang": "sv", "dir": "ltr",
+        "description": _("The safety forum's shared situational picture: report and see deviations on the map."),
+        "start_url": "/", "scope": "/", "display": "standalone", "orientation": "any",
+        "background_color": "#ffffff", "theme_color": "#14213d", "icons": icons,
+    }
+    return JsonResponse(manifest, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
+
+
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, from the site's root so that it may serve every page (see templates/lagesbild/sw.js)."""
+    # Like every page it is marked no-store (SecurityHeadersMiddleware), so a new version is used at once.
+    return render(request, "lagesbild/sw.js", content_type="text/javascript; charset=utf-8")
 
 
 @never_cache

@@ -166,3 +166,47 @@ def test_a_strange_answer_keeps_the_report_and_saving_again_is_the_same_report(s
     dialog.get_by_role("button", name="Spara").click()
     expect(desktop.get_by_role("dialog")).to_be_hidden()
     assert Deviation.objects.filter(description="Gatewayfel").count() == 1
+
+
+def test_the_app_installs_and_opens_without_network(site: str, desktop: Page, tmp_path: Path) -> None:
+    """The round of issue 13: the app is installable; with the network gone, the page reloads from the device,
+    takes a report with a photo, reloads again with it waiting, and sends it once when the network is back."""
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.wait_for_selector("body.map-ready")
+    desktop.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    # Chromium's own installability check (Lighthouse uses the same). A test browser's context is always
+    # "incognito", which no real phone's is; every other reason counts.
+    cdp = desktop.context.new_cdp_session(desktop)
+    errors = {e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]}
+    assert errors - {"in-incognito"} == set(), errors
+    # The map page asked to be kept as the worker took over.
+    desktop.wait_for_function("() => caches.match('/f/farsta/').then((page) => !!page)")
+
+    desktop.context.set_offline(True)
+    desktop.reload()
+    desktop.wait_for_selector("body.map-ready")
+    # The deviations themselves are never kept on the device.
+    expect(desktop.locator("#summary")).to_contain_text("kunde inte hämtas")
+    report(desktop, "Helt utan nät", camera_photo(tmp_path / "IMG_0002.jpg"))
+    desktop.reload()
+    desktop.wait_for_selector("body.map-ready")
+    queue = desktop.locator("#capture-queue")
+    expect(queue).to_contain_text("1 väntar på nätet")
+    assert not Deviation.objects.filter(description="Helt utan nät").exists()
+    # A page that opened without network hears no "online" event: the retry every 15 seconds sends it.
+    desktop.context.set_offline(False)
+    expect(queue).to_contain_text("0 väntar på nätet, 1 skickade", timeout=25_000)
+    assert Deviation.objects.filter(description="Helt utan nät").count() == 1
+    kept = desktop.evaluate("""async () => {
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const request of await (await caches.open(name)).keys()) urls.push(new URL(request.url).pathname);
+        }
+        return urls;
+    }""")
+    assert "/f/farsta/" in kept and "/api/forums/farsta/categories" in kept
+    assert [url for url in kept if "/deviations" in url or "/photos" in url or "/tiles/" in url] == []
+    # Signing out takes the kept pages with it.
+    desktop.get_by_role("button", name="Logga ut").click()
+    desktop.wait_for_url("**/konto/**")
+    assert desktop.evaluate("() => caches.match('/f/farsta/').then((page) => !!page)") is False

@@ -1158,11 +1158,13 @@ async function showQueue() {
 }
 
 // Sends what waits, oldest first, each with its key; stops at the first that still cannot get through.
+// Returns false when the network still failed.
 let sending = false;
 async function sendWaiting() {
-  if (sending || !navigator.onLine) return;
+  if (sending || !navigator.onLine) return true;
   sending = true;
   let sent = 0;
+  let through = true;
   try {
     for (const capture of await queue.captures(config.forum, config.user)) {
       if (capture.state !== "waiting") continue;
@@ -1170,14 +1172,17 @@ async function sendWaiting() {
         const deviation = await api("/deviations", {
           method: "POST", body: queue.formOf(capture), headers: { "Idempotency-Key": capture.key },
         });
-        if (!deviation?.id) break;  // not our server's answer (a captive portal): try again later
+        if (!deviation?.id) { through = false; break; }  // not our server's answer (a captive portal)
         Object.assign(capture, { state: "sent", id: deviation.id, reason: "", sentAt: Date.now() });
         sent += 1;
       } catch (error) {
         // Signed out, or the session's form key is stale after a long time away: the report waits for a
         // new sign-in rather than being refused. (A 403 for the member's role is a refusal, below.)
         if (error.status === 401 || error.code === "csrf") { announce(t.captureSignIn); break; }
-        if (!error.status || error.status >= 500 || error.status === 408 || error.status === 429) break;
+        if (!error.status || error.status >= 500 || error.status === 408 || error.status === 429) {
+          through = false;
+          break;
+        }
         Object.assign(capture, { state: "refused", reason: error.message });
       }
       await queue.put(capture);
@@ -1190,10 +1195,18 @@ async function sendWaiting() {
     announce(format(t.capturesSent, { count: sent }));
     await load();
   }
+  return through;
 }
-window.addEventListener("online", sendWaiting);
-// A weak network can look "online" while every request fails: try again every minute as well.
-setInterval(sendWaiting, 60_000);
+// "Online" often comes a moment before the network carries anything: if the first try fails, a few more.
+window.addEventListener("online", async () => {
+  for (const wait of [0, 2000, 5000, 15000]) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (await sendWaiting()) return;
+  }
+});
+// Not every return of the network says so ("online" is not fired for a page that opened without one, and a
+// weak network can look online while every request fails): while reports wait, try every 15 seconds as well.
+setInterval(() => { if (!$("#capture-send").hidden) sendWaiting(); }, 15_000);
 $("#capture-send").addEventListener("click", sendWaiting);
 $("#capture-clear").addEventListener("click", async () => {
   for (const capture of await queue.captures(config.forum, config.user)) {

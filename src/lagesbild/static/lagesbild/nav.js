@@ -21,3 +21,13 @@ document.addEventListener("keydown", (event) => {
     menu.querySelector("summary").focus();
   }
 });
+
+// The service worker lets the app open without network (templates/lagesbild/sw.js). A map page opened before
+// it took over asks to be kept, so that it opens offline next time too.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready).then((registration) => {
+    if (/^\/f\/[^/]+\/$/.test(location.pathname)) {
+      registration.active?.postMessage({ type: "keep-page", url: location.pathname });
+    }
+  }).catch(() => {}); // without it the app works as before, online
+}

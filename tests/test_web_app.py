@@ -1,0 +1,48 @@
+"""The installable web app: its manifest and icons, and the service worker's rules about what it keeps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+from PIL import Image
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_manifest_has_what_installing_needs() -> None:
+    response = Client().get("/manifest.webmanifest")
+    assert response.status_code == 200 and response["Content-Type"] == "application/manifest+json"
+    manifest = response.json()
+    assert (manifest["name"], manifest["start_url"], manifest["scope"], manifest["display"]) == (
+        "Lägesbild", "/", "/", "standalone")
+    assert manifest["lang"] == "sv" and "lägesbild" in manifest["description"].lower()
+    sizes = set()
+    for icon in manifest["icons"]:
+        path = finders.find(icon["src"].removeprefix("/static/"))
+        assert path, icon["src"]
+        with Image.open(path) as image:
+            assert icon["sizes"] == f"{image.width}x{image.height}" and image.format == "PNG"
+        sizes.add((icon["sizes"], icon["purpose"]))
+    assert {("192x192", "any"), ("512x512", "any"), ("192x192", "maskable"), ("512x512", "maskable")} <= sizes
+    page = Client().get("/konto/login/").content.decode()
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in page
+
+
+def test_the_service_worker_is_served_for_the_whole_site_and_keeps_no_deviations() -> None:
+    response = Client().get("/sw.js")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/javascript")
+    assert {"no-cache", "no-store"} & {part.strip() for part in response["Cache-Control"].split(",")}
+    script = response.content.decode()
+    for asset in re.findall(r'"(/static/[^"]+)"', script):  # every file it keeps exists
+        assert finders.find(asset.removeprefix("/static/")), asset
+    kept = re.search(r"const FORUM_DATA = /(.+)/;", script)
+    assert kept is not None
+    forum_data = re.compile(kept.group(1).replace("\\/", "/"))
+    assert forum_data.match("/api/forums/farsta/categories") and forum_data.match("/api/forums/farsta")
+    for path in ("/api/forums/farsta/deviations", "/api/forums/farsta/deviations/1", "/api/forums/farsta/photos/1",
+                 "/api/forums/farsta/tiles/WebMercatorQuad/10/1/1", "/api/forums/farsta/alerts",
+                 "/api/forums/farsta/places/1", "/api/forums/farsta/export"):
+        assert not forum_data.match(path), path

@@ -76,7 +76,8 @@ class TwoFactorRequiredMiddleware:
     the account pages, language choice and static files stay reachable.
     """
 
-    OPEN_PREFIXES = ("/konto/", "/i18n/", "/static/", "/healthz")
+    # The service worker and manifest too: a worker's script may not be redirected, or it never installs.
+    OPEN_PREFIXES = ("/konto/", "/i18n/", "/static/", "/healthz", "/sw.js", "/manifest.webmanifest")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -64,7 +67,20 @@ def web_manifest(request: HttpRequest) -> JsonResponse:
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, from the site's root so that it may serve every page (see templates/lagesbild/sw.js)."""
     # Like every page it is marked no-store (SecurityHeadersMiddleware), so a new version is used at once.
-    return render(request, "lagesbild/sw.js", content_type="text/javascript; charset=utf-8")
+    return render(request, "lagesbild/sw.js", {"version": _app_version()},
+                  content_type="text/javascript; charset=utf-8")
+
+
+@functools.cache
+def _app_version() -> str:
+    """A short fingerprint of the app's own scripts, styles and templates: a new release names new caches."""
+    digest = hashlib.sha256()
+    for folder in (Path(__file__).parent / "static" / "lagesbild", Path(__file__).parent / "templates"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @never_cache

@@ -1099,6 +1099,8 @@ async function keepOnPhone(form, key) {
     id: null,
     label: reportForm.category.selectedOptions[0]?.textContent.trim() || "",
   });
+  // Ask the browser not to clear the device's storage when space runs low (Safari does after a week unused).
+  navigator.storage?.persist?.().catch(() => {});
   closeReportForm();
   announce(t.captureKept);
   await showQueue();
@@ -1160,6 +1162,7 @@ async function showQueue() {
 // Sends what waits, oldest first, each with its key; stops at the first that still cannot get through.
 // Returns false when the network still failed.
 let sending = false;
+let signInNeeded = false;
 async function sendWaiting() {
   if (sending || !navigator.onLine) return true;
   sending = true;
@@ -1178,7 +1181,12 @@ async function sendWaiting() {
       } catch (error) {
         // Signed out, or the session's form key is stale after a long time away: the report waits for a
         // new sign-in rather than being refused. (A 403 for the member's role is a refusal, below.)
-        if (error.status === 401 || error.code === "csrf") { announce(t.captureSignIn); break; }
+        if (error.status === 401 || error.code === "csrf") {
+          announce(t.captureSignIn);
+          signInNeeded = true; // no more uploads of photos every 15 s that cannot succeed, until a reload
+          through = false;
+          break;
+        }
         if (!error.status || error.status >= 500 || error.status === 408 || error.status === 429) {
           through = false;
           break;
@@ -1206,7 +1214,7 @@ window.addEventListener("online", async () => {
 });
 // Not every return of the network says so ("online" is not fired for a page that opened without one, and a
 // weak network can look online while every request fails): while reports wait, try every 15 seconds as well.
-setInterval(() => { if (!$("#capture-send").hidden) sendWaiting(); }, 15_000);
+setInterval(() => { if (!$("#capture-send").hidden && !signInNeeded) sendWaiting(); }, 15_000);
 $("#capture-send").addEventListener("click", sendWaiting);
 $("#capture-clear").addEventListener("click", async () => {
   for (const capture of await queue.captures(config.forum, config.user)) {

@@ -7,9 +7,13 @@
 // - the map page of each forum visited, and the forum's categories, organisations and places, so that the
 //   report form works offline;
 // - never deviations, photos, comments or anything else a member's organisation may see but others not: a
-//   device can be lost or shared. Signing out removes the pages kept.
-const STATIC = "lagesbild-static-v1";
-const PAGES = "lagesbild-pages-v1";
+//   device can be lost or shared. Signing out, or a sign-in page (a session that ran out), removes the pages
+//   kept, and they are not served once older than MAX_AGE.
+// The caches are named after this version of the app's files, so a new release never runs an old page.
+const VERSION = "{{ version }}";
+const STATIC = `lagesbild-static-${VERSION}`;
+const PAGES = `lagesbild-pages-${VERSION}`;
+const MAX_AGE = 12 * 3600 * 1000; // a working day or a night's round; after that, open it online again
 const SHELL = [
   "{% static 'lagesbild/app.css' %}", "{% static 'lagesbild/map.css' %}", "{% static 'lagesbild/nav.js' %}",
   "{% static 'lagesbild/map.js' %}", "{% static 'lagesbild/capture-queue.js' %}",
@@ -20,10 +24,11 @@ const SHELL = [
   "{% static 'vendor/protomaps-basemaps/basemaps.js' %}",
 ];
 const STATIC_PREFIX = "{% get_static_prefix %}";
-const MAP_PAGE = /^\/f\/[^/]+\/$/;
+const MAP_PAGE = /^\/f\/[A-Za-z0-9_-]+\/$/;
 // The forum's own description, categories, organisations and places: what every member sees alike.
-const FORUM_DATA = /^\/api\/forums\/[^/]+(\/categories|\/organisations|\/places)?$/;
+const FORUM_DATA = /^\/api\/forums\/[A-Za-z0-9_-]+(\/categories|\/organisations|\/places)?$/;
 const LOGOUT = "{% url 'account_logout' %}";
+const ACCOUNT = "/konto/"; // sign-in, sign-out, two-factor: whoever comes next is not the one whose pages are kept
 const LAST_MAP = "/__last-map-page__";
 
 self.addEventListener("install", (event) => {
@@ -49,14 +54,30 @@ self.addEventListener("message", (event) => {
     .map((path) => fromNetwork(new Request(path, { credentials: "same-origin" }), PAGES).catch(() => null))));
 });
 
+// Raised whenever the kept pages are forgotten, so that an answer still on its way then is not kept after all.
+let forgotten = 0;
+async function forgetPages() {
+  forgotten += 1;
+  await caches.delete(PAGES);
+}
+
 async function fromNetwork(request, cacheName) {
+  const before = forgotten;
   const response = await fetch(request);
+  const url = new URL(request.url);
+  if (cacheName === PAGES && (response.status === 401 || response.status === 403)) {
+    await forgetPages(); // signed out, or someone else now: nothing of the last person's stays
+    return response;
+  }
   // Only a whole, successful answer is kept: a sign-in page (a redirect) never replaces the map.
-  if (response.ok && !response.redirected && response.type === "basic") {
-    const url = new URL(request.url);
+  if (response.ok && !response.redirected && response.type === "basic" && before === forgotten) {
     const cache = await caches.open(cacheName);
-    await cache.put(url.pathname, response.clone());
-    if (MAP_PAGE.test(url.pathname)) await cache.put(LAST_MAP, response.clone());
+    const kept = new Response(await response.clone().blob(), {
+      status: response.status, headers: [...response.headers, ["X-Kept-At", String(Date.now())]],
+    });
+    if (before !== forgotten) return response;
+    await cache.put(url.pathname, kept.clone());
+    if (MAP_PAGE.test(url.pathname)) await cache.put(LAST_MAP, kept);
   }
   return response;
 }
@@ -64,12 +85,19 @@ async function fromNetwork(request, cacheName) {
 async function fromCache(request, cacheName) {
   const url = new URL(request.url);
   const cache = await caches.open(cacheName);
-  return (await cache.match(url.pathname)) || (url.pathname === "/" ? cache.match(LAST_MAP) : undefined);
+  const kept = (await cache.match(url.pathname)) || (url.pathname === "/" ? await cache.match(LAST_MAP) : undefined);
+  if (kept && cacheName === PAGES && Date.now() - Number(kept.headers.get("X-Kept-At") || 0) > MAX_AGE) {
+    return undefined;
+  }
+  return kept;
 }
 
 async function networkFirst(request, cacheName, fallback) {
   try {
-    return await fromNetwork(request, cacheName);
+    const response = await fromNetwork(request, cacheName);
+    // A proxy's "bad gateway" while the app is down: the kept page serves better.
+    if (response.status >= 502 && response.status <= 504) return (await fromCache(request, cacheName)) || response;
+    return response;
   } catch (error) {
     const kept = await fromCache(request, cacheName);
     if (kept) return kept;
@@ -83,22 +111,27 @@ function offlinePage() {
     "<!doctype html><html lang=sv><meta charset=utf-8><meta name=viewport content='width=device-width'>" +
     "<title>Lägesbild</title><h1>Inget nät</h1><p>Sidan har inte öppnats på den här enheten förut. " +
     "Försök igen när nätet är tillbaka.</p><p lang=en>No network, and this page was not opened on this " +
-    "device before.</p>", { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+    "device before.</p><p><a href='/'>Lägesbild</a></p>",
+    { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return; // basemap tiles and the like: the browser's own cache
-  if (request.method === "POST" && url.pathname === LOGOUT) {
-    // What this person opened leaves the device with them (their reports waiting to be sent stay, for them).
-    event.waitUntil(caches.delete(PAGES));
+  if (url.pathname.startsWith(ACCOUNT) && (request.mode === "navigate" || url.pathname === LOGOUT)) {
+    // Signing out, a session that ran out (its sign-in page), someone else signing in: what the last person
+    // opened leaves the device with them. (Their reports waiting to be sent stay, for them alone.)
+    event.waitUntil(forgetPages());
     return;
   }
   if (request.method !== "GET") return;
   if (request.mode === "navigate") {
     if (MAP_PAGE.test(url.pathname) || url.pathname === "/") {
       event.respondWith(networkFirst(request, PAGES, offlinePage));
+    } else {
+      // Any other page: the network, or a plain "no network" page rather than the browser's error.
+      event.respondWith(fetch(request).catch(offlinePage));
     }
     return;
   }

@@ -21,7 +21,7 @@ from lagesbild.alerts import services
 from lagesbild.alerts.models import Alert, SavedView
 from lagesbild.alerts.tasks import match_new_deviation
 from lagesbild.deviations import services as deviations
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.models import Category, Deviation, HiddenCategory
 from lagesbild.forums.models import Membership
 from tests.conftest import INSIDE, World
 
@@ -300,6 +300,10 @@ def test_a_view_that_matches_nothing_any_more_says_so(world: World) -> None:
     assert "Vyn ger inga bevakningsträffar längre: Okänd kategori: removed-long-ago." in page
     SavedView.objects.filter(pk=view.pk).update(query="category=graffiti")
     assert "Vyn ger inga bevakningsträffar" not in world.client(world.viewer).get(PAGE).content.decode()
+    # A category the forum has since hidden takes no new reports, so the view matches nothing either.
+    HiddenCategory.objects.create(forum=world.forum, category=Category.objects.get(key="graffiti", forum=None))
+    page = world.client(world.viewer).get(PAGE).content.decode()
+    assert "Vyn ger inga bevakningsträffar längre: Forumet använder inte längre kategorin graffiti." in page
 
 
 def test_an_e_mail_the_mail_server_refuses_is_sent_by_the_daily_run(world: World, settings: Any) -> None:

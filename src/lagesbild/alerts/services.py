@@ -54,7 +54,7 @@ class ViewInput:
 
 
 def views_of(membership: Membership) -> QuerySet[SavedView]:
-    return SavedView.objects.filter(membership=membership).order_by("name", "pk")
+    return SavedView.objects.filter(membership=membership).select_related("membership__forum").order_by("name", "pk")
 
 
 def get_view(membership: Membership, view_id: int) -> SavedView:
@@ -193,10 +193,10 @@ def describe(view: SavedView) -> str:
 def _alert_filter_checked(view: SavedView) -> deviations.DeviationFilter:
     flt = _alert_filter(view)
     deviations.apply_filter(deviations.visible_deviations(view.membership), view.membership.forum, flt)
-    forum_keys = {c.key for c in deviations.forum_categories(view.membership.forum)}
-    hidden = {c.key for c in deviations.forum_categories(view.membership.forum)
-              if c.pk in deviations.hidden_category_ids(view.membership.forum)}
-    if flt.categories and set(flt.categories) <= (hidden & forum_keys):
+    forum = view.membership.forum
+    hidden_ids = deviations.hidden_category_ids(forum)
+    hidden = {c.key for c in deviations.forum_categories(forum) if c.pk in hidden_ids}
+    if flt.categories and set(flt.categories) <= hidden:
         raise InvalidInput(_("The forum no longer uses the category %(name)s.") % {"name": flt.categories[0]},
                            field="category")
     return flt

@@ -17,12 +17,14 @@ import mapbox_vector_tile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from lagesbild.deviations.models import Deviation
 from lagesbild.interop import imports
+from lagesbild.live.models import LiveEvent
 from tests.conftest import MARKER, World, image_bytes, make_objects, make_world
+from tests.sse import close, deviation_ids, read_until
 
 pytestmark = pytest.mark.django_db
 
@@ -363,6 +365,8 @@ PAGE_ROWS = [
         {**answers(anonymous=302), "viewer": 403, "other_org": 403, "author": 403, "org_lead": 403}),
     Row("GET", "imports", lambda o: "/f/farsta/import/", IMPORTERS),
     Row("GET", "saved-views", lambda o: SAVED_VIEWS, answers(anonymous=302)),
+    # The live stream, from before the objects were made: each member is caught up on what they may see.
+    Row("GET", "live", lambda o: f"/f/farsta/live?since={o['live_since']}", answers(), label="live"),
     Row("GET", "import", IMPORT_URL, POLICE_IMPORT),
     Row("GET", "import-progress", lambda o: f"/f/farsta/import/{o['import']}/status.json", POLICE_IMPORT),
     Row("GET", "import-problems", lambda o: f"/f/farsta/import/{o['import']}/problem.csv", POLICE_IMPORT),
@@ -411,7 +415,11 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
         world = make_world()
         # The police's upload, mapped but not yet checked: its pages are the police leads' alone.
         upload = imports.upload(world.police_lead, SimpleUploadedFile("gammal.csv", IMPORT_FILE))
-        objects = make_objects(world)
+        # With their live events written, as they are when the changes commit: the live stream's row asks for them.
+        events_before = LiveEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            objects = make_objects(world)
+        objects["live_since"] = events_before
         yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects)}
         transaction.set_rollback(True)
 
@@ -469,7 +477,15 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
         payload = json.dumps(body or {})
         response = getattr(client, row.method.lower())(url, payload, content_type="application/json")
     assert response.status_code == row.expected[actor], response.content[:300]
-    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if row.label == "live" and response.status_code == 200:
+        with override_settings(LAGESBILD_LIVE_KEEPALIVE_SECONDS=0.05):  # caught up, it falls quiet
+            content = read_until(iter(response.streaming_content), lambda got: False, quiet=True).encode()
+        close(response)
+        ids = deviation_ids(content.decode())
+        assert objects["public"] in ids
+        assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    else:
+        content = b"".join(response.streaming_content) if response.streaming else response.content
     if actor not in SEES_RESTRICTED:
         assert MARKER.encode() not in content
         assert MARKER.lower().encode() not in content

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.db import OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -262,3 +263,14 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
         return response
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's, except that a request marked `passive` (following the map live) does not count as activity:
+    every request otherwise moves the end of the session forward, and a map left open on an unattended
+    device, reconnecting its stream now and then, must still be signed out after the idle time."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if getattr(request, "passive", False):
+            return response
+        return super().process_response(request, response)

@@ -68,13 +68,14 @@ INSTALLED_APPS = [
     "lagesbild.audit",
     "lagesbild.interop",
     "lagesbild.alerts",
+    "lagesbild.live",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "lagesbild.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "lagesbild.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "lagesbild.middleware.ApiErrorsAsJsonMiddleware",
     "lagesbild.middleware.UnreadableRequestMiddleware",
@@ -265,6 +266,11 @@ if LAGESBILD_GEOCODER_KIND not in ("nominatim", "photon"):
     raise ImproperlyConfigured(f"LAGESBILD_GEOCODER_KIND must be nominatim or photon, not {LAGESBILD_GEOCODER_KIND!r}")
 # The map shows single points up to this many matches in view; past it, grid aggregates.
 LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
+# The live picture (docs/deployment.md): open maps one app process follows at most, and per member; a
+# comment every so many seconds keeps proxies from closing a quiet stream.
+LAGESBILD_LIVE_MAX_CONNECTIONS = int(os.environ.get("LAGESBILD_LIVE_MAX_CONNECTIONS", 500))
+LAGESBILD_LIVE_MAX_PER_USER = int(os.environ.get("LAGESBILD_LIVE_MAX_PER_USER", 10))
+LAGESBILD_LIVE_KEEPALIVE_SECONDS = float(os.environ.get("LAGESBILD_LIVE_KEEPALIVE_SECONDS", 15))
 
 # --- Security -------------------------------------------------------------------------------------------
 # A session ends after this long without activity; every request moves the end forward.

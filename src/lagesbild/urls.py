@@ -10,6 +10,7 @@ from lagesbild.deviations import views as deviation_views
 from lagesbild.forums import views as forum_views
 from lagesbild.interop import open311_views
 from lagesbild.interop import views as import_views
+from lagesbild.live import views as live_views
 from lagesbild.meetings import views as meeting_views
 from lagesbild.places import views as place_views
 
@@ -64,6 +65,7 @@ urlpatterns = [
     path("f/<slug:forum>/import/<id:batch_id>/problem.csv", import_views.import_problems_csv,
          name="import-problems"),
     path("f/<slug:forum>/bevakningar/", alert_views.saved_views_page, name="saved-views"),
+    path("f/<slug:forum>/live", live_views.stream, name="live"),
     path("f/<slug:forum>/logg/", audit_views.log_page, name="audit-log"),
     path("f/<slug:forum>/logg.csv", audit_views.log_csv, name="audit-log-csv"),
     # Open311 GeoReport v2, in JSON or XML by the path's ending (docs/open311.md)

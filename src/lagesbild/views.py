@@ -27,6 +27,7 @@ from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
 from lagesbild.forums.services import membership_for, memberships_of
 from lagesbild.interop.export import XLSX_MAX_ROWS
+from lagesbild.live.broker import newest_event_id
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -126,6 +127,11 @@ def ui_strings() -> dict[str, str]:
         "captureSignIn": _("Sign in again to send the reports kept on this device."),
         "captureDiscard": _("Remove this report from the device without sending it?"),
         "withdrawn": _("The deviation was withdrawn."),
+        "liveReported": _("A new deviation was reported."),
+        "liveGone": _("The deviation you had open was withdrawn, or you may no longer see it."),
+        "liveChangedElsewhere": _("Someone else changed this deviation. Open it again to see the change."),
+        "liveOn": _("The map updates as deviations are reported."),
+        "liveOff": _("The map is not updating right now. It tries again by itself."),
         "confirmWithdraw": _("Withdraw this deviation? It disappears from the picture for everyone."),
         "positionChosen": _("Position: %(lat)s, %(lon)s"),
         "positionMissing": _("Choose a position on the map first."),
@@ -204,6 +210,8 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "timeZone": membership.forum.timezone,  # times are shown in the forum's zone, as on every page
         "user": membership.user_id,  # reports kept on a shared device are sent only by whoever made them
         "xlsxMaxRows": XLSX_MAX_ROWS,
+        "liveUrl": reverse("live", kwargs={"forum": membership.forum.slug}),
+        "liveSince": newest_event_id(),  # the stream starts after what the page's first load already shows
     }
     return render(request, "lagesbild/map.html", {
         "membership": membership,

@@ -50,6 +50,8 @@ def site(live_server: Any, settings: Any, tile_server: TileServer) -> str:
 
     settings.LAGESBILD_TILE_URL = tile_server.url
     settings.LAGESBILD_PMTILES_PATH = ""
+    # A closed map's stream is noticed at its next keepalive: soon, so that none outlives its test.
+    settings.LAGESBILD_LIVE_KEEPALIVE_SECONDS = 0.5
     forum = create_demo_forum(count=400)
     # The map opens on "since the last meeting". Whatever today's date, let that be three weeks, so the
     # first view always holds some deviations.

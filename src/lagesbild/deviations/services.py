@@ -30,6 +30,7 @@ from lagesbild.deviations.derived import derived_fields, time_fields
 from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation
+from lagesbild.live import events as live
 
 MAX_DESCRIPTION = 4000
 MAX_PLACE_NAME = 200
@@ -58,6 +59,25 @@ def _may_see(membership: Membership) -> Q:
     shared_with_org = DeviationShare.objects.filter(organisation_id=org_id).values("deviation_id")
     return (Q(visibility=Visibility.FORUM) | Q(organisation_id=org_id)
             | Q(visibility=Visibility.NAMED, id__in=shared_with_org))
+
+
+def organisations_that_may_see(visibility: str, organisation_id: int, shared_with: Iterable[int]
+                                ) -> frozenset[int] | None:
+    """The organisations that may see one deviation with these fields, or None for the whole forum: the rule
+    of `_may_see`, stated for one deviation so that the live picture can address its events without a query
+    per reader. A test holds the two equal for every organisation."""
+    if visibility == Visibility.FORUM:
+        return None
+    if visibility == Visibility.NAMED:
+        return frozenset({organisation_id, *shared_with})
+    return frozenset({organisation_id})
+
+
+def _audience(deviation: Deviation) -> frozenset[int] | None:
+    """Who may see the deviation as it is stored now (for its live events)."""
+    shared = (DeviationShare.objects.filter(deviation=deviation).values_list("organisation_id", flat=True)
+              if deviation.visibility == Visibility.NAMED else ())
+    return organisations_that_may_see(deviation.visibility, deviation.organisation_id, shared)
 
 
 def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
@@ -497,6 +517,8 @@ def report_deviation(
             _store_photos(membership, deviation, prepared, written)
             audit.record(membership, AuditEvent.Action.CREATE, deviation, _snapshot(deviation, named))
             transaction.on_commit(partial(_alert_saved_views, membership.forum_id, deviation.pk))
+            live.deviation_reported(membership.forum_id, deviation.pk, organisations_that_may_see(
+                deviation.visibility, deviation.organisation_id, [org.pk for org in named]))
     except BaseException:
         photo_files.delete_files(written)
         raise
@@ -563,6 +585,10 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
             visibility_changed = "visibility" in diff or "shared_with" in diff
             action = AuditEvent.Action.VISIBILITY if visibility_changed else AuditEvent.Action.UPDATE
             audit.record(membership, action, deviation, diff)
+            live.deviation_changed(
+                deviation.forum_id, deviation.pk,
+                organisations_that_may_see(before["visibility"], deviation.organisation_id, before["shared_with"]),
+                organisations_that_may_see(after["visibility"], deviation.organisation_id, after["shared_with"]))
     return deviation
 
 
@@ -582,6 +608,7 @@ def withdraw_deviation(membership: Membership, deviation_id: int) -> None:
     with transaction.atomic():
         Deviation.objects.filter(pk=deviation.pk).update(withdrawn_at=timezone.now(), version=F("version") + 1)
         audit.record(membership, AuditEvent.Action.WITHDRAW, deviation)
+        live.deviation_removed(deviation.forum_id, deviation.pk, _audience(deviation))
 
 
 # A police report's reference (diarienummer), e.g. 5000-K123456-26: letters, digits and separators.
@@ -607,6 +634,7 @@ def set_police_flag(membership: Membership, deviation_id: int, flagged: bool) ->
     with transaction.atomic():
         Deviation.objects.filter(pk=deviation.pk).update(**values, version=F("version") + 1, updated_at=now)
         audit.record(membership, AuditEvent.Action.UPDATE, deviation, {"police_flag": [not flagged, flagged]})
+        _changed_in_place(deviation)
     return get_visible_deviation(membership, deviation_id)
 
 
@@ -637,7 +665,14 @@ def record_police_report(membership: Membership, deviation_id: int, reference: s
         Deviation.objects.filter(pk=deviation.pk).update(**values, version=F("version") + 1, updated_at=now)
         audit.record(membership, AuditEvent.Action.UPDATE, deviation,
                      {"police_report": [deviation.police_report_reference or None, reference]})
+        _changed_in_place(deviation)
     return get_visible_deviation(membership, deviation_id)
+
+
+def _changed_in_place(deviation: Deviation) -> None:
+    """A change that leaves who may see the deviation as it was."""
+    audience = _audience(deviation)
+    live.deviation_changed(deviation.forum_id, deviation.pk, audience, audience)
 
 
 def awaiting_police_report(queryset: QuerySet[Deviation]) -> QuerySet[Deviation]:
@@ -676,6 +711,7 @@ def add_photos(membership: Membership, deviation_id: int, uploads: Sequence[Uplo
         with transaction.atomic():
             created = _store_photos(membership, deviation, prepared, written)
             audit.record(membership, AuditEvent.Action.PHOTO, deviation, {"photos": [p.pk for p in created]})
+            _changed_in_place(deviation)
     except BaseException:
         photo_files.delete_files(written)
         raise
@@ -751,6 +787,7 @@ def _move_for_action(membership: Membership, deviation_ids: Iterable[int], actio
         if Deviation.objects.filter(pk=pk, status=old).update(status=new, version=F("version") + 1, updated_at=now):
             audit.record(membership, AuditEvent.Action.UPDATE, Deviation(pk=pk),
                          {"status": [old, new], "action": action_id})
+            _changed_in_place(Deviation.objects.get(pk=pk))
     return len(rows)
 
 
@@ -779,6 +816,19 @@ def withdraw_imported(batch_id: int, now: dt.datetime) -> int:
     """Withdraw every deviation an import brought in (undoing it); the import audits it once. How many."""
     return Deviation.objects.filter(import_batch_id=batch_id, withdrawn_at__isnull=True).update(
         withdrawn_at=now, version=F("version") + 1, updated_at=now)
+
+
+def import_changed(forum_id: int, batch_id: int) -> None:
+    """An import wrote or withdrew its deviations: the open maps of everyone who may see any of them load
+    again (one event, not one a row)."""
+    rows = Deviation.objects.filter(import_batch_id=batch_id)
+    if rows.filter(visibility=Visibility.FORUM).exists():
+        audience = None
+    else:
+        audience = frozenset(rows.values_list("organisation_id", flat=True).distinct()) | frozenset(
+            DeviationShare.objects.filter(deviation__import_batch_id=batch_id, deviation__visibility=Visibility.NAMED)
+            .values_list("organisation_id", flat=True).distinct())
+    live.many_changed(forum_id, audience)
 
 
 def changed_since_import(batch_id: int) -> int:

@@ -1095,6 +1095,7 @@ def run_import(batch_id: int) -> None:
                     status=Status.IMPORTED, imported_count=writer.written, imported_at=now, error="",
                     duplicate_count=batch.duplicate_count + outcome.duplicates)
                 audit.record(membership, AuditEvent.Action.IMPORT, batch, {"format": batch.format})
+                deviations.import_changed(batch.forum_id, batch.pk)
     except _Refused as refused:
         ImportBatch.objects.filter(pk=batch.pk).update(
             status=Status.CHECKED, problem_count=refused.outcome.problem_count,
@@ -1188,6 +1189,7 @@ def undo(membership: Membership, batch: ImportBatch) -> int:
             raise InvalidInput(_("Only a finished import can be undone."), field="status")
         count = deviations.withdraw_imported(batch.pk, now)
         audit.record(membership, AuditEvent.Action.IMPORT_UNDONE, batch, {"format": batch.format})
+        deviations.import_changed(batch.forum_id, batch.pk)
     batch.status, batch.undone_at = Status.UNDONE, now
     _forget_contents(batch)
     return count

@@ -563,6 +563,7 @@ async function openDetail(id, { fly = false } = {}) {
 }
 
 function renderDetail(d) {
+  state.detailVersion = d.version;
   const view = $("#view-detail");
   view.replaceChildren($("#detail-template").content.cloneNode(true));
   const set = (name, text) => { view.querySelector(`[data-field=${name}]`).textContent = text; };
@@ -1070,6 +1071,7 @@ reportForm.addEventListener("submit", async (event) => {
         return;
       }
     }
+    live.mine.add(deviation.id);
     closeReportForm();
     announce(t.saved);
     await load();
@@ -1176,6 +1178,7 @@ async function sendWaiting() {
           method: "POST", body: queue.formOf(capture), headers: { "Idempotency-Key": capture.key },
         });
         if (!deviation?.id) { through = false; break; }  // not our server's answer (a captive portal)
+        live.mine.add(deviation.id);
         Object.assign(capture, { state: "sent", id: deviation.id, reason: "", sentAt: Date.now() });
         sent += 1;
       } catch (error) {
@@ -1286,6 +1289,81 @@ map.on("click", (event) => {
   setPosition(event.lngLat.lng, event.lngLat.lat);
 });
 
+// --- The live picture -----------------------------------------------------------------------------------
+// New and changed deviations reach the open map as server-sent events, only those the member may see, and the
+// map loads its view again. A tab that is hidden closes its stream (the server keeps no connection for it)
+// and, shown again, resumes after the last event it had, so nothing is missed.
+
+const live = { source: null, last: config.liveSince, reload: null, retry: null, mine: new Set() };
+
+function setLiveState(on) {
+  const line = $("#live-state");
+  line.textContent = on ? t.liveOn : t.liveOff;
+  line.classList.toggle("off", !on);
+}
+
+function scheduleLoad() {
+  clearTimeout(live.reload);
+  live.reload = setTimeout(load, 300); // one load for a burst of changes
+}
+
+// The open deviation changed: shown afresh, unless the change is the one this page just made and showed, or
+// the member is writing in it (a comment, a reference), which must not be wiped; then they are told instead.
+async function refreshDetail(id) {
+  let deviation;
+  try {
+    deviation = await api(`/deviations/${id}`);
+  } catch (error) {
+    if (state.detailId === id && error.status === 404) { showView("list"); announce(t.liveGone); }
+    return;
+  }
+  const view = $("#view-detail");
+  if (state.detailId !== id || deviation.version === state.detailVersion) return;
+  const writing = view.contains(document.activeElement) && document.activeElement.matches("input, textarea, select")
+    || [...view.querySelectorAll("input[type=text], textarea")].some((field) => field.value.trim());
+  if (writing) announce(t.liveChangedElsewhere); else renderDetail(deviation);
+}
+
+function onLiveEvent(event) {
+  live.last = Number(event.lastEventId);
+  if (event.type === "reload") {
+    scheduleLoad();
+    return;
+  }
+  const { id, kind } = JSON.parse(event.data);
+  if (state.detailId === id) {
+    if (kind === "removed") { showView("list"); announce(t.liveGone); } else refreshDetail(id);
+  }
+  if (kind === "reported" && !live.mine.has(id)) announce(t.liveReported);
+  scheduleLoad();
+}
+
+function openLive() {
+  if (live.source || document.hidden) return;
+  clearTimeout(live.retry);
+  const source = new EventSource(`${config.liveUrl}?since=${live.last}`);
+  live.source = source;
+  source.addEventListener("deviation", onLiveEvent);
+  source.addEventListener("reload", onLiveEvent);
+  source.addEventListener("open", () => setLiveState(true));
+  source.addEventListener("error", () => {
+    setLiveState(false);
+    // A closed stream was refused (signed out, too many maps open): the browser gives up, so we try later.
+    // Otherwise the browser reconnects by itself, resuming after the last event.
+    if (source.readyState === EventSource.CLOSED) {
+      closeLive();
+      live.retry = setTimeout(openLive, 30_000);
+    }
+  });
+}
+
+function closeLive() {
+  live.source?.close();
+  live.source = null;
+}
+
+document.addEventListener("visibilitychange", () => (document.hidden ? closeLive() : openLive()));
+
 // --- Start ----------------------------------------------------------------------------------------------
 
 for (const swatch of document.querySelectorAll(".swatch[data-color]")) swatch.style.background = swatch.dataset.color;
@@ -1313,6 +1391,7 @@ async function start() {
   }
   map.on("moveend", load);
   await load();
+  openLive();
   await showQueue();
   sendWaiting();
   // A link such as …/f/farsta/#deviation-42 (from the audit log, say) opens that deviation.

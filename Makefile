@@ -28,7 +28,18 @@ $(SECRET_FILE):
 	mkdir -p $(dir $@)
 	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-test: install-dev system-packages lint typecheck test-sqlite test-postgres
+# The whole suite. The browser tests spend much of their time waiting on Chromium, and the PostgreSQL pass on
+# its server, so on two cores they run side by side, after the SQLite pass without a browser (PostgreSQL's
+# output follows the browser tests' when both are done; either failing fails the run).
+test: install-dev system-packages lint typecheck
+	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m "not browser" $(PARALLEL)
+	@mkdir -p var; rm -f var/test-postgres.rc; \
+	( $(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1; echo $$? > var/test-postgres.rc ) & \
+	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m browser; browser=$$?; \
+	wait; echo "--- The PostgreSQL pass (run beside the browser tests) ---"; cat var/test-postgres.log; \
+	postgres=$$(cat var/test-postgres.rc 2>/dev/null || echo 1); \
+	echo "browser tests: exit $$browser; PostgreSQL pass: exit $$postgres"; \
+	[ "$$browser" = 0 ] && [ "$$postgres" = 0 ]
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -65,9 +76,9 @@ typecheck: install-dev
 	LAGESBILD_SECRET_KEY=typecheck-only $(BIN)/mypy
 
 # Two workers (one a core) for the SQLite pass's tests without a browser, a module to a worker; the browser
-# tests share one Chromium and run one at a time. The PostgreSQL pass runs alone: with two workers beside the
-# server, the loopback tile server and geocoder were slow enough once to answer one build of the derived-values
-# comparison differently.
+# tests share one Chromium and run one at a time. The PostgreSQL pass has one worker (in `make test`, beside
+# the browser tests): with two workers beside the server, the loopback tile server and geocoder were slow
+# enough once to answer one build of the derived-values comparison differently.
 PARALLEL = -n 2 --dist loadfile
 
 test-sqlite: install-dev system-packages

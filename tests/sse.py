@@ -51,7 +51,20 @@ def deviation_ids(text: str) -> set[int]:
 
 
 def close(response: Any) -> None:
-    """Close a stream the way Django's test client closes a response it has read to the end: through the
-    wrapper it put around the content, which closes the response without closing the test's database
-    connection (and with it the transaction the test runs in). `response.close()` would close both."""
-    response._iterator.close()
+    """Close a stream as the server would, without closing the test's database connection (and with it the
+    transaction the test runs in), which `response.close()` does through Django's request_finished signal.
+    A stream that was read is closed through the wrapper Django's test client put around it (which takes
+    care of that signal); one never read, by closing the response with the signal held back."""
+    import inspect
+
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    if inspect.getgeneratorstate(response._iterator) != inspect.GEN_CREATED:
+        response._iterator.close()
+        return
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)

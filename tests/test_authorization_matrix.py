@@ -196,6 +196,13 @@ API_ROWS = [
     Row("DELETE", "/api/forums/{forum}/saved-views/{view_id}", lambda o: f"{F}/saved-views/{o['saved_view']}",
         answers(viewer=404, other_org=404, author=204, org_lead=404, coordinator=404)),
     Row("GET", "/api/forums/{forum}/alerts", lambda o: f"{F}/alerts", answers()),
+    # Rounds: each member's own (the author's holds both deviations, and its name the marker).
+    Row("GET", "/api/forums/{forum}/rounds", lambda o: f"{F}/rounds", answers(), label="rounds"),
+    Row("PUT", "/api/forums/{forum}/rounds/{key}", lambda o: f"{F}/rounds/kvallsrunda-1", answers(
+        viewer=403, other_org=201, org_lead=201, coordinator=201),
+        body=lambda o: {"name": "Kvällsrundan", "startedAt": "2026-01-10T18:00:00+01:00"}),
+    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?round={o['round']}", answers(),
+        label="round filter"),
     Row("POST", "/api/forums/{forum}/alerts/read", lambda o: f"{F}/alerts/read", answers(
         viewer=204, other_org=204, author=204, org_lead=204, coordinator=204), body=lambda o: {}),
     # Meetings, their agenda and protocol
@@ -420,8 +427,21 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
         with TestCase.captureOnCommitCallbacks(execute=True):
             objects = make_objects(world)
         objects["live_since"] = events_before
-        yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects)}
+        yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects),
+                      "round": plant_round(world, objects)}
         transaction.set_rollback(True)
+
+
+def plant_round(world: World, objects: dict[str, Any]) -> int:
+    """The police reporter's round, on which both deviations were reported."""
+    from django.utils import timezone
+
+    from lagesbild.deviations.models import Round
+
+    planted = Round.objects.create(forum=world.forum, organisation=world.police, started_by=world.police_reporter.user,
+                                   key="kvallsrunda-1", name=f"Runda {MARKER}", started_at=timezone.now())
+    Deviation.objects.filter(pk__in=[objects["restricted"], objects["public"]]).update(round=planted)
+    return planted.pk
 
 
 def plant_alerts(world: World, objects: dict[str, Any]) -> dict[str, Any]:
@@ -502,6 +522,9 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.label == "rounds" and response.status_code == 200:
+        expected = [("kvallsrunda-1", 2)] if actor == "author" else []
+        assert [(r["key"], r["count"]) for r in response.json()] == expected
     if row.label == "open311 requests" and response.status_code == 200:
         ids = {int(r["service_request_id"]) for r in response.json()}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)

@@ -5,6 +5,7 @@ anything, and hears of events written by another process."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import subprocess
@@ -26,10 +27,10 @@ from lagesbild.errors import Forbidden, NotFound
 from lagesbild.forums.models import Membership
 from lagesbild.live import events as live_events
 from lagesbild.live import views as live_views
-from lagesbild.live.broker import Event, Reader, broker
+from lagesbild.live.broker import Event, broker
 from lagesbild.live.models import LiveEvent
 from tests.conftest import World, make_world
-from tests.sse import deviation_ids, parse, read_until
+from tests.sse import close, deviation_ids, parse, read_until
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +184,7 @@ def test_the_stream_brings_what_the_member_may_see_and_resumes_after_a_break(set
     # Nothing of the hidden one: not its deviation, not its event's id.
     assert hidden_event.pk not in {m.id for m in messages} and "bara polisen" not in text
     last = messages[-1].id
-    response.close()
+    close(response)
     assert broker.open_count() == 0
 
     # Away for a while: what happened meanwhile comes first on return, in order, and only what it may see.
@@ -198,15 +199,16 @@ def test_the_stream_brings_what_the_member_may_see_and_resumes_after_a_break(set
     # …and then it goes on live.
     third = world.report(world.police_reporter)
     assert third.pk in deviation_ids(read_until(chunks, lambda got: bool(got)))
-    response.close()
+    close(response)
 
-    # Away longer than the events are kept: one message to load afresh, numbered so that it goes on after it.
+    # Away longer than the events are kept: one message to load afresh. It has no id (it stands for events the
+    # member may not all see), so the browser keeps its own.
     LiveEvent.objects.all().delete()
     response = _open(world.client(world.housing_reporter), f"/f/farsta/live?since={last}")
     chunks = iter(response.streaming_content)
     [reload] = parse(read_until(chunks, lambda got: bool(got)))
-    assert reload.event == "reload" and reload.id is not None and reload.id >= last
-    response.close()
+    assert (reload.event, reload.id) == ("reload", None)
+    close(response)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -235,7 +237,7 @@ def test_an_event_written_by_another_process_reaches_the_stream(settings: Any) -
     assert done.returncode == 0, done.stderr
     reported = int(done.stdout.split()[-1])
     assert reported in deviation_ids(read_until(chunks, lambda got: bool(got)))
-    response.close()
+    close(response)
 
 
 def test_the_stream_ends_with_the_session_and_does_not_keep_it_alive(world: World, settings: Any,
@@ -253,6 +255,24 @@ def test_the_stream_ends_with_the_session_and_does_not_keep_it_alive(world: Worl
     client.logout()
     assert list(chunks) == []
     assert broker.open_count() == 0
+
+
+def test_a_changed_password_ends_the_stream_and_a_refusal_keeps_no_session_alive(world: World, settings: Any,
+                                                                                 monkeypatch: Any) -> None:
+    settings.LAGESBILD_LIVE_KEEPALIVE_SECONDS = 0.01
+    monkeypatch.setattr(live_views, "RECHECK_SECONDS", 0)
+    client = world.client(world.housing_reporter)
+    session = Session.objects.get()
+    settings.LAGESBILD_LIVE_MAX_PER_USER = 0
+    assert client.get("/f/farsta/live").status_code == 429  # the map's retry every 30 s
+    assert Session.objects.get().expire_date == session.expire_date
+    settings.LAGESBILD_LIVE_MAX_PER_USER = 10
+    chunks = iter(_open(client).streaming_content)
+    next(chunks)
+    user = world.housing_reporter.user
+    user.set_password("ett helt nytt lösenord")
+    user.save()  # every other session of the user no longer signs in; its stream ends too
+    assert list(chunks) == []
 
 
 def test_the_stream_ends_when_the_member_leaves_or_moves(world: World, settings: Any, monkeypatch: Any) -> None:
@@ -278,16 +298,17 @@ def test_who_may_open_a_stream_and_how_many(world: World, settings: Any) -> None
         assert response.content.decode() == "Det senaste händelse-id:t måste vara ett heltal."
     assert world.client(world.viewer).post("/f/farsta/live").status_code == 405
 
-    settings.LAGESBILD_LIVE_MAX_PER_USER = 1
-    first = Reader(world.forum.pk, world.school.pk, world.viewer.user_id)  # a map the viewer has open
-    broker.subscribe(first)
+    # Requests that come together are counted as they come, whether or not their streams are read yet.
+    settings.LAGESBILD_LIVE_MAX_PER_USER = 2
+    first, second = (_open(world.client(world.viewer)) for _ in range(2))
     refused = world.client(world.viewer).get("/f/farsta/live")
     assert (refused.status_code, refused["Retry-After"]) == (429, "30")
     assert refused.content.decode() == "Du har för många kartor öppna. Stäng en och försök igen."
-    assert world.client(world.housing_reporter).get("/f/farsta/live").status_code == 200
-    settings.LAGESBILD_LIVE_MAX_CONNECTIONS = 1
+    other = _open(world.client(world.housing_reporter))
+    settings.LAGESBILD_LIVE_MAX_CONNECTIONS = 3
     assert world.client(world.coordinator).get("/f/farsta/live").status_code == 503
-    broker.unsubscribe(first)
+    for response in (first, second, other):
+        close(response)  # also a stream never read gives its place back
     assert broker.open_count() == 0
 
 
@@ -313,7 +334,54 @@ def test_any_last_event_id_is_taken_or_refused_clearly(world: World, value: str)
                      client.get("/f/farsta/live", HTTP_LAST_EVENT_ID=value.encode().decode("latin-1"))):
         assert response.status_code in (200, 400), value
         if response.status_code == 200:
-            assert value.strip() == "" or (value.isascii() and value.isdigit())  # never started, so nothing to close
+            assert value.strip() == "" or (value.isascii() and value.isdigit())
+            close(response)
+        elif "\x00" in value and response.request["QUERY_STRING"]:
+            assert "NUL" in response.content.decode()  # refused before any view reads it (middleware.py)
         else:
             assert response.content.decode() == "Det senaste händelse-id:t måste vara ett heltal."
     assert broker.open_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_a_member_may_not_see_moves_nothing_they_can_time(settings: Any) -> None:
+    """Hidden events do not hold back the keepalive (a late keepalive would say something happened), and do not
+    count towards the catch-up's limit (a reload after N would count them)."""
+    settings.LAGESBILD_LIVE_KEEPALIVE_SECONDS = 0.3
+    world = make_world()
+    response = _open(world.client(world.housing_reporter))
+    chunks = iter(response.streaming_content)
+    next(chunks)
+    arrived: list[float] = []
+    import threading
+    import time
+
+    def report_hidden() -> None:
+        for _ in range(12):
+            world.report(world.police_reporter, visibility="organisation")
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=report_hidden)
+    start = time.monotonic()
+    writer.start()
+    while time.monotonic() - start < 1.5:
+        assert next(chunks) == b": \n\n"  # never anything but a keepalive
+        arrived.append(time.monotonic() - start)
+    writer.join()
+    close(response)
+    assert len(arrived) >= 4, arrived  # one every 0.3 s, hidden events or not
+    gaps = [b - a for a, b in itertools.pairwise(arrived)]
+    assert max(gaps) < 0.6, gaps
+
+    before = LiveEvent.objects.order_by("pk").first()
+    assert before is not None
+    visible = world.report(world.police_reporter)
+    live_views_max = live_views.REPLAY_MAX
+    live_views.REPLAY_MAX = 2  # twelve hidden events after `before`, one visible: still no reload
+    try:
+        response = _open(world.client(world.housing_reporter), HTTP_LAST_EVENT_ID=str(before.pk - 1))
+        text = read_until(iter(response.streaming_content), lambda got: False, quiet=True)
+        close(response)
+    finally:
+        live_views.REPLAY_MAX = live_views_max
+    assert [(m.event, m.data) for m in parse(text)] == [("deviation", {"id": visible.pk, "kind": "reported"})]

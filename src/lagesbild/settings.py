@@ -268,7 +268,7 @@ if LAGESBILD_GEOCODER_KIND not in ("nominatim", "photon"):
 LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
 # The live picture (docs/deployment.md): open maps one app process follows at most, and per member; a
 # comment every so many seconds keeps proxies from closing a quiet stream.
-LAGESBILD_LIVE_MAX_CONNECTIONS = int(os.environ.get("LAGESBILD_LIVE_MAX_CONNECTIONS", 500))
+LAGESBILD_LIVE_MAX_CONNECTIONS = int(os.environ.get("LAGESBILD_LIVE_MAX_CONNECTIONS", 100))
 LAGESBILD_LIVE_MAX_PER_USER = int(os.environ.get("LAGESBILD_LIVE_MAX_PER_USER", 10))
 LAGESBILD_LIVE_KEEPALIVE_SECONDS = float(os.environ.get("LAGESBILD_LIVE_KEEPALIVE_SECONDS", 15))
 

@@ -27,7 +27,6 @@ from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
 from lagesbild.forums.services import membership_for, memberships_of
 from lagesbild.interop.export import XLSX_MAX_ROWS
-from lagesbild.live.broker import newest_event_id
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -128,6 +127,10 @@ def ui_strings() -> dict[str, str]:
         "captureDiscard": _("Remove this report from the device without sending it?"),
         "withdrawn": _("The deviation was withdrawn."),
         "liveReported": _("A new deviation was reported."),
+        "roundActive": _("Round under way: %(name)s, started %(started)s. Reports on it from this device: %(count)s."),
+        "roundDefaultName": _("Round %(when)s"),
+        "roundStarted": _("The round %(name)s has started. Your reports now belong to it."),
+        "roundEnded": _("The round %(name)s has ended, with %(count)s reports from this device."),
         "liveGone": _("The deviation you had open was withdrawn, or you may no longer see it."),
         "liveChangedElsewhere": _("Someone else changed this deviation. Open it again to see the change."),
         "liveOn": _("The map updates as deviations are reported."),
@@ -211,7 +214,6 @@ def map_page(request: HttpRequest, forum: str) -> HttpResponse:
         "user": membership.user_id,  # reports kept on a shared device are sent only by whoever made them
         "xlsxMaxRows": XLSX_MAX_ROWS,
         "liveUrl": reverse("live", kwargs={"forum": membership.forum.slug}),
-        "liveSince": newest_event_id(),  # the stream starts after what the page's first load already shows
     }
     return render(request, "lagesbild/map.html", {
         "membership": membership,

@@ -217,3 +217,42 @@ def test_the_app_installs_and_opens_without_network(site: str, desktop: Page, tm
     desktop.wait_for_function(is_kept)
     desktop.goto(f"{site}/konto/login/")
     desktop.wait_for_function(f"() => ({is_kept})().then((kept) => !kept)")
+
+
+def test_a_round_started_online_and_ended_offline_keeps_its_reports(site: str, desktop: Page) -> None:
+    """A security host's evening: the round starts at the office, the reports and the end of the round are made
+    in the garage without network; back in signal, the round and its reports arrive, in that order, once."""
+    from lagesbild.deviations.models import Round
+
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    round_box = desktop.locator("#round")
+    round_box.get_by_label("Rundans namn").fill("Kvällsrundan Farsta strand")
+    round_box.get_by_role("button", name="Starta runda").click()
+    expect(round_box).to_contain_text("Runda pågår: Kvällsrundan Farsta strand")
+    expect(round_box).to_contain_text("Rapporter på den från den här enheten: 0.")
+    started = Round.objects.get(name="Kvällsrundan Farsta strand")
+    assert started.ended_at is None
+
+    report(desktop, "På rundan med nät")
+    desktop.context.set_offline(True)
+    report(desktop, "På rundan utan nät")
+    expect(round_box).to_contain_text("Rapporter på den från den här enheten: 2.")
+    round_box.get_by_role("button", name="Avsluta rundan").click()
+    expect(desktop.locator("#notice")).to_contain_text("Rundan Kvällsrundan Farsta strand har avslutats, med 2")
+    expect(round_box.get_by_role("button", name="Starta runda")).to_be_visible()
+    desktop.reload()  # the end of the round waits on the device as the report does
+    desktop.wait_for_selector("body.map-ready")
+    started.refresh_from_db()
+    assert started.ended_at is None
+
+    desktop.context.set_offline(False)
+    expect(desktop.locator("#capture-queue")).to_contain_text("0 väntar på nätet, 1 skickade, 0 nekade.")
+    on_round = Deviation.objects.filter(round=started).order_by("observed_at")
+    assert [d.description for d in on_round] == ["På rundan med nät", "På rundan utan nät"]
+    for _ in range(50):  # the end is sent with the waiting report, or by the next try
+        started.refresh_from_db()
+        if started.ended_at is not None:
+            break
+        desktop.wait_for_timeout(200)
+    assert started.ended_at is not None
+    assert desktop.js_errors == []  # type: ignore[attr-defined]

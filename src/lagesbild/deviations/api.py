@@ -32,7 +32,7 @@ from lagesbild.api import (
     parse_json_body,
     validate,
 )
-from lagesbild.deviations import services
+from lagesbild.deviations import rounds, services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
@@ -74,6 +74,7 @@ class FilterQuery(Schema):
     organisation: list[Id] = Field([], description="Reporting organisation id; repeatable")
     status: list[str] = Field([], description="Status; repeatable")
     q: str | None = Field(None, description="Text in the place name or description")
+    round: Id | None = Field(None, description="Reported on this round (its id)")
 
 
 class DeviationQuery(FilterQuery):
@@ -97,6 +98,7 @@ def filter_of(params: FilterQuery, forum: Forum) -> services.DeviationFilter:
         organisations=params.organisation,
         statuses=params.status,
         q=params.q or "",
+        round=params.round,
     )
 
 
@@ -212,6 +214,28 @@ class DeviationIn(Schema):
     severity: str = Deviation.Severity.MEDIUM
     visibility: str = Deviation.Visibility.FORUM
     shared_with: list[Id] = Field([], description="Organisation ids, when visibility is 'named'")
+    round: str | None = Field(None, description="The key of your round it was reported on (PUT /rounds/{key} "
+                                                "first)")
+
+
+class RoundIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="What the round is called, e.g. 'Kvällsrundan'")
+    startedAt: DateTime = Field(description="When it started (ISO 8601)")
+    endedAt: DateTime | None = Field(None, description="When it ended; once set, it stays")
+
+
+class RoundOut(Schema):
+    id: int
+    key: str
+    name: str
+    startedAt: dt.datetime
+    endedAt: dt.datetime | None
+
+
+class RoundListed(RoundOut):
+    count: int = Field(description="Its deviations that you may see")
 
 
 class DeviationPatch(Schema):
@@ -419,12 +443,32 @@ def create_deviation(request: HttpRequest, forum: str,
         severity=payload.severity,
         visibility=payload.visibility,
         shared_with=payload.shared_with,
+        round=payload.round or "",
     )
     if idempotency_key is None:
         deviation = services.report_deviation(membership, data, photos)
         return Status(201, _with_warnings(membership, deviation.pk))
     deviation, created = services.report_once(membership, data, photos, idempotency_key)
     return Status(201 if created else 200, _with_warnings(membership, deviation.pk))
+
+
+@router.get("/{forum}/rounds", response=answers(list[RoundListed]), summary="Your rounds, newest first")
+def list_rounds(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
+    return rounds.rounds_of(member(request, forum))
+
+
+@router.put("/{forum}/rounds/{key}", response={**answers(RoundOut, 201), 200: RoundOut},
+            summary="Start or end your round",
+            description="The phone makes the key (8 to 64 letters, digits, '-' or '_'). Sending the same start again "
+                        "gives the round already started (200); `endedAt` ends it, once.",
+            openapi_extra=openapi_body(RoundIn))
+def put_round(request: HttpRequest, forum: str, key: str) -> Status[dict[str, Any]]:
+    membership = member(request, forum)
+    payload = parse_json_body(request, RoundIn)
+    found, created = rounds.save_round(membership, key, rounds.RoundInput(
+        name=payload.name, started_at=aware(payload.startedAt, membership.forum, "startedAt"),  # type: ignore[arg-type]
+        ended_at=aware(payload.endedAt, membership.forum, "endedAt")))
+    return Status(201 if created else 200, rounds.as_json(found))
 
 
 @router.get("/{forum}/deviations/{deviation_id}", response=answers(DeviationOut), summary="One deviation in full")

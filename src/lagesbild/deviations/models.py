@@ -134,6 +134,9 @@ class Deviation(models.Model):
     # The key a phone gives a capture (the Idempotency-Key header), so that sending it again, after a lost
     # answer or from the offline queue, finds the deviation instead of making a second one.
     capture_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001 (NULL: no key)
+    # The round it was reported on, if any (provenance, kept by Django like the import's).
+    round = models.ForeignKey("Round", on_delete=models.SET_NULL, null=True, blank=True, related_name="deviations",
+                              editable=False, db_constraint=False, db_index=False)
     # Optimistic concurrency: an edit names the version it started from; a stale one is refused.
     version = models.PositiveIntegerField(default=1)
     # Lower-cased place name and description: case-insensitive search that also folds å, ä and ö,
@@ -154,6 +157,7 @@ class Deviation(models.Model):
                          condition=models.Q(police_flagged_by__isnull=False)),
             models.Index(fields=["police_flagged_org"], name="deviation_flagged_org",
                          condition=models.Q(police_flagged_org__isnull=False)),
+            models.Index(fields=["round"], name="deviation_round", condition=models.Q(round__isnull=False)),
         ]
         constraints = [
             # Only reports from the app carry a key; imported rows (NULL) cost the index nothing.
@@ -163,6 +167,29 @@ class Deviation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.category} {self.observed_at:%Y-%m-%d}"
+
+
+class Round(models.Model):
+    """A member's round: a security host's evening, a weekend night's walk. The deviations they report between
+    starting and ending it belong to it. The phone starts and ends it, with or without network, under a key it
+    makes, so that sending the start again (a retry, the offline queue) is the same round."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    name = models.CharField(_("name"), max_length=80)
+    started_at = models.DateTimeField(_("started"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("round")
+        verbose_name_plural = _("rounds")
+        ordering = ["-started_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["forum", "started_by", "key"], name="round_key_once")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class DeviationShare(models.Model):

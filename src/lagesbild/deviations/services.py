@@ -27,7 +27,7 @@ from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
 from lagesbild.deviations.derived import derived_fields, time_fields
-from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo
+from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo, Round
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation
 from lagesbild.live import events as live
@@ -73,11 +73,15 @@ def organisations_that_may_see(visibility: str, organisation_id: int, shared_wit
     return frozenset({organisation_id})
 
 
-def _audience(deviation: Deviation) -> frozenset[int] | None:
-    """Who may see the deviation as it is stored now (for its live events)."""
-    shared = (DeviationShare.objects.filter(deviation=deviation).values_list("organisation_id", flat=True)
-              if deviation.visibility == Visibility.NAMED else ())
-    return organisations_that_may_see(deviation.visibility, deviation.organisation_id, shared)
+def _audience_now(deviation_id: int) -> frozenset[int] | None:
+    """Who may see the deviation as it stands now, for its live events. Read after this transaction's own
+    write and under the row's lock, so that a change of who may see it, made meanwhile by someone else, is
+    not missed (the event would go to those who no longer may see it)."""
+    with transaction.atomic():
+        current = Deviation.objects.select_for_update().only("visibility", "organisation_id").get(pk=deviation_id)
+        shared = (DeviationShare.objects.filter(deviation_id=deviation_id).values_list("organisation_id", flat=True)
+                  if current.visibility == Visibility.NAMED else ())
+        return organisations_that_may_see(current.visibility, current.organisation_id, shared)
 
 
 def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
@@ -135,6 +139,7 @@ class DeviationFilter:
     organisations: Sequence[int] = ()
     statuses: Sequence[str] = ()
     q: str = ""
+    round: int | None = None
 
 
 def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilter) -> QuerySet[Deviation]:
@@ -157,6 +162,10 @@ def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilt
             if status not in Status.values:
                 raise InvalidInput(_("Unknown status: %(status)s.") % {"status": status}, field="status")
         queryset = queryset.filter(status__in=flt.statuses)
+    if flt.round is not None:
+        if not Round.objects.filter(forum=forum, pk=flt.round).exists():
+            raise InvalidInput(_("Unknown round: %(id)s.") % {"id": flt.round}, field="round")
+        queryset = queryset.filter(round_id=flt.round)
     if flt.q:
         if len(flt.q) > MAX_QUERY:
             raise InvalidInput(_("The search text is too long."), field="q")
@@ -366,9 +375,11 @@ class DeviationInput:
     severity: str = Deviation.Severity.MEDIUM
     visibility: str = Visibility.FORUM
     shared_with: list[int] = field(default_factory=list)
+    round: str = ""  # the key of the reporter's round it was reported on (deviations.rounds)
 
 
-EDITABLE_FIELDS = tuple(f.name for f in fields(DeviationInput))
+# The round is set when the deviation is reported, and stays.
+EDITABLE_FIELDS = tuple(f.name for f in fields(DeviationInput) if f.name != "round")
 
 
 def _validated(membership: Membership, data: DeviationInput, current_category: str | None = None
@@ -491,6 +502,12 @@ def report_deviation(
     if not membership.can_report:
         raise Forbidden(_("Your role does not allow reporting deviations."))
     category, named = _validated(membership, data)
+    round_id = None
+    if data.round:
+        round_id = Round.objects.filter(forum_id=membership.forum_id, started_by_id=membership.user_id,
+                                        key=data.round).values_list("pk", flat=True).first()
+        if round_id is None:
+            raise InvalidInput(_("No such round of yours: start it first."), field="round")
     prepared = _prepare_photos(photos, already=0)
     written: list[str] = []
     try:
@@ -512,6 +529,7 @@ def report_deviation(
                 source=source,
                 search_text=search_text_for(data.place_name, data.description),
                 capture_key=capture_key,
+                round_id=round_id,
             )
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
@@ -608,7 +626,7 @@ def withdraw_deviation(membership: Membership, deviation_id: int) -> None:
     with transaction.atomic():
         Deviation.objects.filter(pk=deviation.pk).update(withdrawn_at=timezone.now(), version=F("version") + 1)
         audit.record(membership, AuditEvent.Action.WITHDRAW, deviation)
-        live.deviation_removed(deviation.forum_id, deviation.pk, _audience(deviation))
+        live.deviation_removed(deviation.forum_id, deviation.pk, _audience_now(deviation.pk))
 
 
 # A police report's reference (diarienummer), e.g. 5000-K123456-26: letters, digits and separators.
@@ -670,8 +688,8 @@ def record_police_report(membership: Membership, deviation_id: int, reference: s
 
 
 def _changed_in_place(deviation: Deviation) -> None:
-    """A change that leaves who may see the deviation as it was."""
-    audience = _audience(deviation)
+    """A change that leaves who may see the deviation as it was (call it after the change is written)."""
+    audience = _audience_now(deviation.pk)
     live.deviation_changed(deviation.forum_id, deviation.pk, audience, audience)
 
 
@@ -787,7 +805,7 @@ def _move_for_action(membership: Membership, deviation_ids: Iterable[int], actio
         if Deviation.objects.filter(pk=pk, status=old).update(status=new, version=F("version") + 1, updated_at=now):
             audit.record(membership, AuditEvent.Action.UPDATE, Deviation(pk=pk),
                          {"status": [old, new], "action": action_id})
-            _changed_in_place(Deviation.objects.get(pk=pk))
+            _changed_in_place(Deviation(pk=pk, forum_id=membership.forum_id))
     return len(rows)
 
 

@@ -53,13 +53,15 @@ class Event:
         else:
             return None
         if kind == LiveEvent.Kind.RELOAD:
-            return reload_message(self.id)
+            return f"id: {self.id}\n" + reload_message()
         data = json.dumps({"id": self.deviation_id, "kind": kind})
         return f"id: {self.id}\nevent: deviation\ndata: {data}\n\n"
 
 
-def reload_message(event_id: int) -> str:
-    return f"id: {event_id}\nevent: reload\ndata: {{}}\n\n"
+def reload_message() -> str:
+    """Load afresh. Without an id when it stands for many events: the browser keeps the id of the last event
+    it was given, so no member ever holds the id of an event they may not see."""
+    return "event: reload\ndata: {}\n\n"
 
 
 class Reader:
@@ -92,18 +94,15 @@ class Broker:
         self._thread: threading.Thread | None = None
         self.last_id = 0
 
-    def check_room(self, user_id: int) -> None:
-        """Raise Busy if the process has as many open maps as it takes, or the user as many as one may."""
+    def subscribe(self, reader: Reader) -> int:
+        """Start handing the forum's events to `reader`; returns the id of the last event handed on before.
+        Raises Busy if the process has as many open maps as it takes, or the member as many as one may."""
         with self._lock:
             readers = [r for forum in self._readers.values() for r in forum]
-        if len(readers) >= settings.LAGESBILD_LIVE_MAX_CONNECTIONS:
-            raise Busy(per_user=False)
-        if sum(r.user_id == user_id for r in readers) >= settings.LAGESBILD_LIVE_MAX_PER_USER:
-            raise Busy(per_user=True)
-
-    def subscribe(self, reader: Reader) -> int:
-        """Start handing the forum's events to `reader`; returns the id of the last event handed on before."""
-        with self._lock:
+            if len(readers) >= settings.LAGESBILD_LIVE_MAX_CONNECTIONS:
+                raise Busy(per_user=False)
+            if sum(r.user_id == reader.user_id for r in readers) >= settings.LAGESBILD_LIVE_MAX_PER_USER:
+                raise Busy(per_user=True)
             if self._thread is None:
                 self.last_id = newest_event_id()
                 self._thread = threading.Thread(target=self._run, name="lagesbild-live", daemon=True)

@@ -1060,16 +1060,22 @@ reportForm.addEventListener("submit", async (event) => {
       state.captureKey ||= queue.newKey();
       const key = state.captureKey;
       const form = new FormData(reportForm);
+      const round = activeRound();
+      if (round) form.set("round", round.key);
+      const counted = () => { if (round) { round.count += 1; saveRounds(); showRound(); } };
       try {
-        if (offline) throw new Error("offline");
+        // A round started without network is started on the server first; until then the report waits too.
+        if (offline || (round && !(await syncRounds()))) throw new Error("offline");
         deviation = await api("/deviations", { method: "POST", body: form, headers: { "Idempotency-Key": key } });
         // A 2xx without our answer (a captive portal's page, a proxy): nothing is known to be saved.
         if (!deviation?.id) throw new Error("no answer");
       } catch (error) {
         if (error.status) throw error;
+        counted();
         await keepOnPhone(form, key);
         return;
       }
+      counted();
     }
     live.mine.add(deviation.id);
     closeReportForm();
@@ -1165,8 +1171,78 @@ async function showQueue() {
 // Returns false when the network still failed.
 let sending = false;
 let signInNeeded = false;
+// --- Rounds ---------------------------------------------------------------------------------------------
+// A round is started and ended on the device, under a key it makes, and sent to the server when the network
+// allows (PUT is idempotent); reports made on it carry its key and are sent only after it.
+
+const ROUNDS = `lagesbild-rounds:${config.forum}:${config.user}`;
+let rounds = JSON.parse(localStorage.getItem(ROUNDS) || "[]");
+
+function saveRounds() { localStorage.setItem(ROUNDS, JSON.stringify(rounds)); }
+function activeRound() { return rounds.find((round) => !round.endedAt) || null; }
+
+function showRound() {
+  const section = $("#round");
+  if (!section) return;
+  const round = activeRound();
+  $("#round-start").hidden = Boolean(round);
+  $("#round-active").hidden = !round;
+  if (round) {
+    $("#round-state").textContent = format(t.roundActive, {
+      name: round.name, started: formatTime(round.startedAt), count: round.count,
+    });
+  }
+}
+
+// Everything started or ended but not yet on the server: true when all of it is there.
+async function syncRounds() {
+  for (const round of rounds.filter((r) => !r.synced)) {
+    try {
+      await api(`/rounds/${round.key}`, {
+        method: "PUT", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: round.name, startedAt: round.startedAt, endedAt: round.endedAt }),
+      });
+      round.synced = true;
+    } catch (error) {
+      if (!error.status || error.status === 401 || error.code === "csrf") return false; // try again later
+      announce(error.message); // refused for good (say why): the reports made on it are refused in turn
+      round.synced = true;
+    }
+  }
+  rounds = rounds.filter((round) => !(round.synced && round.endedAt));
+  saveRounds();
+  return true;
+}
+
+$("#round-start")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = event.currentTarget.name.value.trim() || format(t.roundDefaultName, { when: formatTime(new Date()) });
+  rounds.push({ key: queue.newKey(), name, startedAt: new Date().toISOString(), endedAt: null, synced: false,
+                count: 0 });
+  saveRounds();
+  event.currentTarget.reset();
+  showRound();
+  announce(format(t.roundStarted, { name }));
+  syncRounds();
+});
+$("#round-end")?.addEventListener("click", () => {
+  const round = activeRound();
+  if (!round) return;
+  round.endedAt = new Date().toISOString();
+  round.synced = false;
+  saveRounds();
+  showRound();
+  announce(format(t.roundEnded, { name: round.name, count: round.count }));
+  $("#round-name").focus();
+  syncRounds();
+});
+showRound();
+
 async function sendWaiting() {
   if (sending || !navigator.onLine) return true;
+  // The rounds the waiting reports were made on go first: a report on a round the server has not heard of
+  // would be refused.
+  if (!(await syncRounds())) return false;
   sending = true;
   let sent = 0;
   let through = true;
@@ -1217,7 +1293,9 @@ window.addEventListener("online", async () => {
 });
 // Not every return of the network says so ("online" is not fired for a page that opened without one, and a
 // weak network can look online while every request fails): while reports wait, try every 15 seconds as well.
-setInterval(() => { if (!$("#capture-send").hidden && !signInNeeded) sendWaiting(); }, 15_000);
+setInterval(() => {
+  if ((!$("#capture-send").hidden || rounds.some((round) => !round.synced)) && !signInNeeded) sendWaiting();
+}, 15_000);
 $("#capture-send").addEventListener("click", sendWaiting);
 $("#capture-clear").addEventListener("click", async () => {
   for (const capture of await queue.captures(config.forum, config.user)) {
@@ -1294,7 +1372,8 @@ map.on("click", (event) => {
 // map loads its view again. A tab that is hidden closes its stream (the server keeps no connection for it)
 // and, shown again, resumes after the last event it had, so nothing is missed.
 
-const live = { source: null, last: config.liveSince, reload: null, retry: null, mine: new Set() };
+// `last`: the id of the last event this page was given; none until the first (the stream then starts now).
+const live = { source: null, last: null, reload: null, retry: null, mine: new Set() };
 
 function setLiveState(on) {
   const line = $("#live-state");
@@ -1325,7 +1404,7 @@ async function refreshDetail(id) {
 }
 
 function onLiveEvent(event) {
-  live.last = Number(event.lastEventId);
+  if (event.lastEventId) live.last = event.lastEventId;
   if (event.type === "reload") {
     scheduleLoad();
     return;
@@ -1341,7 +1420,7 @@ function onLiveEvent(event) {
 function openLive() {
   if (live.source || document.hidden) return;
   clearTimeout(live.retry);
-  const source = new EventSource(`${config.liveUrl}?since=${live.last}`);
+  const source = new EventSource(live.last === null ? config.liveUrl : `${config.liveUrl}?since=${live.last}`);
   live.source = source;
   source.addEventListener("deviation", onLiveEvent);
   source.addEventListener("reload", onLiveEvent);
@@ -1390,8 +1469,8 @@ async function start() {
                   { padding: 20, duration: 0 });
   }
   map.on("moveend", load);
+  openLive(); // before the first load: whatever changes from here on reaches the map
   await load();
-  openLive();
   await showQueue();
   sendWaiting();
   // A link such as …/f/farsta/#deviation-42 (from the audit log, say) opens that deviation.

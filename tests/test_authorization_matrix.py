@@ -196,6 +196,8 @@ API_ROWS = [
     Row("DELETE", "/api/forums/{forum}/saved-views/{view_id}", lambda o: f"{F}/saved-views/{o['saved_view']}",
         answers(viewer=404, other_org=404, author=204, org_lead=404, coordinator=404)),
     Row("GET", "/api/forums/{forum}/alerts", lambda o: f"{F}/alerts", answers()),
+    Row("GET", "/api/forums/{forum}/patterns/fields", lambda o: f"{F}/patterns/fields?period=all", answers(),
+        label="field counts"),
     # Rounds: each member's own (the author's holds both deviations, and its name the marker).
     Row("GET", "/api/forums/{forum}/rounds", lambda o: f"{F}/rounds", answers(), label="rounds"),
     Row("PUT", "/api/forums/{forum}/rounds/{key}", lambda o: f"{F}/rounds/kvallsrunda-1", answers(
@@ -203,6 +205,10 @@ API_ROWS = [
         body=lambda o: {"name": "Kvällsrundan", "startedAt": "2026-01-10T18:00:00+01:00"}),
     Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?round={o['round']}", answers(),
         label="round filter"),
+    # The forum's own field, with the marker as the restricted deviation's value: a filter on it finds it only
+    # for those who may see it.
+    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?field=farg:{MARKER}", answers(),
+        label="field filter"),
     Row("POST", "/api/forums/{forum}/alerts/read", lambda o: f"{F}/alerts/read", answers(
         viewer=204, other_org=204, author=204, org_lead=204, coordinator=204), body=lambda o: {}),
     # Meetings, their agenda and protocol
@@ -335,6 +341,10 @@ PAGE_POSTS = [
               lambda o: {"show": "graffiti"}),
     page_post("categories", lambda o: "/f/farsta/kategorier/", "add", COORDINATOR_POST,
               lambda o: {"name_sv": "Buller", "name_en": "Noise", "color": "#336699"}),
+    page_post("categories", lambda o: "/f/farsta/kategorier/", "field-add", COORDINATOR_POST,
+              lambda o: {"category": "gathering", "label": "Antal personer", "kind": "number"}),
+    page_post("categories", lambda o: "/f/farsta/kategorier/", "field-remove", COORDINATOR_POST,
+              lambda o: {"field": o["field"]}),
     page_post("forum-settings", lambda o: "/f/farsta/installningar/", "save", COORDINATOR_POST,
               lambda o: {"name": "Farsta trygghetsforum", "timezone": "Europe/Stockholm"}),
     *[page_post("member-action", lambda o, a=action: f"/f/farsta/medlemmar/{a}/", action,
@@ -428,8 +438,20 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
             objects = make_objects(world)
         objects["live_since"] = events_before
         yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects),
-                      "round": plant_round(world, objects)}
+                      "round": plant_round(world, objects), "field": plant_field(world, objects)}
         transaction.set_rollback(True)
+
+
+def plant_field(world: World, objects: dict[str, Any]) -> int:
+    """A field of the forum's own on graffiti, filled in on both deviations; the restricted one's value is the
+    marker, which nobody who may not see it may meet, in a filter's count or anywhere."""
+    from lagesbild.deviations.models import Category, CategoryField
+
+    planted = CategoryField.objects.create(forum=world.forum, category=Category.objects.get(key="graffiti"),
+                                           key="farg", label="Färg", kind="text")
+    Deviation.objects.filter(pk=objects["restricted"]).update(fields={"farg": MARKER})
+    Deviation.objects.filter(pk=objects["public"]).update(fields={"farg": "blå"})
+    return planted.pk
 
 
 def plant_round(world: World, objects: dict[str, Any]) -> int:
@@ -522,6 +544,9 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.route == "/api/forums/{forum}/deviations" and row.method == "GET" and response.status_code == 200:
         ids = {f["id"] for f in response.json()["features"]}
         assert (objects["restricted"] in ids) == (actor in SEES_RESTRICTED)
+    if row.label == "field counts" and response.status_code == 200:
+        [colour] = response.json()
+        assert colour["filled"] == (2 if actor in SEES_RESTRICTED else 1)
     if row.label == "rounds" and response.status_code == 200:
         expected = [("kvallsrunda-1", 2)] if actor == "author" else []
         assert [(r["key"], r["count"]) for r in response.json()] == expected

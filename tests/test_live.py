@@ -327,7 +327,7 @@ def test_events_are_kept_a_day(world: World, django_capture_on_commit_callbacks:
 
 
 @given(value=st.text(max_size=30))
-@hyp_settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hyp_settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_last_event_id_is_taken_or_refused_clearly(world: World, value: str) -> None:
     client = world.client(world.viewer)
     for response in (client.get("/f/farsta/live", {"since": value}),

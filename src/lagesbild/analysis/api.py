@@ -238,6 +238,30 @@ def actors(request: HttpRequest, forum: str, params: Query[ActorQuery]) -> dict[
                         for c, o, n, names in result.overlap]}
 
 
+class FieldValueCount(Schema):
+    value: str
+    count: int
+
+
+class FieldCountsOut(Schema):
+    key: str
+    label: str
+    kind: str
+    filled: int = Field(description="Deviations of the filter with it filled in")
+    values: list[FieldValueCount] = Field(description="Yes/no and choices: how many of each")
+    total: float | None = Field(description="Numbers: their sum")
+    mean: float | None = Field(description="Numbers: their mean")
+
+
+@router.get("/{forum}/patterns/fields", response=answers(list[FieldCountsOut]),
+            summary="The forum's own fields: what the filter's deviations hold")
+def own_fields(request: HttpRequest, forum: str, params: Query[PatternQuery]) -> list[dict[str, Any]]:
+    membership, flt, _resolution = _prepare(request, forum, params)
+    return [{"key": f.key, "label": f.label, "kind": f.kind, "filled": f.filled, "total": f.total, "mean": f.mean,
+             "values": [{"value": v, "count": n} for v, n in f.values]}
+            for f in services.own_fields(membership, services.filtered(membership, flt))]
+
+
 class RepeatQuery(PatternQuery):
     weeks: NonNegativeInt = Field(12, description="Look back this many weeks (2 to 104)")
     min_weeks: NonNegativeInt = Field(4, description="With deviations in at least this many of them")

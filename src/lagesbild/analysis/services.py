@@ -369,3 +369,41 @@ def compare_periods(membership: Membership, flt: deviations.DeviationFilter, aga
     table = sorted(((k, names.get(k, k), v[0], v[1]) for k, v in categories.items()), key=lambda r: (-r[2], r[1]))
     return Comparison(against=against, period=(start, end), other=other, categories=table,
                       cells={c: (v[0], v[1]) for c, v in cells.items()})
+
+
+# --- The forum's own fields ----------------------------------------------------------------------------------
+
+@dataclass
+class FieldCounts:
+    key: str
+    label: str
+    kind: str
+    filled: int  # deviations of the filter with the field filled in
+    values: list[tuple[str, int]]  # yes/no and choices: each value (in words) and how many, most first
+    total: float | None = None  # numbers: their sum (the number of people, say) and mean
+    mean: float | None = None
+
+
+def own_fields(membership: Membership, queryset: QuerySet[Deviation]) -> list[FieldCounts]:
+    """For each of the forum's own fields, what the filter's deviations (those the member may see) hold."""
+    from lagesbild.deviations.fields import forum_fields
+
+    result = []
+    for definition in forum_fields(membership.forum):
+        stored = [v for v in queryset.filter(fields__has_key=definition.key)
+                  .values_list(f"fields__{definition.key}", flat=True).iterator() if v is not None]
+        counts = FieldCounts(definition.key, definition.label, definition.kind, len(stored), [])
+        if definition.kind == "yes_no":
+            tally = Counter(bool(v) for v in stored)
+            counts.values = [(str(_("Yes")), tally[True]), (str(_("No")), tally[False])]
+        elif definition.kind == "choice":
+            chosen = Counter(str(v) for v in stored)
+            counts.values = [(choice, chosen[choice]) for choice in definition.choices]
+            counts.values.sort(key=lambda pair: -pair[1])
+        elif definition.kind == "number":
+            numbers = [float(v) for v in stored if isinstance(v, int | float) and not isinstance(v, bool)]
+            if numbers:
+                counts.total = sum(numbers)
+                counts.mean = counts.total / len(numbers)
+        result.append(counts)
+    return result

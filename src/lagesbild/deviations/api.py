@@ -32,7 +32,7 @@ from lagesbild.api import (
     parse_json_body,
     validate,
 )
-from lagesbild.deviations import rounds, services
+from lagesbild.deviations import fields, rounds, services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
 from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
@@ -43,6 +43,21 @@ from lagesbild.interop import handoff
 router = Router(tags=["deviations"])
 
 
+class FieldDefinition(Schema):
+    key: str
+    label: str
+    kind: str = Field(description="text, number, yes_no or choice")
+    choices: list[str]
+    required: bool
+
+
+class FieldValue(Schema):
+    key: str
+    label: str
+    kind: str
+    value: str | bool | float | None
+
+
 class CategoryOut(Schema):
     key: str
     name: str
@@ -51,15 +66,21 @@ class CategoryOut(Schema):
     color: str
     parent: str | None
     hidden: bool
+    fields: list[FieldDefinition] = Field(description="The forum's own fields of the category's reports (its "
+                                                      "main category's included)")
 
 
 @router.get("/{forum}/categories", response=answers(list[CategoryOut]), summary="Categories (two levels)")
 def list_categories(request: HttpRequest, forum: str) -> list[dict[str, Any]]:
     membership = member(request, forum)
     hidden = services.hidden_category_ids(membership.forum)
+    own: dict[int, list[dict[str, Any]]] = {}
+    for definition in fields.forum_fields(membership.forum):
+        own.setdefault(definition.category_id, []).append(fields.as_json(definition))
     return [
         {"key": c.key, "name": c.name, "nameSv": c.name_sv, "nameEn": c.name_en, "color": c.color,
-         "parent": c.parent.key if c.parent else None, "hidden": c.pk in hidden}
+         "parent": c.parent.key if c.parent else None, "hidden": c.pk in hidden,
+         "fields": own.get(c.parent_id, []) + own.get(c.pk, []) if c.parent_id else own.get(c.pk, [])}
         for c in services.forum_categories(membership.forum)
     ]
 
@@ -74,6 +95,8 @@ class FilterQuery(Schema):
     organisation: list[Id] = Field([], description="Reporting organisation id; repeatable")
     status: list[str] = Field([], description="Status; repeatable")
     q: str | None = Field(None, description="Text in the place name or description")
+    field: list[str] = Field([], description="One of the forum's own fields, as key:value (yes/no as ja or nej; "
+                                             "text matches where contained); repeatable")
     round: Id | None = Field(None, description="Reported on this round (its id)")
 
 
@@ -99,6 +122,7 @@ def filter_of(params: FilterQuery, forum: Forum) -> services.DeviationFilter:
         statuses=params.status,
         q=params.q or "",
         round=params.round,
+        fields=params.field,
     )
 
 
@@ -216,6 +240,8 @@ class DeviationIn(Schema):
     shared_with: list[Id] = Field([], description="Organisation ids, when visibility is 'named'")
     round: str | None = Field(None, description="The key of your round it was reported on (PUT /rounds/{key} "
                                                 "first)")
+    fields: dict[str, Any] | None = Field(None, description="The forum's own fields of the category, by key "
+                                                            "(see /categories); in a form, as a JSON object")
 
 
 class RoundIn(Schema):
@@ -253,6 +279,7 @@ class DeviationPatch(Schema):
     visibility: str | None = None
     shared_with: list[Id] | None = None
     status: str | None = None
+    fields: dict[str, Any] | None = Field(None, description="All of the forum's own fields at once, by key")
 
 
 class Named(Schema):
@@ -390,6 +417,7 @@ class DeviationOut(Schema):
     source: str
     police: PoliceOut = Field(description="Whether it is to be reported to the police, and the report's reference")
     sourceLabel: str = Field(description="How it came in, in words; to its importing organisation, which import")
+    fields: list[FieldValue] = Field(description="The forum's own fields of its category, filled in or not")
     photos: list[PhotoOut]
     comments: list[CommentOut]
     history: list[HistoryEntryOut]
@@ -411,6 +439,12 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
         k: v for k, v in request.POST.items() if k not in {"shared_with", "csrfmiddlewaretoken"}
     }
     data["shared_with"] = request.POST.getlist("shared_with")
+    if data.get("fields"):  # a form carries the forum's own fields as one JSON object
+        try:
+            data["fields"] = orjson.loads(data["fields"])
+        except orjson.JSONDecodeError:
+            raise InvalidInput(_("The fields are given as an object of field names and values."),
+                               field="fields") from None
     # Empty form fields mean "not given".
     return {k: v for k, v in data.items() if v not in ("", [])}
 
@@ -444,6 +478,7 @@ def create_deviation(request: HttpRequest, forum: str,
         visibility=payload.visibility,
         shared_with=payload.shared_with,
         round=payload.round or "",
+        fields=payload.fields,
     )
     if idempotency_key is None:
         deviation = services.report_deviation(membership, data, photos)
@@ -489,7 +524,7 @@ def patch_deviation(request: HttpRequest, forum: str, deviation_id: Id) -> dict[
         if name in changes:
             changes[name] = aware(changes[name], membership.forum, name)
     for name in ("category", "lon", "lat", "observed_at", "place_name", "description", "severity",
-                 "visibility", "shared_with", "status"):
+                 "visibility", "shared_with", "status", "fields"):
         if name in changes and changes[name] is None:
             changes.pop(name)  # null means "leave as it is" except for observed_until
     services.edit_deviation(membership, deviation_id, changes, version)
@@ -507,7 +542,8 @@ def _with_warnings(membership: Membership, deviation_id: int) -> dict[str, Any]:
     """The deviation in full, with a warning for anything in its text that looks like personal data."""
     detail = deviation_detail(membership, services.get_visible_deviation(membership, deviation_id))
     detail["warnings"] = personal_data.warnings_for(
-        {"place_name": detail["placeName"], "description": detail["description"]})
+        {"place_name": detail["placeName"], "description": detail["description"],
+         **{f"fields.{f['key']}": f["value"] for f in detail["fields"] if isinstance(f["value"], str)}})
     return detail
 
 

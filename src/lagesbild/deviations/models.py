@@ -42,6 +42,36 @@ class Category(models.Model):
         return self.name_en if lang == "en" and self.name_en else self.name_sv
 
 
+class CategoryField(models.Model):
+    """A field of the forum's own on the reports of one category (and its subcategories): the number of
+    people, whether the police were called, the colour of a tag."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        YES_NO = "yes_no", _("Yes or no")
+        CHOICE = "choice", _("Choice from a list")
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+    # The field's name in the API, filters and exports; one per forum, so that a column means one thing.
+    key = models.SlugField(_("key"), max_length=40)
+    label = models.CharField(_("label"), max_length=80)
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+    required = models.BooleanField(_("required"), default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("field")
+        verbose_name_plural = _("fields")
+        ordering = ["position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["forum", "key"], name="category_field_unique_key")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
 class HiddenCategory(models.Model):
     """A category the forum no longer offers when reporting. Deviations already in it keep it."""
 
@@ -134,6 +164,8 @@ class Deviation(models.Model):
     # The key a phone gives a capture (the Idempotency-Key header), so that sending it again, after a lost
     # answer or from the offline queue, finds the deviation instead of making a second one.
     capture_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001 (NULL: no key)
+    # The forum's own fields (CategoryField), by key; NULL when there are none.
+    fields = models.JSONField(_("fields"), null=True, blank=True)
     # The round it was reported on, if any (provenance, kept by Django like the import's).
     round = models.ForeignKey("Round", on_delete=models.SET_NULL, null=True, blank=True, related_name="deviations",
                               editable=False, db_constraint=False, db_index=False)

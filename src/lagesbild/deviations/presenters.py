@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lagesbild.deviations import services
+from lagesbild.deviations.fields import fields_for
 from lagesbild.deviations.models import Deviation
 from lagesbild.forums.models import Membership
 from lagesbild.interop import handoff
@@ -89,6 +90,9 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
         "statusLabel": deviation.get_status_display(),
         "source": deviation.source,
         "sourceLabel": source_label(membership, deviation),
+        # The forum's own fields of its category, filled in or not (one removed since is not shown).
+        "fields": [{"key": d.key, "label": d.label, "kind": d.kind, "value": (deviation.fields or {}).get(d.key)}
+                   for d in fields_for(deviation.forum, category)],
         "photos": photos_of(membership, deviation),
         "comments": comments_of(deviation),
         "history": history_entries(membership, deviation),

@@ -140,6 +140,7 @@ class DeviationFilter:
     statuses: Sequence[str] = ()
     q: str = ""
     round: int | None = None
+    fields: Sequence[str] = ()  # the forum's own fields, each "key:value" (deviations.fields)
 
 
 def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilter) -> QuerySet[Deviation]:
@@ -162,6 +163,11 @@ def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilt
             if status not in Status.values:
                 raise InvalidInput(_("Unknown status: %(status)s.") % {"status": status}, field="status")
         queryset = queryset.filter(status__in=flt.statuses)
+    if flt.fields:
+        from lagesbild.deviations import fields  # builds on this module
+
+        for expression in flt.fields:
+            queryset = queryset.filter(fields.filter_condition(forum, expression))
     if flt.round is not None:
         if not Round.objects.filter(forum=forum, pk=flt.round).exists():
             raise InvalidInput(_("Unknown round: %(id)s.") % {"id": flt.round}, field="round")
@@ -375,6 +381,7 @@ class DeviationInput:
     severity: str = Deviation.Severity.MEDIUM
     visibility: str = Visibility.FORUM
     shared_with: list[int] = field(default_factory=list)
+    fields: dict[str, Any] | None = None  # the forum's own fields of its category (deviations.fields)
     round: str = ""  # the key of the reporter's round it was reported on (deviations.rounds)
 
 
@@ -502,6 +509,7 @@ def report_deviation(
     if not membership.can_report:
         raise Forbidden(_("Your role does not allow reporting deviations."))
     category, named = _validated(membership, data)
+    own_fields = _own_fields(membership.forum, category, data.fields)
     round_id = None
     if data.round:
         round_id = Round.objects.filter(forum_id=membership.forum_id, started_by_id=membership.user_id,
@@ -530,6 +538,7 @@ def report_deviation(
                 search_text=search_text_for(data.place_name, data.description),
                 capture_key=capture_key,
                 round_id=round_id,
+                fields=own_fields,
             )
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
@@ -571,6 +580,15 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
     if "visibility" in content_changes and merged.visibility != Visibility.NAMED:
         merged.shared_with = []
     category, named = _validated(membership, merged, current_category=deviation.category.key)
+    # The forum's own fields are checked when they are changed, or the category is: an edit of anything else
+    # leaves them as they are, also when a field was added as required or removed since.
+    own_fields = deviation.fields
+    if "fields" in content_changes or category.pk != deviation.category_id:
+        if "fields" not in content_changes:
+            # A new category keeps what it shares with the old one; the rest of the old category's fields go.
+            known = {d.key for d in _field_definitions(membership.forum, category)}
+            merged.fields = {k: v for k, v in (merged.fields or {}).items() if k in known}
+        own_fields = _own_fields(membership.forum, category, merged.fields)
 
     values: dict[str, Any] = {
         "category": category,
@@ -584,6 +602,7 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         "visibility": merged.visibility,
         "status": changes.get("status", deviation.status),
         "search_text": search_text_for(merged.place_name, merged.description),
+        "fields": own_fields,
     }
     values.update(derived_fields(merged.lon, merged.lat, merged.observed_at, membership.forum.timezone))
     with transaction.atomic():
@@ -608,6 +627,22 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
                 organisations_that_may_see(before["visibility"], deviation.organisation_id, before["shared_with"]),
                 organisations_that_may_see(after["visibility"], deviation.organisation_id, after["shared_with"]))
     return deviation
+
+
+def _field_definitions(forum: Forum, category: Category) -> list[Any]:
+    from lagesbild.deviations import fields  # builds on this module
+
+    return fields.fields_for(forum, category)
+
+
+def _own_fields(forum: Forum, category: Category, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The forum's own fields, checked; their text is looked at for personal data as the description is."""
+    from lagesbild.deviations import fields  # builds on this module
+
+    cleaned = fields.cleaned(forum, category, values)
+    guard_personal_data(forum, {f"fields.{key}": value for key, value in (cleaned or {}).items()
+                                if isinstance(value, str)})
+    return cleaned
 
 
 def _alert_saved_views(forum_id: int, deviation_id: int) -> None:
@@ -789,6 +824,7 @@ def _snapshot(deviation: Deviation, named: Iterable[Organisation]) -> dict[str, 
         "visibility": deviation.visibility,
         "shared_with": sorted(org.pk for org in named),
         "status": deviation.status,
+        "fields": deviation.fields or {},
     }
 
 

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -32,7 +32,8 @@ from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.csvfile import cell as safe_cell
 from lagesbild.deviations import services as deviations
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.fields import forum_fields
+from lagesbild.deviations.models import CategoryField, Deviation
 from lagesbild.errors import InvalidInput
 from lagesbild.forums.models import Membership
 
@@ -52,7 +53,8 @@ CONTENT_TYPES = {
 # What each row holds, read in one query; the names of the related rows are joined in.
 FIELDS = ("pk", "category__key", "category__name_sv", "category__name_en", "category__parent__name_sv",
           "category__parent__name_en", "observed_at", "observed_until", "reported_at", "organisation__name",
-          "place_name", "description", "severity", "status", "visibility", "lon", "lat", "sweref_x", "sweref_y")
+          "place_name", "description", "severity", "status", "visibility", "lon", "lat", "sweref_x", "sweref_y",
+          "fields")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class Export:
     file: IO[bytes] | None = None  # or a finished file, already unlinked, streamed and then closed
 
 
-def columns(crs: int) -> list[Column]:
+def columns(crs: int, own: Sequence[CategoryField] = ()) -> list[Column]:
+    """The export's columns; `own`, the forum's own fields, each under its label, before the position."""
     x, y = (_("Longitude"), _("Latitude")) if crs == 4326 else (_("Easting (SWEREF 99 TM)"),
                                                                _("Northing (SWEREF 99 TM)"))
     return [
@@ -88,7 +91,9 @@ def columns(crs: int) -> list[Column]:
         Column("severity", _("Severity")),
         Column("status", _("Status")),
         Column("visibility", _("Visibility")),
-        Column("x", x, "number"),
+        *(Column(f"field_{d.key}", d.label, "number" if d.kind == CategoryField.Kind.NUMBER else "text")
+          for d in own),
+        Column("x", x, "number"),  # the position last: GeoJSON and GeoPackage take it for the geometry
         Column("y", y, "number"),
     ]
 
@@ -110,8 +115,9 @@ def export_deviations(membership: Membership, flt: deviations.DeviationFilter, f
     stamp = timezone.localtime(timezone.now(), ZoneInfo(forum.timezone)).strftime("%Y-%m-%d")
     suffix = "" if crs == 4326 else "-sweref99tm"
     filename = f"{forum.slug}-avvikelser-{stamp}{suffix}.{fmt}"
-    rows = _rows(queryset, ZoneInfo(forum.timezone), crs)
-    cols = columns(crs)
+    own = list(forum_fields(forum))
+    rows = _rows(queryset, ZoneInfo(forum.timezone), crs, own)
+    cols = columns(crs, own)
     if fmt == "csv":
         return Export(filename, CONTENT_TYPES[fmt], count, chunks=_csv(cols, rows))
     if fmt == "xlsx":
@@ -140,14 +146,16 @@ def _audit(membership: Membership, queryset: QuerySet[Deviation], flt: deviation
     audit.record_reads(membership, "deviation", list(restricted), {"via": f"export ({fmt})"})
 
 
-def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[list[Any]]:
+def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int, own: Sequence[CategoryField] = ()
+          ) -> Iterator[list[Any]]:
     """One list of values per deviation, in the order of `columns`: names in the reader's language, times in
     the forum's zone."""
     english = (translation.get_language() or "sv").startswith("en")
     severities, statuses = dict(Deviation.Severity.choices), dict(Deviation.Status.choices)
     visibilities = dict(Deviation.Visibility.choices)
+    yes_no = {True: (True, str(_("Yes"))), False: (False, str(_("No")))}
     for (pk, key, name_sv, name_en, parent_sv, parent_en, observed_at, observed_until, reported_at, organisation,
-         place_name, description, severity, status, visibility, lon, lat, sweref_x, sweref_y) in (
+         place_name, description, severity, status, visibility, lon, lat, sweref_x, sweref_y, values) in (
             queryset.order_by("observed_at", "pk").values_list(*FIELDS).iterator(chunk_size=BATCH)):
         name = name_en if english and name_en else name_sv
         parent = (parent_en if english and parent_en else parent_sv) or name
@@ -155,7 +163,13 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int) -> Iterator[l
         yield [pk, name, key, parent, _local(observed_at, zone), _local(observed_until, zone),
                _local(reported_at, zone),
                organisation, place_name, description, (severity, str(severities[severity])),
-               (status, str(statuses[status])), (visibility, str(visibilities[visibility])), x, y]
+               (status, str(statuses[status])), (visibility, str(visibilities[visibility])),
+               *(_own_value((values or {}).get(d.key), yes_no) for d in own), x, y]
+
+
+def _own_value(value: Any, yes_no: dict[bool, tuple[bool, str]]) -> Any:
+    """A field of the forum's own: yes and no in words (in CSV and Excel), as true and false elsewhere."""
+    return yes_no[value] if isinstance(value, bool) else value
 
 
 def _local(when: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:

@@ -579,6 +579,16 @@ function renderDetail(d) {
   set("visibility", d.visibility === "named"
     ? `${d.visibilityLabel}: ${d.sharedWith.map((o) => o.name).join(", ")}` : d.visibilityLabel);
   set("description", d.description || t.noDescription);
+  const own = view.querySelector("[data-field=ownFields]");
+  own.replaceChildren();
+  for (const field of d.fields.filter((f) => f.value !== null)) {
+    const term = document.createElement("dt");
+    term.textContent = field.label;
+    const value = document.createElement("dd");
+    value.textContent = typeof field.value === "boolean" ? (field.value ? t.yes : t.no) : String(field.value);
+    own.append(term, value);
+  }
+  own.hidden = !own.children.length;
   // Where it came from, when not reported by hand: an import (with its batch), a safety walk, a public tip.
   for (const element of view.querySelectorAll("[data-section=source]")) element.hidden = d.source === "manual";
   set("source", d.sourceLabel);
@@ -883,7 +893,7 @@ function showError(message, field, partlySaved = false) {
   summary.append(detail);
   summary.hidden = false;
   const name = { lon: "category", lat: "category", shared_with: "shared_with" }[field] || field;
-  const input = name ? reportForm.querySelector(`[name=${name}]:not([type=hidden])`) : null;
+  const input = name ? reportForm.querySelector(`[name="${name}"]:not([type=hidden])`) : null;
   if (input) {
     const error = document.createElement("p");
     error.className = "field-error";
@@ -899,6 +909,55 @@ function showError(message, field, partlySaved = false) {
     summary.focus();
   }
 }
+
+// The forum's own fields of the chosen category (and its main category), with `values` filled in.
+function renderOwnFields(values = {}) {
+  const box = $("#r-own-fields");
+  box.replaceChildren();
+  for (const definition of state.categories.get(reportForm.category.value)?.fields || []) {
+    const wrap = document.createElement("div");
+    wrap.className = "field";
+    const id = `r-field-${definition.key}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = definition.label;
+    if (definition.required) {
+      const required = document.createElement("span");
+      required.className = "required";
+      required.textContent = ` (${t.required})`;
+      label.append(required);
+    }
+    let input;
+    if (definition.kind === "yes_no" || definition.kind === "choice") {
+      input = document.createElement("select");
+      const options = definition.kind === "yes_no" ? [["ja", t.yes], ["nej", t.no]]
+        : definition.choices.map((choice) => [choice, choice]);
+      for (const [value, text] of [["", t.notGiven], ...options]) input.append(new Option(text, value));
+    } else {
+      input = document.createElement("input");
+      input.type = "text";
+      if (definition.kind === "number") input.inputMode = "decimal"; else input.maxLength = 200;
+    }
+    input.id = id;
+    input.name = `fields.${definition.key}`;
+    input.required = definition.required;
+    const value = values[definition.key];
+    if (value !== undefined && value !== null) {
+      input.value = typeof value === "boolean" ? (value ? "ja" : "nej") : String(value);
+    }
+    wrap.append(label, input);
+    box.append(wrap);
+  }
+}
+
+function ownFieldValues() {
+  const values = {};
+  for (const input of $("#r-own-fields").querySelectorAll("[name^='fields.']")) {
+    if (input.value.trim() !== "") values[input.name.slice("fields.".length)] = input.value;
+  }
+  return values;
+}
+reportForm?.category.addEventListener("change", () => renderOwnFields(ownFieldValues()));
 
 function openReportForm(existing = null) {
   state.editing = existing;
@@ -927,6 +986,7 @@ function openReportForm(existing = null) {
   } else {
     reportForm.observed_at.value = now;
   }
+  renderOwnFields(existing ? Object.fromEntries(existing.fields.map((f) => [f.key, f.value])) : {});
   $("#r-shared").hidden = reportForm.visibility.value !== "named";
   dialog.showModal();
   reportForm.category.focus();
@@ -954,6 +1014,8 @@ function changedFields(original) {
     severity: original.severity,
     visibility: original.visibility,
     shared_with: original.sharedWith.map((o) => o.id).sort().join(","),
+    fields: JSON.stringify(Object.fromEntries(original.fields.filter((f) => f.value !== null)
+      .map((f) => [f.key, typeof f.value === "boolean" ? (f.value ? "ja" : "nej") : String(f.value)]))),
   };
   const now = {
     category: reportForm.category.value,
@@ -965,11 +1027,13 @@ function changedFields(original) {
     visibility: reportForm.visibility.value,
     shared_with: [...reportForm.querySelectorAll("input[name=shared_with]:checked")].map((b) => Number(b.value))
       .sort().join(","),
+    fields: JSON.stringify(ownFieldValues()),
   };
   const body = { version: original.version };
   for (const [name, value] of Object.entries(now)) {
     if (value === before[name]) continue;
     if (name === "shared_with") body.shared_with = value ? value.split(",").map(Number) : [];
+    else if (name === "fields") body.fields = JSON.parse(value);
     else if (name === "observed_until") body.observed_until = value || null;
     else body[name] = value;
   }
@@ -1060,6 +1124,10 @@ reportForm.addEventListener("submit", async (event) => {
       state.captureKey ||= queue.newKey();
       const key = state.captureKey;
       const form = new FormData(reportForm);
+      // The forum's own fields travel as one JSON object.
+      for (const name of [...form.keys()]) if (name.startsWith("fields.")) form.delete(name);
+      const own = ownFieldValues();
+      if (Object.keys(own).length) form.set("fields", JSON.stringify(own));
       const round = activeRound();
       if (round) form.set("round", round.key);
       const counted = () => { if (round) { round.count += 1; saveRounds(); showRound(); } };

@@ -60,6 +60,7 @@ def client_config() -> dict[str, object]:
                                  "maxZoom": basemap.max_zoom}
     if basemap.kind == "raster":
         config["tiles"] = basemap.tile_url
+        config["offlineZoom"] = min(settings.LAGESBILD_TILE_OFFLINE_ZOOM, basemap.max_zoom)
     elif basemap.kind == "pmtiles":
         config["pmtiles"] = reverse("basemap-pmtiles")
     # Map text (the basemap's labels, counts on clusters and hexagons) needs glyphs: Lägesbild makes them itself.

@@ -251,6 +251,10 @@ LAGESBILD_TILE_ATTRIBUTION = os.environ.get(
     "© OpenStreetMap contributors, Protomaps" if LAGESBILD_PMTILES_PATH else "© OpenStreetMap contributors",
 )
 LAGESBILD_TILE_MAXZOOM = int(os.environ.get("LAGESBILD_TILE_MAXZOOM", 19))
+# Raster basemap tiles of a forum's area that a member may keep on the device for use without network, down to
+# this zoom (0: not offered). Only for a tile server whose terms allow it: OpenStreetMap's do not
+# (docs/deployment.md).
+LAGESBILD_TILE_OFFLINE_ZOOM = int(os.environ.get("LAGESBILD_TILE_OFFLINE_ZOOM", 0))
 # The small maps drawn on the server (patterns, place page, protocol PDF) fetch raster tiles themselves and keep
 # them this many days (basemap_picture.py).
 LAGESBILD_TILE_CACHE_DIR = os.environ.get("LAGESBILD_TILE_CACHE_DIR", str(VAR_DIR / "tile-cache"))

@@ -67,8 +67,12 @@ def web_manifest(request: HttpRequest) -> JsonResponse:
 def service_worker(request: HttpRequest) -> HttpResponse:
     """The service worker, from the site's root so that it may serve every page (see templates/lagesbild/sw.js)."""
     # Like every page it is marked no-store (SecurityHeadersMiddleware), so a new version is used at once.
-    return render(request, "lagesbild/sw.js", {"version": _app_version()},
-                  content_type="text/javascript; charset=utf-8")
+    kept_tiles = basemap.configured()
+    return render(request, "lagesbild/sw.js", {
+        "version": _app_version(),
+        # The tile host whose tiles of a forum's area a member may keep (docs/deployment.md), or none.
+        "tile_origin": kept_tiles.hosts[0] if settings.LAGESBILD_TILE_OFFLINE_ZOOM and kept_tiles.hosts else "",
+    }, content_type="text/javascript; charset=utf-8")
 
 
 @functools.cache
@@ -127,6 +131,12 @@ def ui_strings() -> dict[str, str]:
         "captureDiscard": _("Remove this report from the device without sending it?"),
         "withdrawn": _("The deviation was withdrawn."),
         "liveReported": _("A new deviation was reported."),
+        "offlineMapNoArea": _("The forum has no area drawn, so there is no map area to keep."),
+        "offlineMapKeeping": _("Keeping the map: %(done)s of %(total)s tiles…"),
+        "offlineMapKept": _("The map of the forum's area is kept on this device (%(kept)s tiles, down to zoom "
+                            "level %(zoom)s)."),
+        "offlineMapPartly": _("%(kept)s tiles of the map are kept; %(failed)s could not be fetched. Try again to "
+                              "fetch the rest."),
         "required": _("required"),
         "yes": _("Yes"),
         "no": _("No"),

@@ -5,13 +5,16 @@ network dropped the server's answer, and after a reload."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, Route, expect
 
 from lagesbild.deviations.models import Deviation, Photo
+from tests.basemaps import TileServer
 from tests.browser.conftest import sign_in
 from tests.browser.test_map_page import report_at_centre_by_click
 
@@ -256,4 +259,47 @@ def test_a_round_started_online_and_ended_offline_keeps_its_reports(site: str, d
             break
         desktop.wait_for_timeout(200)
     assert started.ended_at is not None
+    assert desktop.js_errors == []  # type: ignore[attr-defined]
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    n = 2 ** z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_the_map_of_the_forums_area_is_kept_for_use_without_network(site: str, settings: Any, desktop: Page,
+                                                                     tile_server: TileServer) -> None:
+    """Where the operator allows it, a member keeps the basemap of the forum's area: offline, its tiles come
+    from the device (others do not), and signing out removes them."""
+    settings.LAGESBILD_TILE_OFFLINE_ZOOM = 14
+    sign_in(desktop, site, "vicevard@farsta.demo")
+    desktop.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    desktop.reload()  # now under the service worker, which serves the tiles
+    desktop.wait_for_selector("body.map-ready")
+    desktop.wait_for_function("() => !!navigator.serviceWorker.controller")
+    box = desktop.locator("#offline-map")
+    box.get_by_text("Kartan utan nät").click()
+    box.get_by_role("button", name="Spara kartan för användning utan nät").click()
+    status = box.locator("#offline-map-status")
+    expect(status).to_contain_text("Kartan över forumets område är sparad på den här enheten", timeout=60_000)
+    match = re.search(r"\((\d+) kartrutor, ner till zoomnivå 14\)", status.inner_text())
+    assert match is not None, status.inner_text()
+    kept = desktop.evaluate("() => caches.open('lagesbild-tiles').then((c) => c.keys()).then("
+                            "(keys) => keys.map((k) => k.url))")
+    assert len(kept) == int(match.group(1)) > 20
+    assert all(url.startswith(tile_server.root + "/") for url in kept)
+
+    fetch = "(url) => fetch(url, {mode: 'cors'}).then((r) => r.status, () => 0)"
+    inside, outside = (f"{tile_server.root}/14/{x}/{y}.png" for x, y in (_tile(18.0912, 59.2437, 14),
+                                                                         _tile(11.97, 57.71, 14)))
+    desktop.context.set_offline(True)
+    assert desktop.evaluate(fetch, inside) == 200  # from the device
+    assert desktop.evaluate(fetch, outside) == 0  # never kept: Gothenburg is not the forum's area
+    desktop.context.set_offline(False)
+
+    desktop.get_by_role("button", name="Logga ut").click()
+    desktop.wait_for_url("**/konto/**")
+    desktop.wait_for_function("() => caches.has('lagesbild-tiles').then((has) => !has)")
     assert desktop.js_errors == []  # type: ignore[attr-defined]

@@ -1306,6 +1306,62 @@ $("#round-end")?.addEventListener("click", () => {
 });
 showRound();
 
+// --- The basemap without network -------------------------------------------------------------------------
+// Where the operator allows it (docs/deployment.md), the member keeps the raster tiles of the forum's area on
+// the device: the service worker fetches them and serves them when the network cannot.
+
+const MAX_KEPT_TILES = 4000; // the service worker keeps no more
+const MIN_KEPT_ZOOM = 10;
+
+function tileUrls(bounds, maxZoom) {
+  const [west, south, east, north] = bounds;
+  const column = (lon, z) => Math.floor(((lon + 180) / 360) * 2 ** z);
+  const row = (lat, z) => {
+    const rad = (lat * Math.PI) / 180;
+    return Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * 2 ** z);
+  };
+  const urls = [];
+  let deepest = MIN_KEPT_ZOOM - 1;
+  for (let z = MIN_KEPT_ZOOM; z <= maxZoom; z += 1) {
+    const level = [];
+    for (let x = column(west, z); x <= column(east, z); x += 1) {
+      for (let y = row(north, z); y <= row(south, z); y += 1) {
+        level.push(config.basemap.tiles.replace("{s}", "a").replace("{z}", z).replace("{x}", x).replace("{y}", y));
+      }
+    }
+    if (urls.length + level.length > MAX_KEPT_TILES) break; // a large area: not quite as close
+    urls.push(...level);
+    deepest = z;
+  }
+  return { urls, deepest };
+}
+
+if ($("#offline-map") && "serviceWorker" in navigator) {
+  $("#offline-map").hidden = false;
+  const status = $("#offline-map-status");
+  let total = 0;
+  $("#offline-map-keep").addEventListener("click", async () => {
+    if (!state.forum?.bounds) { status.textContent = t.offlineMapNoArea; return; }
+    const { urls, deepest } = tileUrls(state.forum.bounds, config.basemap.offlineZoom);
+    total = urls.length;
+    status.textContent = format(t.offlineMapKeeping, { done: 0, total });
+    $("#offline-map-keep").disabled = true;
+    const registration = await navigator.serviceWorker.ready;
+    registration.active.postMessage({ type: "keep-tiles", urls });
+    status.dataset.deepest = String(deepest);
+  });
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data?.type === "tiles-progress") {
+      status.textContent = format(t.offlineMapKeeping, { done: event.data.done, total });
+    } else if (event.data?.type === "tiles-done") {
+      $("#offline-map-keep").disabled = false;
+      status.textContent = event.data.failed
+        ? format(t.offlineMapPartly, { kept: event.data.done - event.data.failed, failed: event.data.failed })
+        : format(t.offlineMapKept, { kept: event.data.done, zoom: status.dataset.deepest });
+    }
+  });
+}
+
 async function sendWaiting() {
   if (sending || !navigator.onLine) return true;
   // The rounds the waiting reports were made on go first: a report on a round the server has not heard of

@@ -9,6 +9,9 @@
 // - never deviations, photos, comments or anything else a member's organisation may see but others not: a
 //   device can be lost or shared. Signing out, or a sign-in page (a session that ran out), removes the pages
 //   kept, and they are not served once older than MAX_AGE.
+// - basemap tiles of a forum's area, when the member asks to keep them and the operator allows it
+//   (LAGESBILD_TILE_OFFLINE_ZOOM): public map pictures, but they say where someone works, so they are
+//   forgotten with the pages.
 // The caches are named after this version of the app's files, so a new release never runs an old page.
 const VERSION = "{{ version }}";
 const STATIC = `lagesbild-static-${VERSION}`;
@@ -30,6 +33,9 @@ const FORUM_DATA = /^\/api\/forums\/[A-Za-z0-9_-]+(\/categories|\/organisations|
 const LOGOUT = "{% url 'account_logout' %}";
 const ACCOUNT = "/konto/"; // sign-in, sign-out, two-factor: whoever comes next is not the one whose pages are kept
 const LAST_MAP = "/__last-map-page__";
+const TILES = "lagesbild-tiles"; // not versioned: a new release keeps the map a member saved
+const TILE_ORIGIN = "{{ tile_origin }}";
+const MAX_TILES = 4000;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(STATIC).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -38,14 +44,47 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
-      if (name !== STATIC && name !== PAGES) await caches.delete(name);
+      if (name !== STATIC && name !== PAGES && name !== TILES) await caches.delete(name);
     }
     await self.clients.claim();
   })());
 });
 
+// A member keeps the basemap of their forum's area (the page lists the tiles): fetched a few at a time, with
+// progress told to the page. Only tiles of the configured tile host, and at most MAX_TILES.
+async function keepTiles(urls, client) {
+  const cache = await caches.open(TILES);
+  const wanted = urls.filter((url) => TILE_ORIGIN && url.startsWith(`${TILE_ORIGIN}/`)).slice(0, MAX_TILES);
+  const before = forgotten;
+  let done = 0;
+  let failed = 0;
+  const next = async () => {
+    while (wanted.length) {
+      const url = wanted.shift();
+      try {
+        if (!(await cache.match(url))) {
+          const response = await fetch(url, { mode: "cors", credentials: "omit" });
+          if (!response.ok) throw new Error(String(response.status));
+          if (before !== forgotten) return; // signed out meanwhile: keep nothing
+          await cache.put(url, response);
+        }
+      } catch (error) {
+        failed += 1;
+      }
+      done += 1;
+      if (done % 20 === 0) client?.postMessage({ type: "tiles-progress", done, failed });
+    }
+  };
+  await Promise.all([next(), next(), next(), next()]);
+  client?.postMessage({ type: "tiles-done", done, failed });
+}
+
 // A page that opened before this worker took over asks for itself and its forum's data to be kept.
 self.addEventListener("message", (event) => {
+  if (event.data?.type === "keep-tiles") {
+    event.waitUntil(keepTiles(event.data.urls || [], event.source));
+    return;
+  }
   if (event.data?.type !== "keep-page") return;
   const url = new URL(event.data.url, self.location.origin);
   if (url.origin !== self.location.origin || !MAP_PAGE.test(url.pathname)) return;
@@ -59,6 +98,7 @@ let forgotten = 0;
 async function forgetPages() {
   forgotten += 1;
   await caches.delete(PAGES);
+  await caches.delete(TILES);
 }
 
 async function fromNetwork(request, cacheName) {
@@ -118,7 +158,17 @@ function offlinePage() {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (url.origin !== self.location.origin) return; // basemap tiles and the like: the browser's own cache
+  if (url.origin !== self.location.origin) {
+    // A kept basemap tile, when the network cannot give it; anything else from elsewhere is the browser's.
+    if (TILE_ORIGIN && url.origin === TILE_ORIGIN && request.method === "GET") {
+      event.respondWith(fetch(request).catch(async (error) => {
+        const kept = await (await caches.open(TILES)).match(request.url);
+        if (kept) return kept;
+        throw error;
+      }));
+    }
+    return;
+  }
   if (url.pathname.startsWith(ACCOUNT) && (request.mode === "navigate" || url.pathname === LOGOUT)) {
     // Signing out, a session that ran out (its sign-in page), someone else signing in: what the last person
     // opened leaves the device with them. (Their reports waiting to be sent stay, for them alone.)

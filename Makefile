@@ -28,18 +28,21 @@ $(SECRET_FILE):
 	mkdir -p $(dir $@)
 	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-# The whole suite. The browser tests spend much of their time waiting on Chromium, and the PostgreSQL pass on
-# its server, so on two cores they run side by side, after the SQLite pass without a browser (PostgreSQL's
-# output follows the browser tests' when both are done; either failing fails the run).
+# The whole suite. Its three passes run side by side (two cores; each waits for much of its time: the browser
+# tests on Chromium, the PostgreSQL pass on its server): the tests without a browser on SQLite, those on
+# PostgreSQL, and the browser tests. Each pass's output follows when all are done; any failing fails the run.
 test: install-dev system-packages lint typecheck
-	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m "not browser" $(PARALLEL)
-	@mkdir -p var; rm -f var/test-postgres.rc; \
+	@mkdir -p var; rm -f var/test-sqlite.rc var/test-postgres.rc; \
+	( LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m "not browser" $(PARALLEL) > var/test-sqlite.log 2>&1; \
+	  echo $$? > var/test-sqlite.rc ) & \
 	( $(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1; echo $$? > var/test-postgres.rc ) & \
-	LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m browser; browser=$$?; \
-	wait; echo "--- The PostgreSQL pass (run beside the browser tests) ---"; cat var/test-postgres.log; \
-	postgres=$$(cat var/test-postgres.rc 2>/dev/null || echo 1); \
-	echo "browser tests: exit $$browser; PostgreSQL pass: exit $$postgres"; \
-	[ "$$browser" = 0 ] && [ "$$postgres" = 0 ]
+	LAGESBILD_DATABASE_URL= LAGESBILD_TEST_SQLITE=var/test-browser.sqlite3 $(BIN)/python -m pytest -m browser; \
+	browser=$$?; wait; \
+	echo "--- The SQLite pass without a browser (run beside the browser tests) ---"; cat var/test-sqlite.log; \
+	echo "--- The PostgreSQL pass (run beside the browser tests) ---"; cat var/test-postgres.log; \
+	sqlite=$$(cat var/test-sqlite.rc 2>/dev/null || echo 1); postgres=$$(cat var/test-postgres.rc 2>/dev/null || echo 1); \
+	echo "browser tests: exit $$browser; SQLite pass: exit $$sqlite; PostgreSQL pass: exit $$postgres"; \
+	[ "$$browser" = 0 ] && [ "$$sqlite" = 0 ] && [ "$$postgres" = 0 ]
 
 install: $(VENV)/.installed node_modules/.installed
 

@@ -203,8 +203,9 @@ API_ROWS = [
     Row("PUT", "/api/forums/{forum}/rounds/{key}", lambda o: f"{F}/rounds/kvallsrunda-1", answers(
         viewer=403, other_org=201, org_lead=201, coordinator=201),
         body=lambda o: {"name": "Kvällsrundan", "startedAt": "2026-01-10T18:00:00+01:00"}),
-    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?round={o['round']}", answers(),
-        label="round filter"),
+    # A round gathers its member's reports: only they may filter by it (the others are told there is no such round).
+    Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?round={o['round']}", answers(
+        viewer=422, other_org=422, org_lead=422, coordinator=422), label="round filter"),
     # The forum's own field, with the marker as the restricted deviation's value: a filter on it finds it only
     # for those who may see it.
     Row("GET", "/api/forums/{forum}/deviations", lambda o: f"{F}/deviations?field=farg:{MARKER}", answers(),

@@ -121,7 +121,8 @@ def test_reports_carry_their_fields_checked_and_in_the_detail(world: World, defi
     ("gathering", {"antal_personer": True}, "fields.antal_personer", "Antal personer är ett tal."),
     ("gathering", {"antal_personer": 3, "polisen_tillkallad": "kanske"}, "fields.polisen_tillkallad",
      "Polisen tillkallad är ja eller nej."),
-    ("gathering", {"antal_personer": 3, "tagg": "x"}, "fields.tagg", "Samlingar/ordningsstörning har inget fält tagg."),
+    ("gathering", {"antal_personer": 3, "tagg": "x"}, "fields.tagg",
+     "Samlingar/ordningsstörning har inget fält “tagg”."),
     ("graffiti", {"farg": "Grön"}, "fields.farg", "Färg är ett av: Röd, Svart, Blå."),
     ("graffiti", {"tagg": "x" * 201}, "fields.tagg", "Tagg får vara högst 200 tecken."),
     ("graffiti", {"tagg": ["a"]}, "fields.tagg", "Tagg är text."),
@@ -256,3 +257,57 @@ def test_an_edit_of_something_else_leaves_the_fields_as_they_are(world: World, d
     response = client.patch(f"{F}/deviations/{made['id']}", json.dumps({"version": version, "fields": {}}),
                             content_type="application/json")
     assert response.status_code == 422 and response.json()["error"]["field"] == "fields.yta"
+
+
+@pytest.mark.parametrize("label", ["In", "Has key", "112", "2024", "Isnull", "Regex", "Contains",
+                                   "Antal personer som var på pla x", "Åäö!"])
+def test_any_label_makes_a_key_that_filters_and_counts(world: World, label: str) -> None:
+    coordinator = world.client(world.coordinator)
+    for category in ("gathering", "damage"):  # the same label twice: a second key
+        assert _add(coordinator, category=category, label=label, kind="number").status_code == 302
+    keys = list(CategoryField.objects.values_list("key", flat=True))
+    assert all(fields.KEY.fullmatch(key) for key in keys), keys
+    made = _report(world.client(world.housing_reporter), "gathering", {keys[0]: 7})
+    assert made.status_code == 201, made.content
+    client = world.client(world.housing_reporter)
+    assert client.get(f"{F}/deviations", {"field": f"{keys[0]}:7"}).json()["numberMatched"] == 1
+    assert client.get(f"{F}/deviations", {"field": f"{keys[0]}:8"}).json()["numberMatched"] == 0
+    assert client.get(f"{F}/deviations", {"field": f"{keys[0]}:"}).json()["numberMatched"] == 1
+    [counted] = [f for f in client.get(f"{F}/patterns/fields", {"period": "all"}).json() if f["key"] == keys[0]]
+    assert (counted["filled"], counted["total"]) == (1, 7.0)
+
+
+def test_a_removed_fields_key_is_never_given_again(world: World, defined: dict[str, Any]) -> None:
+    client = world.client(world.housing_reporter)
+    assert _report(client, "graffiti", {"tagg": "Anna S"}).status_code == 201
+    coordinator = world.client(world.coordinator)
+    assert coordinator.post(PAGE, {"op": "field-remove", "field": defined["tagg"].pk}).status_code == 302
+    assert _add(coordinator, category="graffiti", label="Tagg", kind="number").status_code == 302
+    assert list(fields.forum_fields(world.forum).values_list("key", flat=True).order_by("pk"))[-1] == "tagg_2"
+    exported = client.get(f"{F}/export", {"format": "csv"})
+    text = b"".join(exported.streaming_content).decode("utf-8-sig")
+    assert "Anna S" not in text
+    assert client.get(f"{F}/deviations", {"field": "tagg_2:"}).json()["numberMatched"] == 0
+
+
+def test_field_filters_and_values_that_cannot_be_are_refused(world: World, defined: dict[str, Any]) -> None:
+    client = world.client(world.housing_reporter)
+    too_many = client.get(f"{F}/deviations", {"field": ["antal_personer:3"] * 11})
+    assert (too_many.status_code, too_many.json()["error"]["field"]) == (422, "field")
+    nul = client.post(f"{F}/deviations", {"category": "graffiti", "lon": INSIDE[0], "lat": INSIDE[1],
+                                          "fields": json.dumps({"tagg": "a\u0000b"})})
+    assert (nul.status_code, nul.json()["error"]["code"]) == (400, "bad_request")
+    long_key = client.post(f"{F}/deviations", json.dumps({"category": "graffiti", "lon": INSIDE[0],
+                                                          "lat": INSIDE[1], "fields": {"x" * 300: 1}}),
+                           content_type="application/json")
+    assert long_key.status_code == 422 and len(long_key.json()["error"]["message"]) < 120
+    assert not Deviation.objects.exists()
+
+
+def test_a_label_in_the_csv_header_is_never_a_formula(world: World) -> None:
+    coordinator = world.client(world.coordinator)
+    assert _add(coordinator, category="graffiti", label='=HYPERLINK("http://evil.example")', kind="text"
+                ).status_code == 302
+    exported = world.client(world.viewer).get(f"{F}/export", {"format": "csv"})
+    header = b"".join(exported.streaming_content).decode("utf-8-sig").splitlines()[0]
+    assert header.split(";")[-3].lstrip('"').startswith("'=")

@@ -67,9 +67,12 @@ def test_rounds_are_their_members_own_and_show_only_what_each_may_see(world: Wor
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "round"
     assert Deviation.objects.filter(organisation=world.housing).count() == 0
-    # Through the round's id, the housing company sees its forum-wide deviation and nothing else.
-    seen = housing.get(f"{F}/deviations", {"round": round_id}).json()
-    assert seen["numberMatched"] == 1
+    # Nobody else may gather the round's reports by its id (which would make another organisation's reports
+    # one person's evening): refused exactly as a round that does not exist.
+    for asked in (round_id, round_id + 1000):
+        refused = housing.get(f"{F}/deviations", {"round": asked})
+        assert refused.status_code == 422
+        assert refused.json()["error"] == {"code": "invalid", "message": f"Okänd runda: {asked}.", "field": "round"}
     assert police.get(f"{F}/deviations", {"round": round_id}).json()["numberMatched"] == 2
     assert police.get(f"{F}/rounds").json()[0]["count"] == 2
     other = world.client(world.outsider)
@@ -92,6 +95,12 @@ def test_a_round_that_cannot_be_is_refused_clearly_and_not_saved(world: World, k
     assert response.status_code == 422, response.content
     assert response.json()["error"]["field"] == field
     assert not Round.objects.exists()
+
+
+def test_a_rounds_name_is_what_people_read(world: World) -> None:
+    response = _put(world.client(world.housing_reporter), "kvall-0004", name="Kvälls\u202erundan\x07 \u200b ute",
+                    startedAt=timezone.now().isoformat())
+    assert response.json()["name"] == "Kvällsrundan ute"
 
 
 def test_a_member_who_may_not_report_cannot_start_a_round(world: World) -> None:

@@ -231,18 +231,19 @@ def parse_json_body(request: HttpRequest, schema: type[SchemaT]) -> SchemaT:
         data = orjson.loads(request.body or b"null")
     except orjson.JSONDecodeError as exc:
         raise DomainError(_("The request body is not valid JSON."), code="malformed_json") from exc
-    if _holds_nul(data):
+    if holds_nul(data):
         raise DomainError(_("Text may not contain the NUL character."), code="bad_request")
     return validate(schema, data)
 
 
-def _holds_nul(value: Any) -> bool:
+def holds_nul(value: Any) -> bool:
+    """Whether parsed JSON holds a NUL character anywhere (PostgreSQL cannot store one)."""
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
+        return any(holds_nul(v) for v in value)
     return False
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,3 +146,10 @@ def loads_json(data: str | bytes, field: str | None = None, message: str | None 
 
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def visible_text(text: str) -> str:
+    """A name as people read it: one way of writing each letter, nothing invisible (control characters,
+    zero-width spaces, direction marks), and single spaces."""
+    visible = "".join(c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c)[0] != "C")
+    return " ".join(visible.split())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +32,7 @@ from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import DomainError, InvalidInput, NotFound
 from lagesbild.forums.models import Membership
+from lagesbild.inputs import visible_text
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,7 @@ def _clean_bbox(text: str) -> list[float] | None:
 
 
 def _clean(membership: Membership, data: ViewInput) -> dict[str, Any]:
-    # One way of writing each letter, and nothing invisible (zero-width spaces and the like).
-    visible = "".join(c for c in unicodedata.normalize("NFC", data.name) if unicodedata.category(c)[0] != "C")
-    name = " ".join(visible.split())
+    name = visible_text(data.name)
     if not name:
         raise InvalidInput(_("Give the view a name."), field="name")
     if len(name) > MAX_NAME:

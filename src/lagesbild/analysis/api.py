@@ -170,7 +170,7 @@ def _prepare(request: HttpRequest, forum: str, params: PatternQuery) -> tuple[Me
     membership = member(request, forum)
     resolution = params.resolution or (services.resolution_for_zoom(params.zoom) if params.zoom is not None
                                        else services.DEFAULT_RESOLUTION)
-    return membership, filter_of(params, membership.forum), services.check_resolution(resolution)
+    return membership, filter_of(params, membership.forum, membership), services.check_resolution(resolution)
 
 
 @router.get("/{forum}/patterns/hexagons", response=answers(HexagonsOut),

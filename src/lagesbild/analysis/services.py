@@ -386,12 +386,13 @@ class FieldCounts:
 
 def own_fields(membership: Membership, queryset: QuerySet[Deviation]) -> list[FieldCounts]:
     """For each of the forum's own fields, what the filter's deviations (those the member may see) hold."""
-    from lagesbild.deviations.fields import forum_fields
+    from lagesbild.deviations.fields import forum_fields, stored_value
 
     result = []
     for definition in forum_fields(membership.forum):
         stored = [v for v in queryset.filter(fields__has_key=definition.key)
-                  .values_list(f"fields__{definition.key}", flat=True).iterator() if v is not None]
+                  .annotate(own_value=stored_value(definition.key)).values_list("own_value", flat=True).iterator()
+                  if v is not None]
         counts = FieldCounts(definition.key, definition.label, definition.kind, len(stored), [])
         if definition.kind == "yes_no":
             tally = Counter(bool(v) for v in stored)

@@ -27,6 +27,7 @@ from lagesbild.api import (
     PointGeometry,
     answers,
     geojson,
+    holds_nul,
     member,
     openapi_body,
     parse_json_body,
@@ -35,7 +36,7 @@ from lagesbild.api import (
 from lagesbild.deviations import fields, rounds, services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
-from lagesbild.errors import InvalidInput, NotFound, UnsupportedMedia
+from lagesbild.errors import DomainError, InvalidInput, NotFound, UnsupportedMedia
 from lagesbild.forums.models import Forum, Membership
 from lagesbild.inputs import local_to_aware
 from lagesbild.interop import handoff
@@ -112,7 +113,7 @@ def aware(value: dt.datetime | None, forum: Forum, field: str | None = None) -> 
     return local_to_aware(value, forum.timezone, field)
 
 
-def filter_of(params: FilterQuery, forum: Forum) -> services.DeviationFilter:
+def filter_of(params: FilterQuery, forum: Forum, member: Membership | None = None) -> services.DeviationFilter:
     return services.DeviationFilter(
         bbox=geometry.parse_bbox(params.bbox) if params.bbox else None,
         start=aware(params.start, forum, "from"),
@@ -122,6 +123,7 @@ def filter_of(params: FilterQuery, forum: Forum) -> services.DeviationFilter:
         statuses=params.status,
         q=params.q or "",
         round=params.round,
+        member=member.user_id if member else None,
         fields=params.field,
     )
 
@@ -198,7 +200,7 @@ def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matche
 def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQuery
                           ) -> tuple[Membership, services.DeviationFilter, QuerySet[Deviation]]:
     membership = member(request, forum)
-    flt = filter_of(params, membership.forum)
+    flt = filter_of(params, membership.forum, membership)
     return membership, flt, services.apply_filter(services.visible_deviations(membership), membership.forum, flt)
 
 
@@ -445,6 +447,10 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             raise InvalidInput(_("The fields are given as an object of field names and values."),
                                field="fields") from None
+        if not isinstance(data["fields"], dict):
+            raise InvalidInput(_("The fields are given as an object of field names and values."), field="fields")
+        if holds_nul(data["fields"]):  # "\u0000" in the JSON text is a NUL once read, which PostgreSQL refuses
+            raise DomainError(_("Text may not contain the NUL character."), code="bad_request")
     # Empty form fields mean "not given".
     return {k: v for k, v in data.items() if v not in ("", [])}
 

@@ -5,11 +5,15 @@ report form, the API and the filters alike."""
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -20,6 +24,7 @@ from lagesbild.deviations.services import forum_categories
 from lagesbild.errors import InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership
 from lagesbild.forums.services import require_coordinator
+from lagesbild.inputs import visible_text
 
 Kind = CategoryField.Kind
 MAX_TEXT = 200
@@ -32,14 +37,25 @@ YES = {"true", "yes", "ja", "1", "on"}
 NO = {"false", "no", "nej", "0", "off"}
 
 
+MAX_FILTERS = 10
+KEY = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")  # never a number (a JSON array index), never a "__" path
+
+
 def forum_fields(forum: Forum) -> QuerySet[CategoryField]:
-    return CategoryField.objects.filter(forum=forum).select_related("category")
+    """The forum's fields in use (not those removed)."""
+    return CategoryField.objects.filter(forum=forum, removed_at__isnull=True).select_related("category")
 
 
 def fields_for(forum: Forum, category: Category) -> list[CategoryField]:
     """The fields of a category's reports: its own, and those of its main category."""
     ids = [category.pk] + ([category.parent_id] if category.parent_id else [])
-    return list(CategoryField.objects.filter(forum=forum, category_id__in=ids).order_by("position", "pk"))
+    return list(forum_fields(forum).filter(category_id__in=ids).order_by("position", "pk"))
+
+
+def stored_value(key: str) -> KeyTransform:
+    """A field's stored value, as an expression: the key is never read as a lookup or a path ("in",
+    "has_key", "a__b"), whatever it is."""
+    return KeyTransform(key, "fields")
 
 
 def value_of(definition: CategoryField, raw: Any) -> Any:
@@ -96,8 +112,9 @@ def cleaned(forum: Forum, category: Category, values: dict[str, Any] | None) -> 
     known = {d.key for d in definitions}
     for key in values:
         if key not in known:
-            raise InvalidInput(_("%(category)s has no field %(key)s.") % {"category": category.name, "key": key},
-                               field=f"fields.{key}"[:100])
+            raise InvalidInput(_("%(category)s has no field %(key)s.") % {"category": category.name,
+                                                                          "key": f"“{key[:40]}”"},
+                               field=f"fields.{key[:40]}")
     result = {}
     for definition in definitions:
         value = value_of(definition, values.get(definition.key))
@@ -110,18 +127,29 @@ def cleaned(forum: Forum, category: Category, values: dict[str, Any] | None) -> 
     return result or None
 
 
-def filter_condition(forum: Forum, expression: str) -> Q:
-    """A filter `key:value` (yes/no as ja or nej, a number, a choice, or text contained) as a condition."""
-    key, sep, raw = expression.partition(":")
-    definition = CategoryField.objects.filter(forum=forum, key=key).first() if sep else None
-    if definition is None:
-        raise InvalidInput(_("A field filter is written field:value, with one of the forum's fields."), field="field")
-    value = value_of(definition, raw)
-    if value is None:
-        return Q(**{f"fields__{key}__isnull": False})
-    if definition.kind == Kind.TEXT:
-        return Q(**{f"fields__{key}__icontains": value})
-    return Q(**{f"fields__{key}": value})
+def filtered(queryset: QuerySet[Any], forum: Forum, expressions: Sequence[str]) -> QuerySet[Any]:
+    """The deviations that hold each `key:value` (yes/no as ja or nej, a number, a choice, or text contained);
+    a bare `key:` is "filled in". Each value is read as an alias of its own, never through a path built from
+    the key."""
+    if len(expressions) > MAX_FILTERS:
+        raise InvalidInput(_("At most %(max)s field filters at once.") % {"max": MAX_FILTERS}, field="field")
+    definitions = {d.key: d for d in forum_fields(forum)}
+    for n, expression in enumerate(expressions):
+        key, sep, raw = expression.partition(":")
+        definition = definitions.get(key) if sep else None
+        if definition is None:
+            raise InvalidInput(_("A field filter is written field:value, with one of the forum's fields."),
+                               field="field")
+        value = value_of(definition, raw)
+        name = f"own_field_{n}"
+        if value is None:
+            queryset = queryset.filter(fields__has_key=key)  # the key as a value, never as a path
+        elif definition.kind == Kind.TEXT:
+            queryset = queryset.alias(**{name: KeyTextTransform(key, "fields")}).filter(
+                **{f"{name}__icontains": value})
+        else:
+            queryset = queryset.alias(**{name: stored_value(key)}).filter(**{name: value})
+    return queryset
 
 
 # --- Defining fields (coordinators) ---------------------------------------------------------------------
@@ -141,7 +169,7 @@ def add_field(manager: Membership, data: FieldInput) -> CategoryField:
     category = forum_categories(manager.forum).filter(key=data.category).first()
     if category is None:
         raise InvalidInput(_("Choose a category."), field="category")
-    label = " ".join(data.label.split())
+    label = visible_text(data.label)
     if not label:
         raise InvalidInput(_("Give the field a name."), field="label")
     if len(label) > MAX_LABEL:
@@ -151,31 +179,49 @@ def add_field(manager: Membership, data: FieldInput) -> CategoryField:
     choices: list[str] = []
     if data.kind == Kind.CHOICE:
         for choice in data.choices:
-            text = " ".join(choice.split())
+            text = visible_text(choice)
             if text and text not in choices:
                 choices.append(text)
         if not 2 <= len(choices) <= MAX_CHOICES or any(len(c) > MAX_CHOICE for c in choices):
             raise InvalidInput(_("A choice field has 2 to %(max)s choices, each at most %(length)s characters.")
                                % {"max": MAX_CHOICES, "length": MAX_CHOICE}, field="choices")
-    existing = CategoryField.objects.filter(forum=manager.forum)
-    if existing.count() >= MAX_PER_FORUM:
+    in_use = forum_fields(manager.forum)
+    if in_use.count() >= MAX_PER_FORUM:
         raise InvalidInput(_("A forum has at most %(max)s fields of its own.") % {"max": MAX_PER_FORUM},
                            field="label")
-    if any(d.label.lower() == label.lower() for d in fields_for(manager.forum, category)):
+    # The labels a report would show beside this one: its category's, its main category's and, for a main
+    # category, its subcategories'.
+    beside = in_use.filter(Q(category=category) | Q(category_id=category.parent_id) | Q(category__parent=category))
+    if any(d.label.lower() == label.lower() for d in beside):
         raise InvalidInput(_("%(category)s has a field %(label)s already.") % {"category": category.name,
                                                                                 "label": label}, field="label")
-    base = slugify(label).replace("-", "_")[:30] or "falt"
-    taken = set(existing.values_list("key", flat=True))
+    for _attempt in range(3):
+        # Every key ever used is taken, removed fields' too (their values stay stored under it).
+        key = new_key(label, set(CategoryField.objects.filter(forum=manager.forum).values_list("key", flat=True)))
+        try:
+            with transaction.atomic():
+                created = CategoryField.objects.create(forum=manager.forum, category=category, key=key, label=label,
+                                                       kind=data.kind, choices=choices, required=data.required,
+                                                       position=in_use.count())
+                audit.record(manager, AuditEvent.Action.SETTINGS, manager.forum,
+                             {"field": key, "category": category.key, "kind": data.kind, "added": True})
+            return created
+        except IntegrityError:  # another coordinator took the key at the same moment: the next one
+            continue
+    raise InvalidInput(_("The field could not be added just now. Try again."), field="label")
+
+
+def new_key(label: str, taken: set[str]) -> str:
+    """A key for the API, filters and exports, from the label: lower-case letters, digits and single "_",
+    starting with a letter; never one taken before."""
+    words = re.findall(r"[a-z0-9]+", slugify(label))
+    base = "_".join(words)[:30].strip("_") or "falt"
+    if not base[0].isalpha():
+        base = f"falt_{base}"[:30].strip("_")
     key, n = base, 2
     while key in taken:
         key, n = f"{base}_{n}", n + 1
-    with transaction.atomic():
-        created = CategoryField.objects.create(forum=manager.forum, category=category, key=key, label=label,
-                                               kind=data.kind, choices=choices, required=data.required,
-                                               position=existing.count())
-        audit.record(manager, AuditEvent.Action.SETTINGS, manager.forum,
-                     {"field": key, "category": category.key, "kind": data.kind, "added": True})
-    return created
+    return key
 
 
 def remove_field(manager: Membership, field_id: int) -> CategoryField:
@@ -183,11 +229,11 @@ def remove_field(manager: Membership, field_id: int) -> CategoryField:
     longer shown, asked for, filtered on or exported."""
     require_coordinator(manager, "fields by a non-coordinator", _("Only the forum's coordinators can change its "
                                                                     "categories."))
-    found = CategoryField.objects.filter(forum=manager.forum, pk=field_id).first()
+    found = forum_fields(manager.forum).filter(pk=field_id).first()
     if found is None:
         raise NotFound(_("No such field."))
     with transaction.atomic():
-        found.delete()
+        CategoryField.objects.filter(pk=found.pk).update(removed_at=timezone.now())
         audit.record(manager, AuditEvent.Action.SETTINGS, manager.forum, {"field": found.key, "removed": True})
     return found
 

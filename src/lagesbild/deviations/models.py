@@ -61,6 +61,9 @@ class CategoryField(models.Model):
     choices = models.JSONField(_("choices"), default=list, blank=True)
     required = models.BooleanField(_("required"), default=False)
     position = models.PositiveSmallIntegerField(default=0)
+    # Removed fields stay as tombstones: their values stay on the deviations, and a new field must never take
+    # their key (and with it, the old values).
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("field")

@@ -22,6 +22,7 @@ from lagesbild.deviations.services import (
 )
 from lagesbild.errors import Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Membership
+from lagesbild.inputs import visible_text
 
 MAX_NAME = 80
 LISTED = 50  # a member's newest rounds, on the map page and in the API
@@ -41,7 +42,7 @@ def save_round(membership: Membership, key: str, data: RoundInput) -> tuple[Roun
         raise Forbidden(_("Your role does not allow reporting deviations."))
     if not CAPTURE_KEY.fullmatch(key):
         raise InvalidInput(_("A round's key must be 8 to 64 letters, digits, '-' or '_'."), field="key")
-    name = " ".join(data.name.split())
+    name = visible_text(data.name)
     if not name:
         raise InvalidInput(_("Give the round a name."), field="name")
     if len(name) > MAX_NAME:

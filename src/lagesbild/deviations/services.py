@@ -140,6 +140,7 @@ class DeviationFilter:
     statuses: Sequence[str] = ()
     q: str = ""
     round: int | None = None
+    member: int | None = None  # the user filtering by `round`: only their own rounds
     fields: Sequence[str] = ()  # the forum's own fields, each "key:value" (deviations.fields)
 
 
@@ -166,10 +167,12 @@ def apply_filter(queryset: QuerySet[Deviation], forum: Forum, flt: DeviationFilt
     if flt.fields:
         from lagesbild.deviations import fields  # builds on this module
 
-        for expression in flt.fields:
-            queryset = queryset.filter(fields.filter_condition(forum, expression))
+        queryset = fields.filtered(queryset, forum, flt.fields)
     if flt.round is not None:
-        if not Round.objects.filter(forum=forum, pk=flt.round).exists():
+        # Only one's own rounds: a round of someone else's would gather another organisation's reports as one
+        # person's evening. Another member's round and one that does not exist are answered alike.
+        if flt.member is None or not Round.objects.filter(forum=forum, pk=flt.round,
+                                                          started_by_id=flt.member).exists():
             raise InvalidInput(_("Unknown round: %(id)s.") % {"id": flt.round}, field="round")
         queryset = queryset.filter(round_id=flt.round)
     if flt.q:

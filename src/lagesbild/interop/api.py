@@ -43,7 +43,8 @@ class TileQuery(FilterQuery):
 def export_deviations(request: HttpRequest, forum: str, params: Query[ExportQuery]
                       ) -> StreamingHttpResponse | FileResponse:
     membership = member(request, forum)
-    result = export.export_deviations(membership, filter_of(params, membership.forum), params.format, params.crs)
+    result = export.export_deviations(membership, filter_of(params, membership.forum, membership), params.format,
+                                      params.crs)
     response: StreamingHttpResponse | FileResponse
     if result.file is not None:
         response = FileResponse(result.file, content_type=result.content_type, as_attachment=True,
@@ -67,7 +68,7 @@ def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegat
                 ) -> HttpResponse:
     membership = member(request, forum)
     tile = tiles.Tile(z, x, y)
-    flt = filter_of(params, membership.forum)
+    flt = filter_of(params, membership.forum, membership)
     data, tag = tiles.tile_for(membership, flt, tile, hexagons=params.hexagons)
     if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         response = HttpResponse(status=304)

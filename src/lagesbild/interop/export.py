@@ -91,7 +91,7 @@ def columns(crs: int, own: Sequence[CategoryField] = ()) -> list[Column]:
         Column("severity", _("Severity")),
         Column("status", _("Status")),
         Column("visibility", _("Visibility")),
-        *(Column(f"field_{d.key}", d.label, "number" if d.kind == CategoryField.Kind.NUMBER else "text")
+        *(Column(f"field_{d.key}", d.label, "decimal" if d.kind == CategoryField.Kind.NUMBER else "text")
           for d in own),
         Column("x", x, "number"),  # the position last: GeoJSON and GeoPackage take it for the geometry
         Column("y", y, "number"),
@@ -194,7 +194,7 @@ def _csv(cols: list[Column], rows: Iterator[list[Any]]) -> Iterator[bytes]:
     free text that Excel will not run as a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow([c.header for c in cols])
+    writer.writerow([safe_cell(c.header) for c in cols])  # a field's label is the forum's text, not ours
     first = True
     for n, row in enumerate(rows, start=1):
         writer.writerow([_csv_value(column, value) for column, value in zip(cols, row, strict=True)])
@@ -430,7 +430,7 @@ def _gpkg_schema(db: sqlite3.Connection, cols: list[Column], crs: int, table: st
         ("Undefined geographic SRS", 0, "NONE", 0, "undefined", None),
         *[(name, code, "EPSG", code, wkt, None) for code, (name, wkt) in _SRS.items()],
     ])
-    types = {"number": "INTEGER", "text": "TEXT", "time": "DATETIME"}
+    types = {"number": "INTEGER", "decimal": "REAL", "text": "TEXT", "time": "DATETIME"}
     fields = ", ".join(f'"{c.key}" {types[c.kind]}' for c in cols[:-2] if c.key != "id")
     db.execute(f'CREATE TABLE "{table}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT, "id" INTEGER, '
                f"{fields})")

@@ -1262,24 +1262,33 @@ function showRound() {
   }
 }
 
-// Everything started or ended but not yet on the server: true when all of it is there.
-async function syncRounds() {
+// Everything started or ended but not yet on the server: true when all of it is there. One at a time, so that
+// the answer to a start still on its way cannot pass for the end pressed meanwhile.
+let roundsSynced = Promise.resolve(true);
+function syncRounds() {
+  roundsSynced = roundsSynced.then(sendRounds, sendRounds);
+  return roundsSynced;
+}
+
+async function sendRounds() {
   for (const round of rounds.filter((r) => !r.synced)) {
+    const sent = { name: round.name, startedAt: round.startedAt, endedAt: round.endedAt };
     try {
       await api(`/rounds/${round.key}`, {
-        method: "PUT", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name: round.name, startedAt: round.startedAt, endedAt: round.endedAt }),
+        method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(sent),
       });
-      round.synced = true;
     } catch (error) {
-      if (!error.status || error.status === 401 || error.code === "csrf") return false; // try again later
+      // No network, signed out, a busy or failing server: the same again later, as waiting reports are.
+      if (!error.status || [401, 408, 429].includes(error.status) || error.status >= 500 || error.code === "csrf") {
+        return false;
+      }
       announce(error.message); // refused for good (say why): the reports made on it are refused in turn
-      round.synced = true;
     }
+    if (round.endedAt === sent.endedAt) round.synced = true; // ended meanwhile: the end is still to send
   }
   rounds = rounds.filter((round) => !(round.synced && round.endedAt));
   saveRounds();
-  return true;
+  return rounds.every((round) => round.synced);
 }
 
 $("#round-start")?.addEventListener("submit", (event) => {

@@ -230,7 +230,9 @@ def test_a_round_started_online_and_ended_offline_keeps_its_reports(site: str, d
     sign_in(desktop, site, "vicevard@farsta.demo")
     round_box = desktop.locator("#round")
     round_box.get_by_label("Rundans namn").fill("Kvällsrundan Farsta strand")
-    round_box.get_by_role("button", name="Starta runda").click()
+    with desktop.expect_response(lambda r: "/rounds/" in r.url and r.request.method == "PUT") as started_on_server:
+        round_box.get_by_role("button", name="Starta runda").click()
+    assert started_on_server.value.status == 201
     expect(round_box).to_contain_text("Runda pågår: Kvällsrundan Farsta strand")
     expect(round_box).to_contain_text("Rapporter på den från den här enheten: 0.")
     started = Round.objects.get(name="Kvällsrundan Farsta strand")

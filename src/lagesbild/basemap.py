@@ -60,7 +60,9 @@ def client_config() -> dict[str, object]:
                                  "maxZoom": basemap.max_zoom}
     if basemap.kind == "raster":
         config["tiles"] = basemap.tile_url
-        config["offlineZoom"] = min(settings.LAGESBILD_TILE_OFFLINE_ZOOM, basemap.max_zoom)
+        # Kept from zoom 10 (a district) down; a setting above 0 but under 10 means 10.
+        offline = settings.LAGESBILD_TILE_OFFLINE_ZOOM
+        config["offlineZoom"] = min(max(offline, 10), basemap.max_zoom) if offline > 0 else 0
     elif basemap.kind == "pmtiles":
         config["pmtiles"] = reverse("basemap-pmtiles")
     # Map text (the basemap's labels, counts on clusters and hexagons) needs glyphs: Lägesbild makes them itself.

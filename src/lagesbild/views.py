@@ -132,6 +132,7 @@ def ui_strings() -> dict[str, str]:
         "withdrawn": _("The deviation was withdrawn."),
         "liveReported": _("A new deviation was reported."),
         "offlineMapNoArea": _("The forum has no area drawn, so there is no map area to keep."),
+        "offlineMapTooLarge": _("The forum's area is too large to keep on the device."),
         "offlineMapKeeping": _("Keeping the map: %(done)s of %(total)s tiles…"),
         "offlineMapKept": _("The map of the forum's area is kept on this device (%(kept)s tiles, down to zoom "
                             "level %(zoom)s)."),

@@ -1319,23 +1319,28 @@ showRound();
 // Where the operator allows it (docs/deployment.md), the member keeps the raster tiles of the forum's area on
 // the device: the service worker fetches them and serves them when the network cannot.
 
-const MAX_KEPT_TILES = 4000; // the service worker keeps no more
+const MAX_KEPT_TILES = 4000;
 const MIN_KEPT_ZOOM = 10;
+const TILES = "lagesbild-tiles"; // the service worker serves them from here, and forgets them on sign-out
 
+// The tiles of the area (and one more all round, as the screen reaches past it), from zoom 10 down to `maxZoom`,
+// stopping at the zoom that would pass MAX_KEPT_TILES.
 function tileUrls(bounds, maxZoom) {
   const [west, south, east, north] = bounds;
+  const clamp = (n, z) => Math.min(2 ** z - 1, Math.max(0, n));
   const column = (lon, z) => Math.floor(((lon + 180) / 360) * 2 ** z);
   const row = (lat, z) => {
     const rad = (lat * Math.PI) / 180;
     return Math.floor(((1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2) * 2 ** z);
   };
   const urls = [];
-  let deepest = MIN_KEPT_ZOOM - 1;
+  let deepest = null;
   for (let z = MIN_KEPT_ZOOM; z <= maxZoom; z += 1) {
     const level = [];
-    for (let x = column(west, z); x <= column(east, z); x += 1) {
-      for (let y = row(north, z); y <= row(south, z); y += 1) {
-        level.push(config.basemap.tiles.replace("{s}", "a").replace("{z}", z).replace("{x}", x).replace("{y}", y));
+    for (let x = clamp(column(west, z) - 1, z); x <= clamp(column(east, z) + 1, z); x += 1) {
+      for (let y = clamp(row(north, z) - 1, z); y <= clamp(row(south, z) + 1, z); y += 1) {
+        level.push(config.basemap.tiles.replace("{s}", "a").replaceAll("{z}", z).replaceAll("{x}", x)
+          .replaceAll("{y}", y));
       }
     }
     if (urls.length + level.length > MAX_KEPT_TILES) break; // a large area: not quite as close
@@ -1345,28 +1350,48 @@ function tileUrls(bounds, maxZoom) {
   return { urls, deepest };
 }
 
-if ($("#offline-map") && "serviceWorker" in navigator) {
+// The page fetches and keeps the tiles itself (a service worker may be stopped in the middle of a long job),
+// four at a time; one area is kept at a time.
+async function keepMapArea(status) {
+  if (!state.forum?.bounds) { status.textContent = t.offlineMapNoArea; return; }
+  const { urls, deepest } = tileUrls(state.forum.bounds, config.basemap.offlineZoom);
+  if (!urls.length) { status.textContent = t.offlineMapTooLarge; return; }
+  await caches.delete(TILES);
+  const cache = await caches.open(TILES);
+  let done = 0;
+  let failed = 0;
+  const waiting = [...urls];
+  const worker = async () => {
+    while (waiting.length) {
+      const url = waiting.shift();
+      try {
+        const response = await fetch(url, { mode: "cors", credentials: "omit" });
+        if (!response.ok) throw new Error(String(response.status));
+        await cache.put(url, response);
+      } catch (error) {
+        failed += 1;
+      }
+      done += 1;
+      if (done % 20 === 0) status.textContent = format(t.offlineMapKeeping, { done, total: urls.length });
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  status.textContent = failed
+    ? format(t.offlineMapPartly, { kept: done - failed, failed })
+    : format(t.offlineMapKept, { kept: done, zoom: deepest });
+}
+
+if ($("#offline-map") && "serviceWorker" in navigator && "caches" in window) {
   $("#offline-map").hidden = false;
-  const status = $("#offline-map-status");
-  let total = 0;
-  $("#offline-map-keep").addEventListener("click", async () => {
-    if (!state.forum?.bounds) { status.textContent = t.offlineMapNoArea; return; }
-    const { urls, deepest } = tileUrls(state.forum.bounds, config.basemap.offlineZoom);
-    total = urls.length;
-    status.textContent = format(t.offlineMapKeeping, { done: 0, total });
-    $("#offline-map-keep").disabled = true;
-    const registration = await navigator.serviceWorker.ready;
-    registration.active.postMessage({ type: "keep-tiles", urls });
-    status.dataset.deepest = String(deepest);
-  });
-  navigator.serviceWorker.addEventListener("message", (event) => {
-    if (event.data?.type === "tiles-progress") {
-      status.textContent = format(t.offlineMapKeeping, { done: event.data.done, total });
-    } else if (event.data?.type === "tiles-done") {
-      $("#offline-map-keep").disabled = false;
-      status.textContent = event.data.failed
-        ? format(t.offlineMapPartly, { kept: event.data.done - event.data.failed, failed: event.data.failed })
-        : format(t.offlineMapKept, { kept: event.data.done, zoom: status.dataset.deepest });
+  const button = $("#offline-map-keep");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const status = $("#offline-map-status");
+    status.textContent = format(t.offlineMapKeeping, { done: 0, total: "…" });
+    try {
+      await keepMapArea(status);
+    } finally {
+      button.disabled = false;
     }
   });
 }

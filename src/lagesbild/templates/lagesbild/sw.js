@@ -34,8 +34,8 @@ const LOGOUT = "{% url 'account_logout' %}";
 const ACCOUNT = "/konto/"; // sign-in, sign-out, two-factor: whoever comes next is not the one whose pages are kept
 const LAST_MAP = "/__last-map-page__";
 const TILES = "lagesbild-tiles"; // not versioned: a new release keeps the map a member saved
-const TILE_ORIGIN = "{{ tile_origin }}";
-const MAX_TILES = 4000;
+// The tile host whose tiles a member may keep (the page fetches and keeps them; this worker only serves them).
+const TILE_ORIGIN = "{{ tile_origin }}" ? new URL("{{ tile_origin }}").origin : "";
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(STATIC).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -44,47 +44,15 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     for (const name of await caches.keys()) {
-      if (name !== STATIC && name !== PAGES && name !== TILES) await caches.delete(name);
+      // Kept tiles go too when the operator no longer allows keeping them.
+      if (name !== STATIC && name !== PAGES && (name !== TILES || !TILE_ORIGIN)) await caches.delete(name);
     }
     await self.clients.claim();
   })());
 });
 
-// A member keeps the basemap of their forum's area (the page lists the tiles): fetched a few at a time, with
-// progress told to the page. Only tiles of the configured tile host, and at most MAX_TILES.
-async function keepTiles(urls, client) {
-  const cache = await caches.open(TILES);
-  const wanted = urls.filter((url) => TILE_ORIGIN && url.startsWith(`${TILE_ORIGIN}/`)).slice(0, MAX_TILES);
-  const before = forgotten;
-  let done = 0;
-  let failed = 0;
-  const next = async () => {
-    while (wanted.length) {
-      const url = wanted.shift();
-      try {
-        if (!(await cache.match(url))) {
-          const response = await fetch(url, { mode: "cors", credentials: "omit" });
-          if (!response.ok) throw new Error(String(response.status));
-          if (before !== forgotten) return; // signed out meanwhile: keep nothing
-          await cache.put(url, response);
-        }
-      } catch (error) {
-        failed += 1;
-      }
-      done += 1;
-      if (done % 20 === 0) client?.postMessage({ type: "tiles-progress", done, failed });
-    }
-  };
-  await Promise.all([next(), next(), next(), next()]);
-  client?.postMessage({ type: "tiles-done", done, failed });
-}
-
 // A page that opened before this worker took over asks for itself and its forum's data to be kept.
 self.addEventListener("message", (event) => {
-  if (event.data?.type === "keep-tiles") {
-    event.waitUntil(keepTiles(event.data.urls || [], event.source));
-    return;
-  }
   if (event.data?.type !== "keep-page") return;
   const url = new URL(event.data.url, self.location.origin);
   if (url.origin !== self.location.origin || !MAP_PAGE.test(url.pathname)) return;
@@ -162,7 +130,7 @@ self.addEventListener("fetch", (event) => {
     // A kept basemap tile, when the network cannot give it; anything else from elsewhere is the browser's.
     if (TILE_ORIGIN && url.origin === TILE_ORIGIN && request.method === "GET") {
       event.respondWith(fetch(request).catch(async (error) => {
-        const kept = await (await caches.open(TILES)).match(request.url);
+        const kept = await (await caches.open(TILES)).match(request.url, { ignoreVary: true });
         if (kept) return kept;
         throw error;
       }));

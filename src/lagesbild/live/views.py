@@ -63,7 +63,6 @@ def stream(request: HttpRequest, forum: str) -> HttpResponse | StreamingHttpResp
                       **{"Retry-After": "30"})
     response = StreamingHttpResponse(_Stream(reader, _events(request.session, membership, reader, since, start)),
                                      content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the events back in its buffer
     return response
 

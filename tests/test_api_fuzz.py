@@ -20,6 +20,7 @@ from django.core import signals
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -87,7 +88,19 @@ def _examples(world: World, objects: dict[str, Any]) -> dict[tuple[str, str], di
                                                   "due_date": due},
         ("/api/forums/{forum}/actions/{action_id}", "PATCH"): {"title": "Kameror i trapphuset"},
         ("/api/forums/{forum}/actions/{action_id}/follow-ups", "POST"): {"body": "Pågår"},
+        ("/api/forums/{forum}/walks/{walk_id}/track", "POST"): {"points": [[18.09, 59.244,
+                                                                           timezone.now().timestamp()]]},
     }
+
+
+def _walk_under_way(world: World) -> int:
+    """A walk the police arrange, started, with a stop: the walk endpoints' real object."""
+    from lagesbild.walks import services as walks
+
+    walk = walks.plan_walk(world.police_lead, walks.WalkInput(title="Kvällsvandring", planned_at=timezone.now()))
+    walks.add_stop(world.police_lead, walk.pk, "Torget", 18.09, 59.244)
+    walks.start_walk(world.police_lead, walk.pk)
+    return walk.pk
 
 
 def _real_ids(objects: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +116,8 @@ def test_generated_requests_get_documented_answers(world: World, objects: dict[s
     schema = schemathesis.openapi.from_dict(_document())
     operation = schema[path][method]
     parameters = {name: value for name, value in _real_ids(objects).items() if "{" + name + "}" in path}
+    if "{walk_id}" in path:
+        parameters["walk_id"] = _walk_under_way(world)
     if path.startswith("/api/forums/{forum}/meetings/{meeting_id}") and "protocols" in path and method == "GET":
         parameters["meeting_id"] = objects["published"]
     # Requests are sent as the coordinator, the police's lead (who may see the restricted deviation), the

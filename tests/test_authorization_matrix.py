@@ -8,7 +8,9 @@ endpoint cannot arrive without its row.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, TestCase, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
+from pypdf import PdfReader
 
 from lagesbild.deviations.models import Deviation
 from lagesbild.interop import imports
@@ -263,6 +266,13 @@ API_ROWS = [
     # Patterns: every figure from what the asker may see
     *[Row("GET", f"/api/forums/{{forum}}/patterns/{figure}", lambda o, f=figure: f"{F}/patterns/{f}", answers())
       for figure in ("hexagons", "hotspots", "week-hours", "trend", "actors", "repeat-places", "compare")],
+    # Safety walks: every member reads them; the arranging organisation (the police) and coordinators record the
+    # track. The walked walk's findings became the restricted and the public deviation.
+    Row("GET", "/api/forums/{forum}/walks", lambda o: f"{F}/walks", answers()),
+    Row("GET", "/api/forums/{forum}/walks/{walk_id}", lambda o: f"{F}/walks/{o['walks']['walked']}", answers(),
+        label="walk"),
+    Row("POST", "/api/forums/{forum}/walks/{walk_id}/track", lambda o: f"{F}/walks/{o['walks']['walking']}/track",
+        answers(viewer=403, other_org=403), body=lambda o: {"points": [[18.09, 59.244, o["walks"]["now"]]]}),
 ]
 
 # Every operation a page's form can send (its `op`, button or address): who gets what. Refusals answer 403
@@ -276,6 +286,7 @@ def page_post(name: str, url: Callable[[dict[str, Any]], str], op: str, expected
 COORDINATOR_POST = coordinators_only(302)
 REPORTERS_POST = answers(viewer=403, other_org=302, author=302, org_lead=302, coordinator=302)
 FOLLOW_UP_POST = answers(viewer=403, other_org=403, author=302, org_lead=302, coordinator=302)
+WALK_RUNNERS = FOLLOW_UP_POST  # the arranging organisation (the police) and coordinators
 MEETING = lambda o: f"/f/farsta/moten/{o['meeting']}/"  # noqa: E731
 PUBLISHED = lambda o: f"/f/farsta/moten/{o['published']}/"  # noqa: E731
 PLACE_URL = lambda o: f"/f/farsta/platser/{o['place']}/"  # noqa: E731
@@ -348,6 +359,22 @@ PAGE_POSTS = [
               lambda o: {"field": o["field"]}),
     page_post("forum-settings", lambda o: "/f/farsta/installningar/", "save", COORDINATOR_POST,
               lambda o: {"name": "Farsta trygghetsforum", "timezone": "Europe/Stockholm"}),
+    page_post("walks", lambda o: "/f/farsta/vandringar/", "plan", REPORTERS_POST,
+              lambda o: {"title": "Kvällsvandring", "planned_at": "2026-12-24T18:00"}),
+    *[page_post("walk", lambda o, w=walk: f"/f/farsta/vandringar/{o['walks'][w]}/", op, WALK_RUNNERS, body)
+      for op, walk, body in (
+          ("details", "planned", lambda o: {"title": "Ny rubrik", "planned_at": "2026-12-24T18:00"}),
+          ("add_stop", "planned", lambda o: {"name": "Torget", "lon": "18.09", "lat": "59.244"}),
+          ("remove_stop", "planned", lambda o: {"stop": o["walks"]["stops"][0]}),
+          ("up", "planned", lambda o: {"stop": o["walks"]["stops"][1]}),
+          ("down", "planned", lambda o: {"stop": o["walks"]["stops"][0]}),
+          ("add_participant", "planned", lambda o: {"participant_name": "Boende Bo"}),
+          ("remove_participant", "planned", lambda o: {"participant": o["walks"]["participant"]}),
+          ("start", "planned", lambda o: {}),
+          ("delete", "planned", lambda o: {}),
+          ("end", "walking", lambda o: {}),
+          ("checks", "walking", lambda o: {"stop": o["walks"]["walking_stop"], "lighting-assessment": "ok"}),
+          ("record", "walked", lambda o: {}))],
     *[page_post("member-action", lambda o, a=action: f"/f/farsta/medlemmar/{a}/", action,
                 answers(viewer=403, other_org=403, author=403, org_lead=lead, coordinator=302), body)
       for action, lead, body in (
@@ -409,6 +436,13 @@ PAGE_ROWS = [
         answers(anonymous=302)),
     Row("GET", "protocol", lambda o: f"/f/farsta/moten/{o['published']}/protokoll/", answers(anonymous=302)),
     Row("GET", "protocol-pdf", lambda o: f"/f/farsta/moten/{o['published']}/protokoll.pdf", answers(anonymous=302)),
+    Row("GET", "walks", lambda o: "/f/farsta/vandringar/", answers(anonymous=302)),
+    Row("GET", "walk", lambda o: f"/f/farsta/vandringar/{o['walks']['walked']}/", answers(anonymous=302),
+        label="walk page"),
+    Row("GET", "walk-protocol", lambda o: f"/f/farsta/vandringar/{o['walks']['walked']}/protokoll/",
+        answers(anonymous=302), label="walk protocol"),
+    Row("GET", "walk-protocol-pdf", lambda o: f"/f/farsta/vandringar/{o['walks']['walked']}/protokoll.pdf",
+        answers(anonymous=302), label="walk pdf"),
     Row("GET", "actions", lambda o: "/f/farsta/atgarder/", answers(anonymous=302)),
     Row("GET", "action", lambda o: f"/f/farsta/atgarder/{o['action']}/", answers(anonymous=302)),
     # The basemap's glyphs and file hold nobody's data, but only the signed-in get them (no free tile server);
@@ -439,7 +473,8 @@ def shared(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any)
             objects = make_objects(world)
         objects["live_since"] = events_before
         yield world, {**objects, "media": media, "import": upload.pk, **plant_alerts(world, objects),
-                      "round": plant_round(world, objects), "field": plant_field(world, objects)}
+                      "round": plant_round(world, objects), "field": plant_field(world, objects),
+                      "walks": plant_walks(world, objects)}
         transaction.set_rollback(True)
 
 
@@ -453,6 +488,36 @@ def plant_field(world: World, objects: dict[str, Any]) -> int:
     Deviation.objects.filter(pk=objects["restricted"]).update(fields={"farg": MARKER})
     Deviation.objects.filter(pk=objects["public"]).update(fields={"farg": "blå"})
     return planted.pk
+
+
+def plant_walks(world: World, objects: dict[str, Any]) -> dict[str, Any]:
+    """The police's walks: one planned (two stops, a participant), one under way, and one walked whose two
+    findings became the restricted and the public deviation. Only the police may learn which finding became
+    the restricted one."""
+    from django.utils import timezone
+
+    from lagesbild.walks import services as walks
+    from lagesbild.walks.models import WalkCheck
+
+    def plan(title: str) -> Any:
+        return walks.plan_walk(world.police_reporter, walks.WalkInput(title=title, planned_at=timezone.now()))
+
+    planned = plan("Planerad")
+    stops = [walks.add_stop(world.police_reporter, planned.pk, name, 18.09, 59.244).pk for name in ("A", "B")]
+    participant = walks.add_participant(world.police_reporter, planned.pk, "Boende Bo", "").pk
+    walking = plan("Pågående")
+    walking_stop = walks.add_stop(world.police_reporter, walking.pk, "C", 18.09, 59.244).pk
+    walks.start_walk(world.police_reporter, walking.pk)
+    walked = plan("Genomförd")
+    walks.start_walk(world.police_reporter, walked.pk)
+    walks.end_walk(world.police_reporter, walked.pk)
+    for name, aspect, deviation in (("Porten", "lighting", objects["restricted"]),
+                                    ("Torget", "signage", objects["public"])):
+        stop = walks.add_stop(world.police_reporter, walked.pk, name, 18.09, 59.244)
+        WalkCheck.objects.create(forum=world.forum, stop=stop, aspect=aspect, assessment="problem", note="Mörkt",
+                                 deviation_id=deviation)
+    return {"planned": planned.pk, "stops": stops, "participant": participant, "walking": walking.pk,
+            "walking_stop": walking_stop, "walked": walked.pk, "now": timezone.now().timestamp()}
 
 
 def plant_round(world: World, objects: dict[str, Any]) -> int:
@@ -548,6 +613,18 @@ def test_matrix(world: World, objects: dict[str, Any], row: Row, actor: str) -> 
     if row.label == "field counts" and response.status_code == 200:
         [colour] = response.json()
         assert colour["filled"] == (2 if actor in SEES_RESTRICTED else 1)
+    if row.label in ("walk", "walk page", "walk protocol") and response.status_code == 200:
+        # The findings' deviations: the public one named to all, the restricted one to the police only.
+        if row.label == "walk":
+            named = {c["deviation"] for s in response.json()["stopList"] for c in s["checks"]}
+        else:
+            named = {int(n) for n in re.findall(rb"#deviation-(\d+)", content)}
+        assert objects["public"] in named
+        assert (objects["restricted"] in named) == (actor in SEES_RESTRICTED)
+    if row.label == "walk pdf" and response.status_code == 200:
+        text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+        assert f"#{objects['public']} " in text
+        assert (f"#{objects['restricted']} " in text) == (actor in SEES_RESTRICTED)
     if row.label == "rounds" and response.status_code == 200:
         expected = [("kvallsrunda-1", 2)] if actor == "author" else []
         assert [(r["key"], r["count"]) for r in response.json()] == expected
@@ -618,11 +695,13 @@ def test_every_page_post_operation_has_a_row() -> None:
     from lagesbild.interop.views import IMPORT_PAGE_OPS
     from lagesbild.meetings.views import ACTION_PAGE_OPS, MEETING_PAGE_OPS, MEETINGS_PAGE_OPS
     from lagesbild.places.views import PLACE_PAGE_OPS
+    from lagesbild.walks.views import WALK_PAGE_OPS, WALKS_PAGE_OPS
 
     declared = {("meetings", op) for op in MEETINGS_PAGE_OPS} | {("meeting", op) for op in MEETING_PAGE_OPS} \
         | {("action", op) for op in ACTION_PAGE_OPS} | {("place", op) for op in PLACE_PAGE_OPS} \
         | {("categories", op) for op in CATEGORY_PAGE_OPS} | {("member-action", op) for op in MEMBER_ACTIONS} \
         | {("import", op) for op in IMPORT_PAGE_OPS} | {("saved-views", op) for op in SAVED_VIEWS_OPS} \
+        | {("walks", op) for op in WALKS_PAGE_OPS} | {("walk", op) for op in WALK_PAGE_OPS} \
         | {("places", "create"), ("actions", "create"), ("forum-settings", "save"), ("meeting-screen", "notes"),
            ("imports", "upload")}
     covered = {(row.route, row.label) for row in PAGE_ROWS if row.method == "POST"}

@@ -27,6 +27,7 @@ from lagesbild.deviations import services as deviations
 from lagesbild.meetings import actions, reminders
 from lagesbild.meetings import services as meetings
 from lagesbild.places import services as places
+from lagesbild.walks import services as walks
 from tests.conftest import World
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,17 @@ def build(world: World, plant: bool) -> dict[str, Any]:
                                                                       radius_m=120))
     past = meetings.schedule_meeting(world.coordinator, meetings.MeetingInput(
         held_at=FROZEN - dt.timedelta(days=35), period_start=FROZEN - dt.timedelta(days=70)))
+    # A safety walk the housing company made at the square, its finding recorded as a deviation.
+    walk = walks.plan_walk(world.housing_reporter, walks.WalkInput(title="Vandring vid torget", planned_at=FROZEN))
+    stop = walks.add_stop(world.housing_reporter, walk.pk, "Torget", *SQUARE)
+    walks.add_participant(world.housing_reporter, walk.pk, "Boende Bo", "Brf Torget")
+    walks.start_walk(world.housing_reporter, walk.pk)
+    walks.add_track(world.housing_reporter, walk.pk, [(SQUARE[0], SQUARE[1] - 0.001, FROZEN.timestamp()),
+                                                      (SQUARE[0], SQUARE[1], FROZEN.timestamp() + 60)])
+    walks.save_checks(world.housing_reporter, walk.pk, stop.pk, [
+        walks.CheckInput("lighting", "problem", "Mörkt vid porten", "Ny belysning")])
+    walks.end_walk(world.housing_reporter, walk.pk)
+    walks.record_findings(world.housing_reporter, walk.pk)
     hidden: list[int] = []
     if plant:
         for d in (1, 4, 8, 11, 15, 19, 26, 33, 52, 66):
@@ -73,7 +85,7 @@ def build(world: World, plant: bool) -> dict[str, Any]:
         held_at=FROZEN + dt.timedelta(days=3)))
     meetings.build_agenda(world.coordinator, upcoming.pk)
     return {"deviation": shared[0], "place": square.pk, "past": past.pk, "upcoming": upcoming.pk,
-            "action": action.pk, "protocol": protocol.pk, "hidden": hidden}
+            "action": action.pk, "protocol": protocol.pk, "hidden": hidden, "walk": walk.pk}
 
 
 def pages(ids: dict[str, Any]) -> list[str]:
@@ -88,7 +100,8 @@ def pages(ids: dict[str, Any]) -> list[str]:
         *[f"{f}/moten/{ids['upcoming']}/visning/?punkt={n}" for n in range(1, 6)],
         f"{f}/moten/{ids['past']}/protokoll.pdf",
         f"{f}/atgarder/", f"{f}/atgarder/?show=all", f"{f}/atgarder/{ids['action']}/", f"{f}/logg/", f"{f}/logg.csv",
-        f"{f}/medlemmar/",
+        f"{f}/medlemmar/", f"{f}/vandringar/", f"{f}/vandringar/{ids['walk']}/",
+        f"{f}/vandringar/{ids['walk']}/protokoll/", f"{f}/vandringar/{ids['walk']}/protokoll.pdf",
     ]
 
 
@@ -97,7 +110,8 @@ def api_urls(ids: dict[str, Any]) -> list[str]:
     # Tiles around the forum's deviations: hexagons at zoom 12, points at zoom 16.
     values = {"forum": "farsta", "deviation_id": ids["deviation"], "place_id": ids["place"],
               "meeting_id": ids["past"], "action_id": ids["action"], "version": 1, "photo_id": 1,
-              "z": 12, "x": 2253, "y": 1206, "collection": "deviations", "feature": ids["deviation"]}
+              "walk_id": ids["walk"], "z": 12, "x": 2253, "y": 1206, "collection": "deviations",
+              "feature": ids["deviation"]}
     urls = []
     for path, item in api.get_openapi_schema(path_prefix="/api/")["paths"].items():
         if "get" in item:

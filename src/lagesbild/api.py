@@ -278,6 +278,7 @@ def _register_routers() -> None:
     from lagesbild.interop.api import router as interop_router
     from lagesbild.meetings.api import router as meetings_router
     from lagesbild.places.api import router as places_router
+    from lagesbild.walks.api import router as walks_router
 
     api.add_router("/forums", forums_router)
     api.add_router("/forums", deviations_router)
@@ -287,6 +288,7 @@ def _register_routers() -> None:
     api.add_router("/forums", interop_router)
     api.add_router("/forums", ogc_router)
     api.add_router("/forums", alerts_router)
+    api.add_router("/forums", walks_router)
 
 
 _register_routers()

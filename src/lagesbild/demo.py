@@ -206,7 +206,9 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
         police = orgs["police"][0]
         rows: list[Deviation] = []
         shares: list[tuple[int, Organisation]] = []
-        for index in range(count):
+        # The demo's safety walk reports its findings as deviations of their own; they count towards `count`.
+        walk_findings = DEMO_WALK_FINDINGS if members and count >= DEMO_WALK_FINDINGS else 0
+        for index in range(count - walk_findings):
             hotspot = None
             if rng.random() < 0.62:
                 hotspot = rng.choices(HOTSPOTS, [h.weight for h in HOTSPOTS])[0]
@@ -257,7 +259,79 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
             for d in created
         ], batch_size=2000)
         _meetings_places_and_actions(forum, orgs, members, now, months)
+        if walk_findings:
+            _walks(forum, orgs, members, now)
     return forum
+
+
+# (stop, lon, lat, [(aspect, assessment, note, proposal)])
+DEMO_WALK_STOPS = [
+    ("Gångtunneln under Farstaleden", 18.0905, 59.2418, [
+        ("lighting", "problem", "Två av fyra armaturer i tunneln släckta; mörkt i mitten.", "Byt armaturerna"),
+        ("sight_lines", "ok", "", ""), ("unsafe", "problem", "Flera i gruppen undviker tunneln kvällstid.", "")]),
+    ("Parken vid Farstaviken", 18.0985, 59.2392, [
+        ("vegetation", "problem", "Buskaget vid lekplatsen skymmer gångvägen.", "Röj buskaget vid gångvägen"),
+        ("lighting", "ok", "Nya lampor längs gångvägen fungerar.", ""), ("maintenance", "ok", "", "")]),
+    ("Farsta tunnelbanestation", 18.0937, 59.2443, [
+        ("signage", "problem", "Skylten mot bussarna är nedklottrad och går inte att läsa.", ""),
+        ("sight_lines", "ok", "", "")]),
+    ("Farsta centrum, torget", 18.0912, 59.2437, [("maintenance", "ok", "Rent och städat.", "")]),
+]
+DEMO_WALK_FINDINGS = sum(1 for *_stop, checks in DEMO_WALK_STOPS for check in checks if check[1] == "problem")
+
+
+def _walks(forum: Forum, orgs: dict[str, list[Organisation]], members: dict[int, Membership],
+           now: dt.datetime) -> None:
+    """A safety walk that the housing company arranged five weeks ago, with its track and recorded findings,
+    and one the district plans for next week."""
+    from lagesbild.walks import services as walks
+    from lagesbild.walks.models import Walk, WalkCheck, WalkParticipant, WalkStop
+
+    housing = members[orgs["housing"][0].pk]
+    started = (now - dt.timedelta(days=35)).astimezone(STOCKHOLM).replace(hour=18, minute=0, second=0,
+                                                                           microsecond=0)
+    walked = Walk.objects.create(forum=forum, organisation=housing.organisation, created_by=housing.user,
+                                 title="Trygghetsvandring Farsta centrum och Farstaviken",
+                                 meeting_point="Vid tunnelbanans entré", planned_at=started, started_at=started,
+                                 ended_at=started + dt.timedelta(minutes=95),
+                                 created_at=started - dt.timedelta(days=20),
+                                 summary="Ett tiotal deltagare. Belysningen i gångtunneln och buskaget i parken "
+                                         "var det gruppen tog upp mest.")
+    for name, affiliation in (("Karin Ek", "Boende, Brf Tallkronan"), ("Omar Haddad", "Boende"),
+                              ("Lena Berg", "Bostadsbolaget"), ("Polis i området", "Polisen"),
+                              ("Nils Åberg", "Stadsdelsförvaltningen")):
+        WalkParticipant.objects.create(forum=forum, walk=walked, name=name, affiliation=affiliation)
+    track: list[list[float]] = []
+    seconds = started.timestamp()
+    previous = None
+    for position, (name, lon, lat, checks) in enumerate(DEMO_WALK_STOPS, start=1):
+        stop = WalkStop.objects.create(forum=forum, walk=walked, position=position, name=name, lon=lon, lat=lat)
+        for aspect, assessment, note, proposal in checks:
+            WalkCheck.objects.create(forum=forum, stop=stop, aspect=aspect, assessment=assessment, note=note,
+                                     proposal=proposal)
+        if previous is not None:  # the walked track: twenty points between stops, a little off the straight line
+            for step in range(1, 21):
+                f = step / 20
+                track.append([round(previous[0] + (lon - previous[0]) * f + 0.0002 * (f - f * f), 6),
+                              round(previous[1] + (lat - previous[1]) * f, 6), round(seconds, 1)])
+                seconds += 60
+        previous = (lon, lat)
+        seconds += 600  # ten minutes at each stop
+    walked.track = track
+    walked.save(update_fields=["track"])
+    walks.record_findings(housing, walked.pk)
+
+    district = members[orgs["district"][0].pk]
+    coming = (now + dt.timedelta(days=7)).astimezone(STOCKHOLM).replace(hour=18, minute=30, second=0,
+                                                                         microsecond=0)
+    planned = Walk.objects.create(forum=forum, organisation=district.organisation, created_by=district.user,
+                                  title="Trygghetsvandring Hökarängen", meeting_point="Hökarängsplan",
+                                  planned_at=coming)
+    for position, (name, lon, lat) in enumerate((("Hökarängsplan", 18.0822, 59.2574),
+                                                 ("Gångvägen mot skolan", 18.0846, 59.2559),
+                                                 ("Garagen vid Pepparvägen", 18.0869, 59.2548)), start=1):
+        WalkStop.objects.create(forum=forum, walk=planned, position=position, name=name, lon=lon, lat=lat)
+    WalkParticipant.objects.create(forum=forum, walk=planned, name="Nils Åberg", affiliation="Stadsdelsförvaltningen")
 
 
 # The recurring places the forum has named. The parking garage is left out: the places page

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "lagesbild.interop",
     "lagesbild.alerts",
     "lagesbild.live",
+    "lagesbild.walks",
 ]
 
 MIDDLEWARE = [

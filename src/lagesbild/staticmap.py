@@ -69,11 +69,13 @@ def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
         outlines: list[tuple[str, dict[str, Any]]] | None = None,
         points: list[tuple[float, float, str]] | None = None,
         shapes: list[tuple[list[list[float]], str, str]] | None = None,
-        circles: list[tuple[float, float, float, str, str]] | None = None) -> str:
+        circles: list[tuple[float, float, float, str, str]] | None = None,
+        lines: list[tuple[list[list[float]], str, bool]] | None = None) -> str:
     """An SVG map. `title` names it for screen readers; the page gives the same facts as a table.
 
     `circles` are (lon, lat, radius in metres, a short label such as a number, a tooltip): suggestions
-    marked on the map and numbered as the page lists them.
+    marked on the map and numbered as the page lists them. `lines` are (coordinates, colour, dashed): a
+    planned route, a walked track.
     """
     from lagesbild import basemap, basemap_picture
 
@@ -100,6 +102,11 @@ def svg(frame: Frame, *, title: str, area: dict[str, Any] | None = None,
             path = " ".join(f"{x},{y}" for x, y in (frame.xy(lon, lat) for lon, lat in ring))
             parts.append(f'<polygon points="{path}" fill="#1d4ed8" fill-opacity="0.08" stroke="#1d4ed8" '
                          f'stroke-width="2"><title>{escape(name)}</title></polygon>')
+    for coordinates, colour, dashed in lines or []:
+        path = " ".join(f"{x},{y}" for x, y in (frame.xy(c[0], c[1]) for c in coordinates))
+        dash = ' stroke-dasharray="8 5"' if dashed else ""
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{escape(colour)}" stroke-width="3" '
+                     f'stroke-linejoin="round" stroke-linecap="round"{dash}/>')
     for lon, lat, color in points or []:
         x, y = frame.xy(lon, lat)
         parts.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{escape(color)}" stroke="#ffffff" stroke-width="1"/>')

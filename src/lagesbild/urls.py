@@ -13,6 +13,7 @@ from lagesbild.interop import views as import_views
 from lagesbild.live import views as live_views
 from lagesbild.meetings import views as meeting_views
 from lagesbild.places import views as place_views
+from lagesbild.walks import views as walk_views
 
 
 class IdConverter:
@@ -55,6 +56,11 @@ urlpatterns = [
          name="meeting-screen-current"),
     path("f/<slug:forum>/moten/<id:meeting_id>/protokoll/", meeting_views.protocol_page, name="protocol"),
     path("f/<slug:forum>/moten/<id:meeting_id>/protokoll.pdf", meeting_views.protocol_pdf, name="protocol-pdf"),
+    path("f/<slug:forum>/vandringar/", walk_views.walks_page, name="walks"),
+    path("f/<slug:forum>/vandringar/<id:walk_id>/", walk_views.walk_page, name="walk"),
+    path("f/<slug:forum>/vandringar/<id:walk_id>/protokoll/", walk_views.walk_protocol, name="walk-protocol"),
+    path("f/<slug:forum>/vandringar/<id:walk_id>/protokoll.pdf", walk_views.walk_protocol_pdf,
+         name="walk-protocol-pdf"),
     path("f/<slug:forum>/atgarder/", meeting_views.actions_page, name="actions"),
     path("f/<slug:forum>/atgarder/<id:action_id>/", meeting_views.action_page, name="action"),
     path("f/<slug:forum>/monster/", analysis_views.patterns_page, name="patterns"),

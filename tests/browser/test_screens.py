@@ -28,6 +28,9 @@ PAGES = {
     "mote-visning": "/f/farsta/moten/{meeting}/visning/?punkt=1",
     "protokoll": "/f/farsta/moten/{published}/protokoll/",
     "atgarder": "/f/farsta/atgarder/?show=all",
+    "vandringar": "/f/farsta/vandringar/",
+    "vandring": "/f/farsta/vandringar/{walk}/",
+    "vandringsprotokoll": "/f/farsta/vandringar/{walk}/protokoll/",
     "atgard": "/f/farsta/atgarder/{action}/",
     "medlemmar": "/f/farsta/medlemmar/",
     "installningar": "/f/farsta/installningar/",
@@ -40,11 +43,13 @@ PAGES = {
 def _ids() -> dict[str, Any]:
     from lagesbild.meetings.models import Action, Meeting
     from lagesbild.places.models import Place
+    from lagesbild.walks.models import Walk
 
     published = Meeting.objects.filter(protocols__isnull=False).order_by("-held_at").first()
     upcoming = Meeting.objects.order_by("-held_at").first()
     return {"place": Place.objects.order_by("pk").first().pk, "meeting": upcoming.pk,  # type: ignore[union-attr]
-            "published": published.pk, "action": Action.objects.order_by("pk").first().pk}  # type: ignore[union-attr]
+            "published": published.pk, "action": Action.objects.order_by("pk").first().pk,  # type: ignore[union-attr]
+            "walk": Walk.objects.filter(ended_at__isnull=False).first().pk}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

@@ -246,6 +246,15 @@ class Membership(models.Model):
         return self.leads_organisation and organisation_id == self.organisation_id
 
     @property
+    def can_plan_walks(self) -> bool:
+        """Plan a safety walk, arranged by the member's organisation."""
+        return self.can_report
+
+    def can_run_walk(self, organisation_id: int) -> bool:
+        """Change, walk and record a safety walk: the arranging organisation's reporters, and coordinators."""
+        return self.is_coordinator or (self.can_report and organisation_id == self.organisation_id)
+
+    @property
     def can_flag_for_police(self) -> bool:
         """Mark a deviation they can see as one to report to the police, or take the mark away."""
         return self.can_report

@@ -1,5 +1,5 @@
 """The protocol: a snapshot of the meeting taken when it is published, shown as a printable page and
-as a PDF (fpdf2: pure Python, no system libraries).
+as a PDF (lagesbild/pdf.py).
 
 The snapshot is written in Swedish and holds only what the whole forum may see, since every member
 reads the protocol.
@@ -15,12 +15,12 @@ from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from fpdf import FPDF
 
-from lagesbild import basemap, basemap_picture, geometry, staticmap
+from lagesbild import geometry, staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.meetings.models import Action, AgendaItem, FollowUp, Meeting
 from lagesbild.meetings.services import agenda, in_period
+from lagesbild.pdf import ProtocolPDF, draw_map, latin1
 from lagesbild.places import services as places
 from lagesbild.places.models import Place
 
@@ -142,56 +142,17 @@ def map_svg(content: dict[str, Any], width: int = 640, height: int = 420) -> str
 
 # --- PDF ---------------------------------------------------------------------------------------------------
 
-# The PDF's built-in fonts cover Latin-1 (å, ä, ö, é …); a few common typographic characters are
-# swapped for their nearest Latin-1 forms, anything else for "?".
-_REPLACEMENTS = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-                 "\u2026": "...", "\u2192": "->", "\u2022": "-", "\u00a0": " ", "\u202f": " "}
-
-
-def latin1(text: str) -> str:
-    for char, replacement in _REPLACEMENTS.items():
-        text = text.replace(char, replacement)
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
-class _ProtocolPDF(FPDF):
-    footer_text = ""
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 6, latin1(f"{self.footer_text} - {_('page')} {self.page_no()}/{{nb}}"), align="C")
-
-
 def pdf_bytes(content: dict[str, Any]) -> bytes:
     with translation.override("sv"):
         return _pdf(content)
 
 
 def _pdf(content: dict[str, Any]) -> bytes:
-    pdf = _ProtocolPDF(format="A4")
-    pdf.footer_text = f"{content['forum']} - {content['title']} - {_('version')} {content['version']}"
-    pdf.set_title(latin1(f"{_('Protocol')}: {content['title']}"))
-    pdf.set_author(latin1(content["forum"]))
-    pdf.set_lang("sv")
-    pdf.set_auto_page_break(True, margin=16)
-    pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    def heading(text: str, size: int = 13) -> None:
-        pdf.ln(3)
-        pdf.set_font("Helvetica", "B", size)
-        pdf.multi_cell(width, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=10)
-
-    def para(text: str, style: str = "") -> None:
-        pdf.set_font("Helvetica", style, 10)
-        pdf.multi_cell(width, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=10)
-
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.multi_cell(width, 9, latin1(f"{_('Protocol')}: {content['title']}"), new_x="LMARGIN", new_y="NEXT")
+    version = _("version")  # not inside the f-string, where makemessages cannot find it
+    pdf = ProtocolPDF(f"{_('Protocol')}: {content['title']}", content["forum"],
+                      f"{content['forum']} - {content['title']} - {version} {content['version']}")
+    width = pdf.epw
+    heading, para = pdf.heading, pdf.para
     para(content["forum"])
     para(f"{_('Held')}: {content['heldAt']}" + (f", {content['location']}" if content["location"] else ""))
     para(f"{_('Period reviewed')}: {content['period'][0]} - {content['period'][1]}")
@@ -244,57 +205,7 @@ def _pdf(content: dict[str, Any]) -> bytes:
         para(ngettext("%(count)s deviation that the whole forum can see, with the forum's area and places.",
                       "%(count)s deviations that the whole forum can see, with the forum's area and places.",
                       data["count"]) % {"count": data["count"]})
-        _draw_map(pdf, data, pdf.l_margin, pdf.get_y() + 2, width, 110)
+        draw_map(pdf, data["bbox"], pdf.l_margin, pdf.get_y() + 2, width, 110, area=data["area"],
+                 outlines=[(name, outline) for name, outline in data["places"]],
+                 points=[(lon, lat, colour) for lon, lat, colour in data["points"]])
     return bytes(pdf.output())
-
-
-def _hex(colour: str) -> tuple[int, int, int]:
-    colour = colour.lstrip("#")
-    try:
-        return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
-    except ValueError:
-        return (85, 85, 85)
-
-
-def _draw_map(pdf: FPDF, data: dict[str, Any], left: float, top: float, width: float, height: float) -> None:
-    frame = staticmap.Frame(tuple(data["bbox"]), width, height)  # type: ignore[arg-type]
-
-    def at(lon: float, lat: float) -> tuple[float, float]:
-        x, y = frame.xy(lon, lat)
-        return left + x, top + y
-
-    pdf.set_fill_color(244, 241, 234)
-    pdf.rect(left, top, width, height, style="F")
-    # The basemap's streets where a raster basemap is configured, at about 150 dpi (6 pixels per millimetre).
-    picture = basemap_picture.picture(frame, pixels_per_unit=6)
-    if picture is not None:
-        pdf.set_image_filter("DCTDecode")  # JPEG: a photo-like picture of streets is a tenth of its PNG size
-        pdf.image(basemap_picture.washed(picture), x=left, y=top, w=width, h=height)
-        pdf.set_image_filter("FlateDecode")
-    pdf.set_line_width(0.4)
-    pdf.set_draw_color(20, 33, 61)
-    for ring in staticmap.rings(data["area"]):
-        pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
-    pdf.set_draw_color(29, 78, 216)
-    pdf.set_font("Helvetica", size=7)
-    for _name, outline in data["places"]:
-        for ring in staticmap.rings(outline):
-            pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
-    pdf.set_line_width(0.1)
-    pdf.set_draw_color(255, 255, 255)
-    for lon, lat, colour in data["points"]:
-        x, y = at(lon, lat)
-        pdf.set_fill_color(*_hex(colour))
-        pdf.circle(x=x, y=y, radius=0.9, style="FD")
-    if picture is not None and basemap.configured().attribution:
-        pdf.set_font("Helvetica", size=6)
-        pdf.set_text_color(34, 34, 34)
-        pdf.set_xy(left, top + height - 4)
-        pdf.cell(width - 1, 3.5, latin1(basemap.configured().attribution), align="R")
-    length, label = staticmap.scale_bar(frame)
-    pdf.set_draw_color(34, 34, 34)
-    pdf.set_line_width(0.5)
-    pdf.line(left + 4, top + height - 4, left + 4 + length, top + height - 4)
-    pdf.set_xy(left + 4, top + height - 10)
-    pdf.cell(20, 5, label)
-    pdf.set_y(top + height + 2)

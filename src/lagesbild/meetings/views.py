@@ -165,7 +165,7 @@ def meeting_page(request: HttpRequest, forum: str, meeting_id: int) -> HttpRespo
         "organisations": forum_obj.organisations.all(),
         "attending": set(meeting.attending_organisations.values_list("pk", flat=True)),
         "people": forum_obj.memberships.filter(is_active=True).select_related("user", "organisation")
-        .order_by("organisation__name", "user__first_name"),
+        .order_by("organisation__name", "user__first_name", "pk"),
         "present": set(meeting.attendees.values_list("pk", flat=True)),
         "protocols": meeting.protocols.order_by("-version"), "places": forum_places(membership),
         "statuses": Action.Status.choices, "today": action_services.today(membership),
@@ -287,7 +287,7 @@ def actions_page(request: HttpRequest, forum: str) -> HttpResponse:
         "can_create": membership.can_create_actions,
         "organisations": organisations, "places": forum_places(membership),
         "people": membership.forum.memberships.filter(is_active=True, organisation__in=organisations)
-        .select_related("user", "organisation").order_by("organisation__name", "user__first_name"),
+        .select_related("user", "organisation").order_by("organisation__name", "user__first_name", "pk"),
         "prefill_place": request.GET.get("place", ""), "prefill_deviations": visible_prefill}, status=status)
 
 
@@ -331,4 +331,5 @@ def action_page(request: HttpRequest, forum: str, action_id: int) -> HttpRespons
         "effect": effect.action_effect(membership, action),
         "today": action_services.today(membership), "organisations": membership.forum.organisations.all(),
         "people": membership.forum.memberships.filter(organisation=action.organisation, is_active=True)
-        .select_related("user"), "errors": errors, "form": request.POST if errors else {}}, status=status)
+        .select_related("user").order_by("user__first_name", "pk"), "errors": errors,
+        "form": request.POST if errors else {}}, status=status)

@@ -1,0 +1,135 @@
+"""What the PDFs (a meeting's protocol, a walk's protocol) share: text in the built-in fonts, the page
+footer, and a map drawn as vectors over the basemap's picture (fpdf2: pure Python, no system libraries)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.utils.translation import gettext as _
+from fpdf import FPDF
+
+from lagesbild import basemap, basemap_picture, staticmap
+
+# The PDF's built-in fonts cover Latin-1 (å, ä, ö, é …); a few common typographic characters are
+# swapped for their nearest Latin-1 forms, anything else for "?".
+_REPLACEMENTS = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                 "\u2026": "...", "\u2192": "->", "\u2022": "-", "\u00a0": " ", "\u202f": " "}
+
+
+def latin1(text: str) -> str:
+    for char, replacement in _REPLACEMENTS.items():
+        text = text.replace(char, replacement)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+class ProtocolPDF(FPDF):
+    """An A4 document in Swedish: its title in large type on the first page, a footer naming it and numbering
+    its pages, and headings and paragraphs in the built-in font."""
+
+    def __init__(self, title: str, author: str, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self.footer_text = footer_text
+        self.set_title(latin1(title))
+        self.set_author(latin1(author))
+        self.set_lang("sv")
+        self.set_auto_page_break(True, margin=16)
+        self.add_page()
+        self.set_font("Helvetica", "B", 18)
+        self.multi_cell(self.epw, 9, latin1(title), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("Helvetica", size=10)
+
+    def heading(self, text: str, size: int = 13) -> None:
+        self.ln(3)
+        self.set_font("Helvetica", "B", size)
+        self.multi_cell(self.epw, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("Helvetica", size=10)
+
+    def para(self, text: str, style: str = "") -> None:
+        self.set_font("Helvetica", style, 10)
+        self.multi_cell(self.epw, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font("Helvetica", size=10)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.set_text_color(90, 90, 90)
+        page = _("page")  # not inside the f-string, where makemessages cannot find it
+        self.cell(0, 6, latin1(f"{self.footer_text} - {page} {self.page_no()}/{{nb}}"), align="C")
+
+
+def hex_colour(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    try:
+        return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
+    except ValueError:
+        return (85, 85, 85)
+
+
+def draw_map(pdf: FPDF, bbox: Sequence[float], left: float, top: float, width: float, height: float, *,
+             area: dict[str, Any] | None = None, outlines: Sequence[tuple[str, dict[str, Any]]] = (),
+             points: Sequence[tuple[float, float, str]] = (),
+             lines: Sequence[tuple[Sequence[Sequence[float]], str, bool]] = (),
+             markers: Sequence[tuple[float, float, str]] = ()) -> None:
+    """A map to scale, north up: the area's outline, places' outlines, coloured points, lines
+    (coordinates, colour, dashed) and numbered markers (lon, lat, label)."""
+    frame = staticmap.Frame(tuple(bbox), width, height)  # type: ignore[arg-type]
+
+    def at(lon: float, lat: float) -> tuple[float, float]:
+        x, y = frame.xy(lon, lat)
+        return left + x, top + y
+
+    pdf.set_fill_color(244, 241, 234)
+    pdf.rect(left, top, width, height, style="F")
+    # The basemap's streets where a raster basemap is configured, at about 150 dpi (6 pixels per millimetre).
+    picture = basemap_picture.picture(frame, pixels_per_unit=6)
+    if picture is not None:
+        pdf.set_image_filter("DCTDecode")  # JPEG: a photo-like picture of streets is a tenth of its PNG size
+        pdf.image(basemap_picture.washed(picture), x=left, y=top, w=width, h=height)
+        pdf.set_image_filter("FlateDecode")
+    pdf.set_line_width(0.4)
+    pdf.set_draw_color(20, 33, 61)
+    for ring in staticmap.rings(area):
+        pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
+    pdf.set_draw_color(29, 78, 216)
+    for _name, outline in outlines:
+        for ring in staticmap.rings(outline):
+            pdf.polygon([at(lon, lat) for lon, lat in ring], style="D")
+    for coordinates, colour, dashed in lines:
+        if len(coordinates) < 2:
+            continue
+        pdf.set_draw_color(*hex_colour(colour))
+        pdf.set_line_width(0.7)
+        if dashed:
+            pdf.set_dash_pattern(dash=2, gap=1.2)
+        pdf.polyline([at(c[0], c[1]) for c in coordinates])
+        pdf.set_dash_pattern()
+    pdf.set_line_width(0.1)
+    pdf.set_draw_color(255, 255, 255)
+    for lon, lat, colour in points:
+        x, y = at(lon, lat)
+        pdf.set_fill_color(*hex_colour(colour))
+        pdf.circle(x=x, y=y, radius=0.9, style="FD")
+    pdf.set_font("Helvetica", "B", 7)
+    for lon, lat, label in markers:
+        x, y = at(lon, lat)
+        pdf.set_fill_color(161, 45, 17)
+        pdf.set_text_color(255, 255, 255)
+        pdf.circle(x=x, y=y, radius=2.2, style="FD")
+        pdf.set_xy(x - 2.2, y - 2.2)
+        pdf.cell(4.4, 4.4, latin1(label), align="C")
+    pdf.set_text_color(0, 0, 0)
+    if picture is not None and basemap.configured().attribution:
+        pdf.set_font("Helvetica", size=6)
+        pdf.set_text_color(34, 34, 34)
+        pdf.set_xy(left, top + height - 4)
+        pdf.cell(width - 1, 3.5, latin1(basemap.configured().attribution), align="R")
+    length, label = staticmap.scale_bar(frame)
+    pdf.set_draw_color(34, 34, 34)
+    pdf.set_line_width(0.5)
+    pdf.line(left + 4, top + height - 4, left + 4 + length, top + height - 4)
+    pdf.set_font("Helvetica", size=7)
+    pdf.set_xy(left + 4, top + height - 10)
+    pdf.cell(20, 5, label)
+    pdf.set_font("Helvetica", size=10)
+    pdf.set_y(top + height + 2)

@@ -1,0 +1,143 @@
+"""A safety walk from plan to protocol PDF, as a coordinator does it on a phone-sized screen: plan it, place its
+stops on the map, add a resident by name, start it, record the walked track with the phone's position (also
+through a stretch without network), fill a stop's checklist, end it, record the findings, and download the
+protocol. With the real Content-Security-Policy and basemap, and axe on the walk's pages."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pypdf import PdfReader
+
+from lagesbild.deviations.models import Deviation
+from lagesbild.meetings.models import MeetingFlag
+from lagesbild.walks.models import Walk
+from tests.browser.conftest import DESKTOP, close_checked, new_page, sign_in
+from tests.browser.test_accessibility import violations
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+STOPS = [("Gångtunneln", 18.0905, 59.2418), ("Torget", 18.0912, 59.2437)]
+# Where the phone is while walking between them, each point about 60 m from the last.
+WALKED = [(18.0905, 59.2418), (18.0906, 59.2424), (18.0908, 59.2429), (18.0910, 59.2434)]
+
+
+def click_map_at(page: Page, lon: float, lat: float) -> None:
+    """Pan the map to the place (as a member does), then click it."""
+    page.evaluate("([lon, lat]) => window.lagesbildWalkMap.jumpTo({center: [lon, lat], zoom: 15})", [lon, lat])
+    page.wait_for_function("() => window.lagesbildWalkMap.loaded() && !window.lagesbildWalkMap.isMoving()")
+    point = page.evaluate("([lon, lat]) => { const p = window.lagesbildWalkMap.project([lon, lat]); "
+                          "return {x: p.x, y: p.y}; }", [lon, lat])
+    page.locator("#walk-map canvas").click(position=point)
+
+
+def move_to(page: Page, lon: float, lat: float) -> None:
+    page.context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": 5})
+
+
+def track_of(walk: Walk) -> list[Any]:
+    walk.refresh_from_db()
+    return walk.track
+
+
+def test_a_walk_from_plan_to_protocol_pdf(site: str, browser: Browser) -> None:
+    page = new_page(browser, DESKTOP, geolocation={"longitude": WALKED[0][0], "latitude": WALKED[0][1]},
+                    permissions=["geolocation"])
+    try:
+        _walk_it(site, page, browser)
+    finally:
+        close_checked(page)
+
+
+def _walk_it(site: str, page: Page, browser: Browser) -> None:
+    sign_in(page, site, "samordnare@farsta.demo")
+    page.get_by_role("navigation").get_by_role("link", name="Trygghetsvandringar").click()
+    page.get_by_text("Planera en vandring").click()
+    page.get_by_label("Rubrik").fill("Kvällsvandring vid centrum")
+    page.get_by_role("button", name="Planera vandringen").click()
+    expect(page.get_by_text("Vandringen är planerad.")).to_be_visible()
+    walk = Walk.objects.get(title="Kvällsvandring vid centrum")
+    page.wait_for_selector("body.walk-map-ready")
+
+    # The route: two stops placed by clicking the map.
+    for name, lon, lat in STOPS:
+        page.wait_for_selector("body.walk-map-ready")
+        click_map_at(page, lon, lat)
+        expect(page.locator("#stop-status")).to_contain_text("Positionen är vald")
+        page.get_by_label("Namn", exact=True).first.fill(name)
+        page.get_by_role("button", name="Lägg till stoppet").click()
+        expect(page.get_by_text(f"Stoppet {name} lades till.")).to_be_visible()
+    stops = list(walk.stops.all())
+    assert [s.name for s in stops] == ["Gångtunneln", "Torget"]
+    for stop, (_name, lon, lat) in zip(stops, STOPS, strict=True):
+        assert abs(stop.lon - lon) < 0.0002 and abs(stop.lat - lat) < 0.0001  # where it was clicked
+    participant = page.locator("#participant-form")
+    participant.get_by_label("Namn").fill("Boende Bo")
+    participant.get_by_label("Organisation eller roll (valfritt)").fill("Brf Tallkronan")
+    participant.get_by_role("button", name="Lägg till").click()
+    expect(page.get_by_text("Boende Bo lades till.")).to_be_visible()
+
+    # Walking: the phone's positions become the track, also those taken without network.
+    page.get_by_role("button", name="Starta vandringen").click()
+    expect(page.get_by_text("Vandringen har börjat.")).to_be_visible()
+    page.get_by_role("button", name="Registrera min sträcka").click()
+    for lon, lat in WALKED[1:3]:
+        move_to(page, lon, lat)
+        page.wait_for_timeout(300)
+    expect(page.locator("#track-status")).to_contain_text("punkter av sträckan är sparade")
+    page.wait_for_function(f"() => !localStorage.getItem('lagesbild-walk-{walk.pk}-track')")
+    assert len(track_of(walk)) >= 3
+    page.context.set_offline(True)
+    move_to(page, *WALKED[3])
+    expect(page.locator("#track-status")).to_contain_text("väntar")
+    assert [p[:2] for p in track_of(walk)][-1] != list(WALKED[3])
+    page.context.set_offline(False)
+    page.wait_for_function(f"() => !localStorage.getItem('lagesbild-walk-{walk.pk}-track')")
+    walked = [p[:2] for p in track_of(walk)]
+    assert walked[-1] == list(WALKED[3]) and len(walked) == len({tuple(p) for p in walked})  # each point once
+
+    # The checklist at the first stop.
+    section = page.locator(f"#stop-{stops[0].pk}")
+    lighting = section.get_by_role("group", name="Belysning")
+    lighting.get_by_role("radio", name="Brist").check()
+    lighting.get_by_label("Vad gruppen såg").fill("Två lampor släckta i tunneln")
+    lighting.get_by_label("Föreslagen åtgärd (valfritt)").fill("Byt armaturerna")
+    section.get_by_role("group", name="Sikt och överblick").get_by_role("radio", name="Bra").check()
+    section.get_by_role("button", name="Spara checklistan för Gångtunneln").click()
+    expect(page.get_by_text("Checklistan sparades.")).to_be_visible()
+
+    page.get_by_role("button", name="Avsluta vandringen").click()
+    expect(page.get_by_text("Vandringen är avslutad.")).to_be_visible()
+    page.get_by_role("button", name="Registrera iakttagelserna").click()
+    expect(page.get_by_text("1 iakttagelse blev en avvikelse; 1 förslag togs upp till nästa möte.")).to_be_visible()
+    finding = Deviation.objects.get(source=Deviation.Source.WALK, place_name="Gångtunneln",
+                                    description__contains="Två lampor släckta")
+    assert finding.category.key == "dark_place"
+    assert MeetingFlag.objects.filter(deviation=finding, text__contains="Byt armaturerna").exists()
+
+    page.get_by_role("link", name="Läs protokollet").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Kvällsvandring vid centrum")
+    expect(page.get_by_role("link", name=f"#{finding.pk}")).to_be_visible()
+    expect(page.locator("svg.static-map polyline")).to_have_count(2)  # the route and the track
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Ladda ned som PDF").click()
+    path = download.value.path()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(path.read_bytes())).pages)
+    for expected in ("Trygghetsvandring: Kvällsvandring vid centrum", "Boende Bo (Brf Tallkronan)",
+                     "1. Gångtunneln", "2. Torget", "Två lampor släckta i tunneln", "Byt armaturerna",
+                     f"Registrerad som avvikelse #{finding.pk} (Mörk plats)", "Registrerad sträcka"):
+        assert expected in text, expected
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+    checker = new_page(browser, DESKTOP, bypass_csp=True)
+    try:
+        sign_in(checker, site, "samordnare@farsta.demo")
+        for path_ in (f"/f/farsta/vandringar/{walk.pk}/", f"/f/farsta/vandringar/{walk.pk}/protokoll/"):
+            checker.goto(site + path_)
+            checker.wait_for_load_state("networkidle")
+            assert violations(checker) == [], path_
+    finally:
+        checker.context.close()

@@ -312,7 +312,7 @@ def _walks(forum: Forum, orgs: dict[str, list[Organisation]], members: dict[int,
         if previous is not None:  # the walked track: twenty points between stops, a little off the straight line
             for step in range(1, 21):
                 f = step / 20
-                track.append([round(previous[0] + (lon - previous[0]) * f + 0.0002 * (f - f * f), 6),
+                track.append([round(previous[0] + (lon - previous[0]) * f + 0.002 * (f - f * f), 6),
                               round(previous[1] + (lat - previous[1]) * f, 6), round(seconds, 1)])
                 seconds += 60
         previous = (lon, lat)

@@ -54,7 +54,7 @@ def test_a_walk_from_plan_to_protocol_pdf(site: str, browser: Browser) -> None:
 
 def _walk_it(site: str, page: Page, browser: Browser) -> None:
     sign_in(page, site, "samordnare@farsta.demo")
-    page.get_by_role("navigation").get_by_role("link", name="Trygghetsvandringar").click()
+    page.get_by_role("navigation").get_by_role("link", name="Vandringar").click()
     page.get_by_text("Planera en vandring").click()
     page.get_by_label("Rubrik").fill("Kvällsvandring vid centrum")
     page.get_by_role("button", name="Planera vandringen").click()

@@ -80,7 +80,8 @@ def content(walk: Walk, membership: Membership) -> dict[str, Any]:
 
 
 def _lines(data: dict[str, Any]) -> list[tuple[list[list[float]], str, bool]]:
-    return [(data["route"], ROUTE_COLOUR, True), (data["track"], TRACK_COLOUR, False)]
+    # The track first, so that the planned route stays visible, dashed, where the group kept to it.
+    return [(data["track"], TRACK_COLOUR, False), (data["route"], ROUTE_COLOUR, True)]
 
 
 def map_svg(content: dict[str, Any], width: int = 640, height: int = 420) -> str:

@@ -27,7 +27,7 @@ def forum_nav(context: dict[str, Any], membership: Membership) -> dict[str, Any]
              ("places", _("Places"), ("places", "place")), ("meetings", _("Meetings"), ("meetings", "meeting",
                                                                                          "protocol")),
              ("actions", _("Actions"), ("actions", "action")),
-             ("walks", _("Safety walks"), ("walks", "walk", "walk-protocol")),
+             ("walks", _("Walks"), ("walks", "walk", "walk-protocol")),
              ("saved-views", _("Saved views"), ("saved-views",))]
     admin: list[Entry] = []
     if membership.can_manage_members:

@@ -43,11 +43,12 @@ map.on("load", () => {
                    paint: { "line-color": "#14213d", "line-width": 2, "line-dasharray": [3, 2] } });
   }
   const route = config.stops.map((s) => [s.lon, s.lat]);
+  // The track under the planned route, which stays visible, dashed, where the group kept to it.
+  map.addSource("track", { type: "geojson", data: collection(track.length > 1 ? [lineFeature(track)] : []) });
+  map.addLayer({ id: "track", type: "line", source: "track", paint: { "line-color": "#0f766e", "line-width": 4 } });
   map.addSource("route", { type: "geojson", data: collection(route.length > 1 ? [lineFeature(route)] : []) });
   map.addLayer({ id: "route", type: "line", source: "route",
                  paint: { "line-color": "#1d4ed8", "line-width": 3, "line-dasharray": [2, 1.5] } });
-  map.addSource("track", { type: "geojson", data: collection(track.length > 1 ? [lineFeature(track)] : []) });
-  map.addLayer({ id: "track", type: "line", source: "track", paint: { "line-color": "#0f766e", "line-width": 4 } });
   map.addSource("stops", { type: "geojson", data: collection(stopFeatures()) });
   map.addLayer({ id: "stops", type: "circle", source: "stops", paint: {
     "circle-radius": 10, "circle-color": "#a12d11", "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } });

@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the test suite needs: a browser, PostgreSQL with PostGIS, and gettext for the
 # translation check.
-TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext
+TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext fonts-dejavu-core
 
 .PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres fuzz bench messages clean
 

@@ -365,3 +365,15 @@ def test_the_api_saves_lists_changes_and_removes_views_and_reads_alerts(world: W
     assert [v["name"] for v in api.get(f"{base}/saved-views").json()] == ["Klotter"]
     assert api.delete(f"{base}/saved-views/{view['id']}").status_code == 204
     assert api.get(f"{base}/saved-views").json() == [] and api.get(f"{base}/alerts").json() == []
+
+
+def test_a_view_is_not_alerted_about_what_was_reported_before_it_was_saved(world: World) -> None:
+    """The matching task may run long after the report (a worker that was stopped): a view saved meanwhile
+    is not told about it."""
+    earlier = world.report(world.police_reporter, description="Före vyn")
+    view = services.save_view(world.housing_reporter, services.ViewInput(
+        name="Allt", query="period=30", frequency="immediate"))
+    assert services.match_new_deviation(world.forum.pk, earlier.pk) == []
+    later = world.report(world.police_reporter, description="Efter vyn")
+    [alert] = services.match_new_deviation(world.forum.pk, later.pk)
+    assert alert.saved_view_id == view.pk

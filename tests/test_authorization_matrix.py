@@ -509,13 +509,14 @@ def plant_walks(world: World, objects: dict[str, Any]) -> dict[str, Any]:
     walking_stop = walks.add_stop(world.police_reporter, walking.pk, "C", 18.09, 59.244).pk
     walks.start_walk(world.police_reporter, walking.pk)
     walked = plan("Genomförd")
+    stops_walked = [walks.add_stop(world.police_reporter, walked.pk, name, 18.09, 59.244) for name in ("Porten",
+                                                                                                      "Torget")]
     walks.start_walk(world.police_reporter, walked.pk)
     walks.end_walk(world.police_reporter, walked.pk)
-    for name, aspect, deviation in (("Porten", "lighting", objects["restricted"]),
-                                    ("Torget", "signage", objects["public"])):
-        stop = walks.add_stop(world.police_reporter, walked.pk, name, 18.09, 59.244)
+    for stop, aspect, deviation in ((stops_walked[0], "lighting", objects["restricted"]),
+                                    (stops_walked[1], "signage", objects["public"])):
         WalkCheck.objects.create(forum=world.forum, stop=stop, aspect=aspect, assessment="problem", note="Mörkt",
-                                 deviation_id=deviation)
+                                 deviation_id=deviation, recorded_at=timezone.now())
     return {"planned": planned.pk, "stops": stops, "participant": participant, "walking": walking.pk,
             "walking_stop": walking_stop, "walked": walked.pk, "now": timezone.now().timestamp()}
 

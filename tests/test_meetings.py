@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -239,9 +240,28 @@ def test_the_pdf_holds_the_protocol_in_swedish(world: World, march: Meeting) -> 
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(protocol.pdf_bytes(published.content))).pages)
     for expected in ("Protokoll: Avstämningsmöte 10 mars 2026",
                      "Period som gicks igenom: 10 februari 2026 - 10 mars 2026",
-                     "Dagordning", "Nya avvikelser per kategori", "Beslut: Skolan bjuds in - nästa gång",
+                     "Dagordning", "Nya avvikelser per kategori", "Beslut: Skolan bjuds in \u2013 nästa gång",
                      "Sanera klottret på skolgården", "Skolan", "Karta över perioden", "1 avvikelse som hela forumet"):
         assert expected in text, expected
+
+
+def test_without_a_unicode_font_the_pdf_falls_back_to_latin_1(world: World, march: Meeting, tmp_path: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system without DejaVu Sans still gets a PDF, in Helvetica: a dash becomes "-", other letters "?"."""
+    from lagesbild import pdf
+
+    monkeypatch.setattr(pdf, "FONT_DIR", tmp_path)
+    pdf.unicode_font.cache_clear()
+    try:
+        services.build_agenda(world.coordinator, march.pk)
+        item = march.items.get(kind=AgendaItem.Kind.CATEGORIES)
+        services.update_item(world.coordinator, march.pk, item.pk, decision="Łukasz bjuds in \u2013 nästa gång")
+        published = services.publish_protocol(world.coordinator, march.pk)
+        body = protocol.pdf_bytes(published.content)
+    finally:
+        pdf.unicode_font.cache_clear()
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages)
+    assert "Beslut: ?ukasz bjuds in - nästa gång" in text
 
 
 def test_a_meeting_scheduled_by_mistake_is_deleted_but_not_once_published(world: World, march: Meeting) -> None:

@@ -1,9 +1,17 @@
-"""What the PDFs (a meeting's protocol, a walk's protocol) share: text in the built-in fonts, the page
-footer, and a map drawn as vectors over the basemap's picture (fpdf2: pure Python, no system libraries)."""
+"""What the PDFs (a meeting's protocol, a walk's protocol) share: the font, the page footer, headings and
+paragraphs, and a map drawn as vectors over the basemap's picture (fpdf2: pure Python).
+
+Text is set in DejaVu Sans where the system has it (Debian's fonts-dejavu-core), which covers the names
+people have (Łukasz, Þóra, Ahmed in Arabic script); without it, in the PDF's built-in Helvetica, which covers
+Latin-1 only (å, ä, ö, é …), other letters becoming "?".
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -11,13 +19,26 @@ from fpdf import FPDF
 
 from lagesbild import basemap, basemap_picture, staticmap
 
-# The PDF's built-in fonts cover Latin-1 (å, ä, ö, é …); a few common typographic characters are
-# swapped for their nearest Latin-1 forms, anything else for "?".
+FONT_DIR = Path(os.environ.get("LAGESBILD_PDF_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
+
+
+@lru_cache(maxsize=1)
+def unicode_font() -> tuple[Path, Path] | None:
+    """DejaVu Sans, regular and bold, if the system has them."""
+    regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
+    return (regular, bold) if regular.is_file() and bold.is_file() else None
+
+
+# Helvetica covers Latin-1; a few common typographic characters are swapped for their nearest Latin-1
+# forms, anything else for "?".
 _REPLACEMENTS = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                  "\u2026": "...", "\u2192": "->", "\u2022": "-", "\u00a0": " ", "\u202f": " "}
 
 
-def latin1(text: str) -> str:
+def printable(text: str) -> str:
+    """The text as the PDF's font can set it."""
+    if unicode_font() is not None:
+        return text
     for char, replacement in _REPLACEMENTS.items():
         text = text.replace(char, replacement)
     return text.encode("latin-1", "replace").decode("latin-1")
@@ -29,25 +50,35 @@ class ProtocolPDF(FPDF):
 
     def __init__(self, title: str, author: str, footer_text: str) -> None:
         super().__init__(format="A4")
+        font = unicode_font()
+        if font is not None:
+            self.add_font("DejaVu", "", str(font[0]))
+            self.add_font("DejaVu", "B", str(font[1]))
         self.footer_text = footer_text
-        self.set_title(latin1(title))
-        self.set_author(latin1(author))
+        self.set_title(printable(title))
+        self.set_author(printable(author))
         self.set_lang("sv")
         self.set_auto_page_break(True, margin=16)
         self.add_page()
         self.set_font("Helvetica", "B", 18)
-        self.multi_cell(self.epw, 9, latin1(title), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(self.epw, 9, printable(title), new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)
+
+    def set_font(self, family: str | None = None, style: str = "", size: float = 0) -> None:  # type: ignore[override]
+        """Helvetica, the name the drawing code uses, is DejaVu Sans where the system has it (upright only)."""
+        if family == "Helvetica" and unicode_font() is not None:
+            family, style = "DejaVu", style.replace("I", "")
+        super().set_font(family, style, size)
 
     def heading(self, text: str, size: int = 13) -> None:
         self.ln(3)
         self.set_font("Helvetica", "B", size)
-        self.multi_cell(self.epw, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(self.epw, 7, printable(text), new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)
 
     def para(self, text: str, style: str = "") -> None:
         self.set_font("Helvetica", style, 10)
-        self.multi_cell(self.epw, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(self.epw, 5, printable(text), new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)
 
     def footer(self) -> None:
@@ -55,7 +86,7 @@ class ProtocolPDF(FPDF):
         self.set_font("Helvetica", size=8)
         self.set_text_color(90, 90, 90)
         page = _("page")  # not inside the f-string, where makemessages cannot find it
-        self.cell(0, 6, latin1(f"{self.footer_text} - {page} {self.page_no()}/{{nb}}"), align="C")
+        self.cell(0, 6, printable(f"{self.footer_text} - {page} {self.page_no()}/{{nb}}"), align="C")
 
 
 def hex_colour(colour: str) -> tuple[int, int, int]:
@@ -117,13 +148,13 @@ def draw_map(pdf: FPDF, bbox: Sequence[float], left: float, top: float, width: f
         pdf.set_text_color(255, 255, 255)
         pdf.circle(x=x, y=y, radius=2.2, style="FD")
         pdf.set_xy(x - 2.2, y - 2.2)
-        pdf.cell(4.4, 4.4, latin1(label), align="C")
+        pdf.cell(4.4, 4.4, printable(label), align="C")
     pdf.set_text_color(0, 0, 0)
     if picture is not None and basemap.configured().attribution:
         pdf.set_font("Helvetica", size=6)
         pdf.set_text_color(34, 34, 34)
         pdf.set_xy(left, top + height - 4)
-        pdf.cell(width - 1, 3.5, latin1(basemap.configured().attribution), align="R")
+        pdf.cell(width - 1, 3.5, printable(basemap.configured().attribution), align="R")
     length, label = staticmap.scale_bar(frame)
     pdf.set_draw_color(34, 34, 34)
     pdf.set_line_width(0.5)

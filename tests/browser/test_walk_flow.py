@@ -69,7 +69,7 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
         expect(page.locator("#stop-status")).to_contain_text("Positionen är vald")
         page.get_by_label("Namn", exact=True).first.fill(name)
         page.get_by_role("button", name="Lägg till stoppet").click()
-        expect(page.get_by_text(f"Stoppet {name} lades till.")).to_be_visible()
+        expect(page.get_by_text(f"Stopp tillagt: {name}.")).to_be_visible()
     stops = list(walk.stops.all())
     assert [s.name for s in stops] == ["Gångtunneln", "Torget"]
     for stop, (_name, lon, lat) in zip(stops, STOPS, strict=True):
@@ -84,18 +84,20 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
     page.get_by_role("button", name="Starta vandringen").click()
     expect(page.get_by_text("Vandringen har börjat.")).to_be_visible()
     page.get_by_role("button", name="Registrera min sträcka").click()
+    # Where the walk starts goes at once; the next points wait for the following batch.
+    expect(page.locator("#track-status")).to_contain_text("Sparade punkter av sträckan: 1.")
     for lon, lat in WALKED[1:3]:
         move_to(page, lon, lat)
         page.wait_for_timeout(300)
-    expect(page.locator("#track-status")).to_contain_text("punkter av sträckan är sparade")
-    page.wait_for_function(f"() => !localStorage.getItem('lagesbild-walk-{walk.pk}-track')")
+    queue = f"lagesbild:farsta:{walk.created_by_id}:walk-{walk.pk}:track"
+    page.wait_for_function(f"() => !localStorage.getItem('{queue}')", timeout=30_000)
     assert len(track_of(walk)) >= 3
     page.context.set_offline(True)
     move_to(page, *WALKED[3])
-    expect(page.locator("#track-status")).to_contain_text("väntar")
+    expect(page.locator("#track-status")).to_contain_text("väntar", timeout=30_000)
     assert [p[:2] for p in track_of(walk)][-1] != list(WALKED[3])
     page.context.set_offline(False)
-    page.wait_for_function(f"() => !localStorage.getItem('lagesbild-walk-{walk.pk}-track')")
+    page.wait_for_function(f"() => !localStorage.getItem('{queue}')", timeout=30_000)
     walked = [p[:2] for p in track_of(walk)]
     assert walked[-1] == list(WALKED[3]) and len(walked) == len({tuple(p) for p in walked})  # each point once
 
@@ -109,6 +111,7 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
     section.get_by_role("button", name="Spara checklistan för Gångtunneln").click()
     expect(page.get_by_text("Checklistan sparades.")).to_be_visible()
 
+    page.once("dialog", lambda dialog: dialog.accept())  # "End the walk?"
     page.get_by_role("button", name="Avsluta vandringen").click()
     expect(page.get_by_text("Vandringen är avslutad.")).to_be_visible()
     page.get_by_role("button", name="Registrera iakttagelserna").click()

@@ -217,15 +217,18 @@ def _watching(forum_id: int) -> QuerySet[SavedView]:
 
 
 def match_new_deviation(forum_id: int, deviation_id: int) -> list[Alert]:
-    """Make an alert for every saved view with alerts whose member may see the new deviation and whose
-    filter it matches. Their own reports alert nobody."""
+    """Make an alert for every saved view with alerts, saved before the deviation was reported, whose member
+    may see the new deviation and whose filter it matches. Their own reports alert nobody."""
     made = []
     for view in _watching(forum_id):
         member = view.membership
         try:
             matching = deviations.apply_filter(deviations.visible_deviations(member), member.forum,
                                                _alert_filter(view))
-            if not matching.filter(pk=deviation_id).exclude(reporter_id=member.user_id).exists():
+            # A view alerts about what is reported after it was saved, also when the task runs later (a worker
+            # that was stopped, a queue that was long).
+            if not matching.filter(pk=deviation_id, reported_at__gte=view.created_at).exclude(
+                    reporter_id=member.user_id).exists():
                 continue
         except DomainError:
             continue  # the view names a category or organisation the forum no longer has: it matches nothing

@@ -46,6 +46,7 @@ class RetentionResult:
     deviations: int
     photos: int
     comments: int
+    walks: int = 0
 
 
 def expired(forum: Forum, now: dt.datetime | None = None) -> tuple[QuerySet[Deviation], dt.datetime] | None:
@@ -60,7 +61,11 @@ def expired(forum: Forum, now: dt.datetime | None = None) -> tuple[QuerySet[Devi
 
 def apply_retention(forum: Forum, *, dry_run: bool = False, now: dt.datetime | None = None
                     ) -> RetentionResult | None:
-    """Anonymise or delete the forum's expired deviations. Returns what it did (or would do)."""
+    """Anonymise or delete the forum's expired deviations, and its safety walks from before the same cutoff
+    (walks/retention.py: a walk's notes and participants describe what its deviations do). Returns what it
+    did (or would do)."""
+    from lagesbild.walks.retention import apply_walk_retention, expired_walks  # the walks app builds on this one
+
     found = expired(forum, now)
     if found is None:
         return None
@@ -68,11 +73,18 @@ def apply_retention(forum: Forum, *, dry_run: bool = False, now: dt.datetime | N
     ids = list(queryset.values_list("pk", flat=True))
     photos = list(Photo.objects.filter(deviation_id__in=ids))
     comments = Comment.objects.filter(deviation_id__in=ids).count()
-    result = RetentionResult(forum, cutoff, forum.retention_action, len(ids), len(photos), comments)
-    if dry_run or not ids:
+    result = RetentionResult(forum, cutoff, forum.retention_action, len(ids), len(photos), comments,
+                             expired_walks(forum, cutoff).count())
+    if dry_run:
+        return result
+    if not ids:
+        if result.walks:
+            with transaction.atomic():
+                apply_walk_retention(forum, cutoff)
         return result
     files = [path for photo in photos for path in (photo.image, photo.thumbnail)]
     with transaction.atomic():
+        apply_walk_retention(forum, cutoff)
         Photo.objects.filter(deviation_id__in=ids).delete()
         Comment.objects.filter(deviation_id__in=ids).delete()
         if forum.retention_action == Forum.Retention.DELETE:
@@ -84,7 +96,7 @@ def apply_retention(forum: Forum, *, dry_run: bool = False, now: dt.datetime | N
         AuditEvent.objects.create(
             forum=forum, action=AuditEvent.Action.RETENTION, object_type="forum", object_id=forum.pk,
             changes={"action": forum.retention_action, "cutoff": cutoff.isoformat(), "deviations": len(ids),
-                     "photos": len(photos), "comments": comments})
+                     "photos": len(photos), "comments": comments, "walks": result.walks})
         # Files go only once the database agrees; a failure above leaves them in place with their rows.
         transaction.on_commit(lambda: photo_files.delete_files(files))
     return result

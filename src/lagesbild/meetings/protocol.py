@@ -20,7 +20,7 @@ from lagesbild import geometry, staticmap
 from lagesbild.deviations import services as deviations
 from lagesbild.meetings.models import Action, AgendaItem, FollowUp, Meeting
 from lagesbild.meetings.services import agenda, in_period
-from lagesbild.pdf import ProtocolPDF, draw_map, latin1
+from lagesbild.pdf import ProtocolPDF, draw_map, printable
 from lagesbild.places import services as places
 from lagesbild.places.models import Place
 
@@ -168,7 +168,7 @@ def _pdf(content: dict[str, Any]) -> bytes:
     heading(_("Agenda"))
     for item in content["items"]:
         pdf.set_font("Helvetica", "B", 11)
-        pdf.multi_cell(width, 6, latin1(f"{item['number']}. {item['title']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 6, printable(f"{item['number']}. {item['title']}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", size=10)
         for line in item["lines"]:
             para(f"- {line}")
@@ -186,7 +186,8 @@ def _pdf(content: dict[str, Any]) -> bytes:
             para(_("None."))
             continue
         with pdf.table(col_widths=(44, 24, 18, 14), text_align="LEFT", first_row_as_headings=True) as table:
-            table.row([latin1(_("Action")), latin1(_("Responsible")), latin1(_("Due")), latin1(_("Status"))])
+            table.row([printable(_("Action")), printable(_("Responsible")), printable(_("Due")),
+                       printable(_("Status"))])
             for action in content[key]:
                 responsible = action["organisation"] + (f" ({action['responsible']})" if action["responsible"] else "")
                 what = action["title"] + (f" - {action['place']}" if action["place"] else "")
@@ -195,7 +196,7 @@ def _pdf(content: dict[str, Any]) -> bytes:
                 status = action["status"] + (f" ({_('overdue')})" if action["overdue"] else "")
                 if action.get("execution"):  # protocols published before this was recorded lack it
                     status += f"\n{action['execution']}"
-                table.row([latin1(what), latin1(responsible), latin1(action["due"]), latin1(status)])
+                table.row([printable(what), printable(responsible), printable(action["due"]), printable(status)])
 
     data = content["map"]
     if data["bbox"]:

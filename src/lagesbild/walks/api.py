@@ -59,7 +59,8 @@ class WalkOut(WalkSummary):
     summary: str
     participantList: list[ParticipantOut]
     stopList: list[StopOut]
-    track: list[list[float]] = Field(description="[lon, lat, seconds since 1970 UTC], oldest first")
+    track: list[list[float]] = Field(description="The walked track, [lon, lat] in the order walked (when each "
+                                                 "point was taken is the recorder's alone)")
 
 
 class TrackIn(Schema):
@@ -72,7 +73,8 @@ class TrackIn(Schema):
 
 class TrackOut(Schema):
     kept: int = Field(description="Points added to the track")
-    ignored: int = Field(description="Points already there, from outside the walk's time, or far from the area")
+    repeated: int = Field(description="Points already in the track (sent before)")
+    ignored: int = Field(description="Points from outside the walk's time, or far from the forum's area")
     total: int = Field(description="Points in the track now")
 
 
@@ -99,20 +101,22 @@ def get_walk(request: HttpRequest, forum: str, walk_id: Id) -> dict[str, Any]:
             "participantList": [{"name": p.name, "affiliation": p.affiliation} for p in participants],
             "stopList": [{"id": s.pk, "number": n, "name": s.name, "lon": s.lon, "lat": s.lat, "checks": [
                 {"aspect": c.aspect, "assessment": c.assessment, "note": c.note, "proposal": c.proposal,
-                 "deviation": c.deviation_id if c.deviation_id in visible else None, "raised": c.flag_id is not None}
+                 "deviation": c.deviation_id if c.deviation_id in visible else None,
+                 "raised": c.recorded_at is not None and bool(c.proposal)}
                 for c in s.checks.all()]} for n, s in enumerate(stops, start=1)],
-            "track": walk.track or []}
+            "track": [[p[0], p[1]] for p in walk.track or []]}
 
 
 @router.post("/{forum}/walks/{walk_id}/track", response=answers(TrackOut), url_name="walk_track",
              summary="Add to the walked track",
              description="The phone sends its points in batches while the walk is under way, and again from its "
-                         "queue when the network returns. Points no newer than the track's last are taken as "
-                         "already sent. The arranging organisation's members and the forum's coordinators only.",
+                         "queue when the network returns. A point already in the track (the same time and place) "
+                         "is counted as repeated and not added again; points from two phones are merged in time "
+                         "order. The arranging organisation's members and the forum's coordinators only.",
              openapi_extra=openapi_body(TrackIn))
 def add_track(request: HttpRequest, forum: str, walk_id: Id) -> dict[str, int]:
     membership = member(request, forum)
     payload = parse_json_body(request, TrackIn)
     result = services.add_track(membership, walk_id, payload.points)
-    return {"kept": result.kept, "ignored": result.ignored, "total": result.total}
+    return {"kept": result.kept, "repeated": result.repeated, "ignored": result.ignored, "total": result.total}
 

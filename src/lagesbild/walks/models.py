@@ -34,6 +34,8 @@ class Walk(models.Model):
     track = models.JSONField(default=list, blank=True)
     summary = models.TextField(_("summary"), blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when retention removed what could describe a person: participants, notes, the summary and the track.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("safety walk")
@@ -109,7 +111,10 @@ class WalkCheck(models.Model):
     proposal = models.CharField(_("proposed action"), max_length=300, blank=True)
     # The category its deviation gets; empty: the one the aspect suggests (walks/services.py).
     category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    # What the finding became, once the findings were recorded.
+    # When the finding was recorded (a deviation made, a proposal raised): it is recorded once, even after
+    # retention or a withdrawal removes what it became. Until then it can be changed on the walk.
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    # What the finding became.
     deviation = models.ForeignKey(Deviation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     flag = models.ForeignKey(MeetingFlag, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from lagesbild import geometry, staticmap
 from lagesbild.forums.models import Membership
-from lagesbild.pdf import ProtocolPDF, draw_map, latin1
+from lagesbild.pdf import ProtocolPDF, draw_map, printable
 from lagesbild.walks import services
 from lagesbild.walks.models import Walk, WalkCheck
 
@@ -41,18 +41,23 @@ def content(walk: Walk, membership: Membership) -> dict[str, Any]:
         for check in sorted(stop.checks.all(), key=lambda c: order.get(c.aspect, 99)):
             problem = check.assessment == WalkCheck.Assessment.PROBLEM
             problems += problem
-            category = check.category or (services.suggested_category(categories, check.aspect) if problem else None)
+            if check.deviation_id in visible:  # what it is now, for those who may see it
+                category: Any = visible[check.deviation_id]
+            elif check.recorded_at is None and problem:  # what it will be reported under
+                category = check.category or services.suggested_category(categories, check.aspect)
+            else:
+                category = None
             checks.append({
                 "aspect": str(WalkCheck.Aspect(check.aspect).label),
                 "assessment": str(WalkCheck.Assessment(check.assessment).label), "problem": problem,
                 "note": check.note, "proposal": check.proposal, "category": category.name if category else "",
-                "recorded": check.deviation_id is not None,
+                "recorded": check.recorded_at is not None,
                 "deviation": check.deviation_id if check.deviation_id in visible else None,
-                "raised": check.flag_id is not None,
+                "raised": check.recorded_at is not None and bool(check.proposal),
             })
             if check.proposal:
                 proposals.append({"stop": stop.name, "number": number, "text": check.proposal,
-                                  "raised": check.flag_id is not None})
+                                  "raised": check.recorded_at is not None})
         stops_out.append({"number": number, "name": stop.name, "lon": stop.lon, "lat": stop.lat, "checks": checks})
     track = walk.track or []
     step = max(1, len(track) // MAP_TRACK_POINTS)
@@ -65,7 +70,8 @@ def content(walk: Walk, membership: Membership) -> dict[str, Any]:
     else:
         bounds = geometry.area_bounds(walk.forum.area)
     return {
-        "forum": walk.forum.name, "title": walk.title, "organisation": walk.organisation.name,
+        "forum": walk.forum.name, "title": walk.title, "heading": services.walk_heading(walk.title),
+        "organisation": walk.organisation.name,
         "meetingPoint": walk.meeting_point, "state": walk.get_state_display(),
         "plannedAt": _when(walk, walk.planned_at), "startedAt": _when(walk, walk.started_at),
         "endedAt": _when(walk, walk.ended_at, "H:i" if walk.started_at and walk.ended_at
@@ -96,8 +102,7 @@ def map_svg(content: dict[str, Any], width: int = 640, height: int = 420) -> str
 
 def pdf_bytes(content: dict[str, Any]) -> bytes:
     """The protocol as a PDF, in the language active when `content` was made."""
-    # Labels are looked up outside the f-strings, where makemessages cannot find them.
-    title = _("Safety walk: %(title)s") % {"title": content["title"]}
+    title = content["heading"]
     pdf = ProtocolPDF(title, content["forum"], f"{content['forum']} - {content['title']}")
     width = pdf.epw
     heading, para = pdf.heading, pdf.para
@@ -127,13 +132,13 @@ def pdf_bytes(content: dict[str, Any]) -> bytes:
         para(_("No stops."))
     for stop in content["stops"]:
         pdf.set_font("Helvetica", "B", 11)
-        pdf.multi_cell(width, 6, latin1(f"{stop['number']}. {stop['name']}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 6, printable(f"{stop['number']}. {stop['name']}"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", size=10)
         if not stop["checks"]:
             para(_("Nothing assessed."), "I")
             continue
         with pdf.table(col_widths=(26, 16, 58), text_align="LEFT", first_row_as_headings=True) as table:
-            table.row([latin1(_("Checklist")), latin1(_("Assessment")), latin1(_("What the group saw"))])
+            table.row([printable(_("Checklist")), printable(_("Assessment")), printable(_("What the group saw"))])
             for check in stop["checks"]:
                 seen = check["note"]
                 if check["proposal"]:
@@ -141,9 +146,7 @@ def pdf_bytes(content: dict[str, Any]) -> bytes:
                 if check["deviation"]:
                     seen += "\n" + _("Recorded as deviation #%(id)s (%(category)s)") % {
                         "id": check["deviation"], "category": check["category"]}
-                elif check["recorded"]:
-                    seen += "\n" + _("Recorded as a deviation")
-                table.row([latin1(check["aspect"]), latin1(check["assessment"]), latin1(seen)])
+                table.row([printable(check["aspect"]), printable(check["assessment"]), printable(seen)])
         pdf.ln(1)
 
     heading(_("Proposed actions"))

@@ -19,7 +19,7 @@ from lagesbild import geometry
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import services as deviations
-from lagesbild.deviations.models import Category, Deviation
+from lagesbild.deviations.models import Category, CategoryField, Deviation
 from lagesbild.errors import Conflict, DomainError, InvalidInput, NotFound, TooLarge
 from lagesbild.forums.models import Membership
 from lagesbild.inputs import visible_text
@@ -83,10 +83,19 @@ def _runnable(membership: Membership, walk_id: int) -> Walk:
     if walk is None:
         raise NotFound(_("There is no such safety walk in this forum."))
     if not may_run(membership, walk):
+        if not membership.can_report:
+            raise audit.refused(membership, "walk changed by a viewer", _("Your role does not allow changing walks."),
+                                walk)
         raise audit.refused(membership, "walk of another organisation",
                             _("Only the organisation that arranges the walk, and the forum's coordinators, may "
                               "change it."), walk)
     return walk
+
+
+def _before_end(walk: Walk) -> None:
+    """The route is the walk's plan: it can change until the walk has ended, not in its record afterwards."""
+    if walk.ended_at is not None:
+        raise Conflict(_("The walk has ended, so its route is kept as it was walked."))
 
 
 def stops_of(walk: Walk) -> list[WalkStop]:
@@ -101,10 +110,18 @@ def suggested_category(forum_categories: dict[str, Category], aspect: str) -> Ca
 
 
 def usable_categories(membership: Membership) -> dict[str, Category]:
-    """The forum's categories that a new deviation may have (not hidden), by key."""
+    """The categories a finding may be reported under, by key: not hidden, and without own fields that must
+    be filled in (the checklist does not ask for them)."""
     hidden = deviations.hidden_category_ids(membership.forum)
-    return {c.key: c for c in deviations.forum_categories(membership.forum).select_related("parent")
-            if c.pk not in hidden}
+    required = {f.category_id for f in CategoryField.objects.filter(forum_id=membership.forum_id, required=True,
+                                                                     removed_at__isnull=True)}
+    usable = {}
+    for category in deviations.forum_categories(membership.forum).select_related("parent"):
+        # A subcategory's reports also ask for its main category's fields (deviations/fields.py).
+        if category.pk in hidden or category.pk in required or category.parent_id in required:
+            continue
+        usable[category.key] = category
+    return usable
 
 
 # --- Planning ---------------------------------------------------------------------------------------------
@@ -115,6 +132,11 @@ class WalkInput:
     planned_at: dt.datetime | None
     meeting_point: str = ""
     summary: str = ""
+
+
+def _text(value: str) -> str:
+    """A multi-line text as typed: a browser sends line breaks as CRLF but counts each as one character."""
+    return value.replace("\r\n", "\n").strip()
 
 
 @dataclass
@@ -139,11 +161,12 @@ def _checked(membership: Membership, data: WalkInput) -> _Checked:
         raise InvalidInput(_("Say when the walk starts."), field="planned_at")
     if not EARLIEST <= data.planned_at <= timezone.now() + MAX_AHEAD:
         raise InvalidInput(_("A walk is planned from the year 2000 and at most two years ahead."), field="planned_at")
-    summary = data.summary.strip()
+    summary = _text(data.summary)
     if len(summary) > MAX_SUMMARY:
         raise InvalidInput(_("The summary may be at most %(max)d characters.") % {"max": MAX_SUMMARY},
                            field="summary")
-    deviations.guard_personal_data(membership.forum, {"summary": summary})
+    deviations.guard_personal_data(membership.forum, {"title": title, "meeting_point": meeting_point,
+                                                      "summary": summary})
     return _Checked(title=title, planned_at=data.planned_at, meeting_point=meeting_point, summary=summary)
 
 
@@ -164,7 +187,11 @@ def plan_walk(membership: Membership, data: WalkInput) -> Walk:
 def change_walk(membership: Membership, walk_id: int, data: WalkInput) -> Walk:
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
+        if walk.started_at is not None and data.planned_at is None:
+            data = WalkInput(data.title, walk.planned_at, data.meeting_point, data.summary)
         checked = _checked(membership, data)
+        if walk.started_at is not None and checked.planned_at != walk.planned_at:
+            raise Conflict(_("The walk has started, so the time it was planned for stays."), field="planned_at")
         walk.title, walk.meeting_point, walk.summary = checked.title, checked.meeting_point, checked.summary
         walk.planned_at = checked.planned_at
         walk.save(update_fields=["title", "meeting_point", "planned_at", "summary"])
@@ -193,8 +220,11 @@ def add_stop(membership: Membership, walk_id: int, name: str, lon: float | None,
     name = visible_text(name)
     if len(name) > MAX_NAME:
         raise InvalidInput(_("A name may be at most %(max)d characters.") % {"max": MAX_NAME}, field="name")
+    # The stop's name becomes its findings' place name: held to the same rule now, not when they are recorded.
+    deviations.guard_personal_data(membership.forum, {"name": name})
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
+        _before_end(walk)
         count = walk.stops.count()
         if count >= MAX_STOPS:
             raise InvalidInput(_("A walk has at most %(max)d stops.") % {"max": MAX_STOPS}, field="name")
@@ -216,8 +246,9 @@ def _stop(membership: Membership, walk: Walk, stop_id: int | None) -> WalkStop:
 def remove_stop(membership: Membership, walk_id: int, stop_id: int | None) -> None:
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
+        _before_end(walk)
         stop = _stop(membership, walk, stop_id)
-        if stop.checks.filter(deviation__isnull=False).exists() or stop.checks.filter(flag__isnull=False).exists():
+        if stop.checks.filter(recorded_at__isnull=False).exists():
             raise Conflict(_("Findings at this stop are already recorded, so the stop stays."))
         audit.record(membership, AuditEvent.Action.UPDATE, walk, {"stop_removed": stop.name})
         stop.delete()
@@ -227,6 +258,7 @@ def move_stop(membership: Membership, walk_id: int, stop_id: int | None, step: i
     """Move a stop one place earlier (-1) or later (+1) on the route."""
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
+        _before_end(walk)
         stop = _stop(membership, walk, stop_id)
         stops = list(walk.stops.all())
         index = next(i for i, s in enumerate(stops) if s.pk == stop.pk)
@@ -296,16 +328,18 @@ def end_walk(membership: Membership, walk_id: int) -> Walk:
 @dataclass
 class TrackResult:
     kept: int
-    ignored: int
+    repeated: int  # already in the track: sent again
+    ignored: int  # outside the walk's time or far from the forum's area
     total: int
 
 
 def add_track(membership: Membership, walk_id: int, points: Sequence[tuple[float, float, float]]) -> TrackResult:
-    """Add the phone's points [(lon, lat, seconds since 1970 UTC)] to the walk's track.
+    """Add the phone's points [(lon, lat, seconds since 1970 UTC)] to the walk's track, in time order.
 
     The phone sends what it recorded in batches, again after a lost answer or from its queue when the network
-    returns, so points no newer than the track's last are taken as already there. Points from outside the
-    walk's time, or far from the forum's area (a GPS fix gone astray), are ignored and counted."""
+    returns, so a point already in the track (the same time and place) is not added twice; two phones on the
+    same walk both add theirs. Points from outside the walk's time, or far from the forum's area (a GPS fix
+    gone astray), are ignored and counted."""
     if len(points) > MAX_POINTS_PER_SEND:
         raise TooLarge(_("Send at most %(max)d points at a time.") % {"max": MAX_POINTS_PER_SEND}, field="points")
     with transaction.atomic():
@@ -316,28 +350,34 @@ def add_track(membership: Membership, walk_id: int, points: Sequence[tuple[float
         latest = min(walk.ended_at or timezone.now(), timezone.now()).timestamp() + TRACK_SLACK.total_seconds()
         bounds = geometry.area_bounds(membership.forum.area)
         track: list[list[float]] = list(walk.track or [])
-        last = track[-1][2] if track else -math.inf
+        known = {tuple(p) for p in track}
         new: list[list[float]] = []
-        for lon, lat, seconds in sorted(points, key=lambda p: p[2]):
+        repeated = 0
+        for lon, lat, seconds in points:
             if not (math.isfinite(lon) and math.isfinite(lat) and math.isfinite(seconds)):
                 continue
-            seconds = round(seconds, 1)  # as stored, so that a point sent again compares equal
-            if seconds <= last or not earliest <= seconds <= latest:
+            point = (round(lon, 6), round(lat, 6), round(seconds, 1))  # as stored, so a repeat compares equal
+            if point in known:
+                repeated += 1
+                continue
+            if not earliest <= point[2] <= latest:
                 continue
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
                 continue
             if bounds is not None and not (bounds[0] - TRACK_MARGIN_DEG <= lon <= bounds[2] + TRACK_MARGIN_DEG
                                            and bounds[1] - TRACK_MARGIN_DEG <= lat <= bounds[3] + TRACK_MARGIN_DEG):
                 continue
-            new.append([round(lon, 6), round(lat, 6), seconds])
-            last = seconds
+            new.append(list(point))
+            known.add(point)
         if len(track) + len(new) > MAX_TRACK_POINTS:
             raise TooLarge(_("The walk's track is full (%(max)d points).") % {"max": MAX_TRACK_POINTS},
                            field="points")
         if new:
-            walk.track = track + new
+            # Mostly the new points follow the last; sorting keeps a late batch (a phone back online) in place.
+            walk.track = sorted(track + new, key=lambda p: p[2])
             walk.save(update_fields=["track"])
-    return TrackResult(kept=len(new), ignored=len(points) - len(new), total=len(track) + len(new))
+    return TrackResult(kept=len(new), repeated=repeated, ignored=len(points) - len(new) - repeated,
+                       total=len(track) + len(new))
 
 
 def track_length_m(track: Sequence[Sequence[float]]) -> float:
@@ -360,8 +400,8 @@ class CheckInput:
 
 
 def save_checks(membership: Membership, walk_id: int, stop_id: int | None, entries: Sequence[CheckInput]) -> None:
-    """Save a stop's checklist as the group assessed it. A point already recorded as a deviation is not
-    changed here any more (the deviation is changed instead)."""
+    """Save a stop's checklist as the group assessed it. A point already recorded is not changed here any more
+    (its deviation is changed instead); the page sends it no longer."""
     categories = usable_categories(membership)
     cleaned: list[CheckInput] = []
     for entry in entries:
@@ -371,7 +411,7 @@ def save_checks(membership: Membership, walk_id: int, stop_id: int | None, entri
         field = f"{entry.aspect}"
         if entry.assessment not in ("", *WalkCheck.Assessment.values):
             raise InvalidInput(_("Choose fine, a problem, or not assessed."), field=f"{field}-assessment")
-        note, proposal = entry.note.strip(), visible_text(entry.proposal)
+        note, proposal = _text(entry.note), visible_text(entry.proposal)
         if len(note) > MAX_NOTE:
             raise InvalidInput(_("A note may be at most %(max)d characters.") % {"max": MAX_NOTE},
                                field=f"{field}-note")
@@ -388,14 +428,15 @@ def save_checks(membership: Membership, walk_id: int, stop_id: int | None, entri
         cleaned.append(CheckInput(entry.aspect, entry.assessment, note, proposal, entry.category))
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
+        if walk.started_at is None:
+            raise Conflict(_("The checklists open when the walk starts."))
         stop = _stop(membership, walk, stop_id)
         existing = {check.aspect: check for check in stop.checks.all()}
         for entry in cleaned:
             check = existing.get(entry.aspect)
             category = categories.get(entry.category) if entry.category else None
-            if check is not None and (check.deviation_id or check.flag_id):
-                if (check.assessment, check.note, check.proposal, check.category_id) != (
-                        entry.assessment, entry.note, entry.proposal, category.pk if category else None):
+            if check is not None and check.recorded_at is not None:
+                if (check.assessment, check.note, check.proposal) != (entry.assessment, entry.note, entry.proposal):
                     raise Conflict(_("%(aspect)s at %(stop)s is already recorded; change the deviation instead.") % {
                         "aspect": WalkCheck.Aspect(entry.aspect).label, "stop": stop.name})
                 continue
@@ -421,31 +462,48 @@ class Recorded:
 
 def record_findings(membership: Membership, walk_id: int) -> Recorded:
     """Report each problem found as a deviation (source "walk") at its stop, and raise each proposed action
-    for the next meeting. All or nothing; findings already recorded are not recorded again."""
+    for the next meeting. All or nothing; a finding is recorded once (`recorded_at`), also after retention
+    or a withdrawal has removed what it became."""
     made = raised = 0
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
         if walk.ended_at is None or walk.started_at is None:
             raise Conflict(_("End the walk before recording its findings."))
         categories = usable_categories(membership)
+        now = timezone.now()
         # Stored texts are written in the forum's language, whoever records them.
         with translation.override(settings.LANGUAGE_CODE):
             for stop in walk.stops.all():
-                for check in stop.checks.select_related("category"):
-                    if check.assessment == WalkCheck.Assessment.PROBLEM and check.deviation_id is None:
+                for check in stop.checks.select_related("category").filter(recorded_at__isnull=True):
+                    if check.assessment == WalkCheck.Assessment.PROBLEM:
                         check.deviation = _report(membership, walk, stop, check, categories)
-                        check.save(update_fields=["deviation"])
+                        check.category = check.deviation.category  # the category it was reported under
                         made += 1
-                    if check.proposal and check.flag_id is None:
+                    if check.proposal:
                         check.flag = meetings.flag_for_meeting(
-                            membership, (_("Proposal from the safety walk %(walk)s, %(stop)s: %(proposal)s") % {
-                                "walk": walk.title, "stop": stop.name, "proposal": check.proposal})[:500],
-                            deviation_id=check.deviation_id)
-                        check.save(update_fields=["flag"])
+                            membership, _proposal_text(walk, stop, check), deviation_id=check.deviation_id)
                         raised += 1
+                    check.recorded_at = now
+                    check.save(update_fields=["deviation", "category", "flag", "recorded_at"])
         audit.record(membership, AuditEvent.Action.UPDATE, walk, {"findings_recorded": made,
                                                                   "proposals_raised": raised})
     return Recorded(deviations=made, proposals=raised)
+
+
+def walk_heading(title: str) -> str:
+    """"Safety walk: <title>", unless the title says so already ("Trygghetsvandring i Farsta")."""
+    word = _("Safety walk")
+    return title if word.lower() in title.lower() else _("Safety walk: %(title)s") % {"title": title}
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _proposal_text(walk: Walk, stop: WalkStop, check: WalkCheck) -> str:
+    """The flag's text: the proposal in full (300 characters), with where it came from shortened to fit 500."""
+    return _("%(walk)s, %(stop)s: %(proposal)s") % {
+        "walk": walk_heading(_short(walk.title, 70)), "stop": _short(stop.name, 60), "proposal": check.proposal}
 
 
 def _report(membership: Membership, walk: Walk, stop: WalkStop, check: WalkCheck,
@@ -456,7 +514,7 @@ def _report(membership: Membership, walk: Walk, stop: WalkStop, check: WalkCheck
         raise InvalidInput(_("The forum has no category to report the findings under."), field="category")
     aspect = WalkCheck.Aspect(check.aspect).label
     description = f"{aspect}: {check.note}" if check.note else str(aspect)
-    description += "\n\n" + _("Found on the safety walk %(walk)s.") % {"walk": walk.title}
+    description += "\n\n" + walk_heading(walk.title) + "."
     data = deviations.DeviationInput(
         category=category.key, lon=stop.lon, lat=stop.lat, observed_at=walk.started_at,  # type: ignore[arg-type]
         place_name=stop.name[:deviations.MAX_PLACE_NAME], description=description[:deviations.MAX_DESCRIPTION])
@@ -468,7 +526,8 @@ def _report(membership: Membership, walk: Walk, stop: WalkStop, check: WalkCheck
                         field=exc.field, code=exc.code) from exc
 
 
-def visible_findings(membership: Membership, checks: Iterable[WalkCheck]) -> set[int]:
-    """Of the deviations these findings became, the ids the member may see."""
+def visible_findings(membership: Membership, checks: Iterable[WalkCheck]) -> dict[int, Category]:
+    """Of the deviations these findings became, those the member may see, with their category now."""
     ids = {c.deviation_id for c in checks if c.deviation_id}
-    return set(deviations.visible_deviations(membership).filter(pk__in=ids).values_list("pk", flat=True))
+    return {d.pk: d.category for d in deviations.visible_deviations(membership).filter(pk__in=ids)
+            .select_related("category").only("pk", "category")}

@@ -85,7 +85,7 @@ def _do(request: HttpRequest, membership: Membership, walk: Walk, op: str) -> st
     if op == "add_stop":
         stop = services.add_stop(membership, walk.pk, data.get("name", ""), parse_float(data.get("lon"), "lon"),
                                  parse_float(data.get("lat"), "lat"))
-        return _("The stop %(name)s was added.") % {"name": stop.name}
+        return _("Stop added: %(name)s.") % {"name": stop.name}
     if op == "remove_stop":
         services.remove_stop(membership, walk.pk, parse_id(data.get("stop"), "stop"))
         return _("The stop was removed.")
@@ -144,7 +144,7 @@ def walk_page(request: HttpRequest, forum: str, walk_id: int) -> HttpResponse:
             message = exc.message
             stop_id = request.POST.get("stop", "")
             stop = walk.stops.filter(pk=int(stop_id)).first() \
-                if op == "checks" and stop_id.isdigit() and len(stop_id) < 18 else None
+                if op == "checks" and stop_id.isascii() and stop_id.isdigit() and len(stop_id) < 18 else None
             if stop is not None:  # say which stop's checklist, on a page of several
                 message = f"{stop.name}: {message}"
             errors = {exc.field or "__all__": message}
@@ -178,7 +178,7 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
                 "category": request.POST.get(f"{aspect}-category", "") if posted else (
                     check.category.key if check and check.category else ""),
                 "suggested": suggested.name if suggested else "",
-                "locked": bool(check and (check.deviation_id or check.flag_id)),
+                "locked": bool(check and check.recorded_at),
                 "invalid": next((part for part in ("assessment", "note", "proposal", "category")
                                  if posted and f"{aspect}-{part}" in errors), ""),
                 "deviation": check.deviation_id if check and check.deviation_id in visible else None,
@@ -186,12 +186,14 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
         stop_rows.append({"stop": stop, "number": number, "rows": rows,
                           "problems": sum(1 for c in stop.checks.all()
                                           if c.assessment == WalkCheck.Assessment.PROBLEM)})
-    pending = sum(1 for c in checks if c.assessment == WalkCheck.Assessment.PROBLEM and c.deviation_id is None) \
-        + sum(1 for c in checks if c.proposal and c.flag_id is None)
+    pending = sum(1 for c in checks if c.recorded_at is None and (
+        c.assessment == WalkCheck.Assessment.PROBLEM or c.proposal))
     config = {
         "basemap": basemap.client_config(), "language": request.LANGUAGE_CODE,
         "workerUrl": settings.STATIC_URL + "vendor/maplibre-gl/maplibre-gl-csp-worker.js",
         "area": membership.forum.area, "walk": walk.pk, "state": walk.state,
+        # The phone's queue of track points is kept per forum, member and walk (a shared device).
+        "queueKey": f"lagesbild:{membership.forum.slug}:{membership.user_id}:walk-{walk.pk}",
         "mayRun": services.may_run(membership, walk),
         "trackUrl": reverse("api:walk_track", kwargs={"forum": membership.forum.slug, "walk_id": walk.pk}),
         "stops": [{"number": r["number"], "name": r["stop"].name, "lon": r["stop"].lon, "lat": r["stop"].lat}
@@ -202,6 +204,7 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
         "forum": membership.forum, "membership": membership, "walk": walk, "errors": errors,
         "form": request.POST if errors else {}, "may_run": services.may_run(membership, walk),
         "stops": stop_rows, "participants": list(walk.participants.all()), "pending": pending,
+        "heading": services.walk_heading(walk.title), "failed_stop": failed_stop,
         "categories": sorted(categories.values(), key=lambda c: c.name),
         "assessments": services.WalkCheck.Assessment.choices,
         "planned_at_input": _local_input(walk.planned_at, membership),
@@ -209,12 +212,18 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
         "strings": {
             "stopChosen": _("The position is chosen. Give the stop a name and add it."),
             "recording": _("Recording your track. Keep this page open."),
-            "saved": _("%(count)s points of the track are saved."),
-            "waiting": _("%(count)s points wait to be sent; they will be sent when the network returns."),
+            "saved": _("Points of the track saved: %(count)s."),
+            "waiting": _("Points waiting to be sent: %(count)s. They are sent when the network returns."),
+            "ignored": _("Points left out, from outside the walk's time or far from the forum's area: %(count)s."),
+            "signIn": _("You are signed out. Sign in again in another tab; the points wait on this phone."),
+            "forbidden": _("The track is not saved: %(reason)s Recording stopped."),
+            "otherTab": _("The track is being recorded in another tab or window."),
+            "endWaiting": _("Some points of the track have not been sent yet. End the walk when the network is "
+                            "back, so that the track is whole."),
+            "confirmEnd": _("End the walk? The checklists stay open, but the route can no longer change."),
             "noPosition": _("The phone did not give a position: %(reason)s"),
             "stopped": _("Recording stopped."),
             "noGeolocation": _("This browser cannot give a position."),
-            "refused": _("The track was not saved: %(reason)s"),
             "mapLabel": _("Map of the walk"),
         },
     }

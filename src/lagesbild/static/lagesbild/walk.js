@@ -10,10 +10,12 @@ const config = JSON.parse(document.getElementById("walk-config").textContent);
 const t = JSON.parse(document.getElementById("walk-strings").textContent);
 const $ = (selector) => document.querySelector(selector);
 const format = (text, values) => text.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
-const QUEUE_KEY = `lagesbild-walk-${config.walk}-track`;
-const RECORDING_KEY = `lagesbild-walk-${config.walk}-recording`;
+const QUEUE_KEY = `${config.queueKey}:track`;
+const RECORDING_KEY = `${config.queueKey}:recording`;
+const LAST_KEY = `${config.queueKey}:last`;
 const BATCH = 500;
-const RETRY_MS = 15000;
+const SEND_AT = 50;
+const SEND_EVERY_MS = 15000;
 const MIN_METRES = 8; // a new point once the phone has moved this far,
 const MIN_SECONDS = 30; // or this long has passed
 
@@ -90,18 +92,24 @@ map.on("click", (event) => {
 // --- Recording the track --------------------------------------------------------------------------------
 
 const recorder = $("#track-recorder");
+const LOCK = `${config.queueKey}:recorder`; // one recording tab per walk and member on a device
 let watch = null;
+let releaseLock = null;
 let sending = false;
-let retry = null;
-let saved = 0;
+let timer = null;
+let lastSent = 0;
 
-function queued() {
+const pointKey = (point) => point.join(",");
+
+function read(key, fallback) {
   try {
-    return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
+    return JSON.parse(localStorage.getItem(key)) ?? fallback;
   } catch {
-    return [];
+    return fallback;
   }
 }
+
+const queued = () => read(QUEUE_KEY, []);
 
 function keep(points) {
   if (points.length) localStorage.setItem(QUEUE_KEY, JSON.stringify(points));
@@ -123,61 +131,97 @@ function drawTrack() {
   if (source && track.length > 1) source.setData(collection([lineFeature(track)]));
 }
 
+// Points are sent at most every SEND_EVERY_MS, or once SEND_AT are waiting: a request per GPS fix would
+// cost the phone's battery and data. The first point after a pause goes at once, so the member sees it saved.
+function schedule() {
+  const wait = Math.max(0, lastSent + SEND_EVERY_MS - Date.now());
+  if (timer === null) timer = setTimeout(() => { timer = null; flush(); }, wait);
+}
+
 function onPosition(position) {
   const point = [Number(position.coords.longitude.toFixed(6)), Number(position.coords.latitude.toFixed(6)),
                  Math.round(position.timestamp / 100) / 10];
-  const points = queued();
-  const last = points.length ? points[points.length - 1] : null;
+  const last = read(LAST_KEY, null); // the last point kept, sent or not
   if (last && metres(last, point) < MIN_METRES && point[2] - last[2] < MIN_SECONDS) return;
+  localStorage.setItem(LAST_KEY, JSON.stringify(point));
+  const points = queued();
   points.push(point);
   keep(points);
   track.push([point[0], point[1]]);
   drawTrack();
-  flush();
+  if (points.length >= SEND_AT || Date.now() - lastSent >= SEND_EVERY_MS) flush();
+  else schedule();
 }
 
 function onPositionError(error) {
   status(format(t.noPosition, { reason: error.message || String(error.code) }));
 }
 
+// Sends what waits, a batch at a time. Only the points sent leave the queue (others may have joined it
+// meanwhile). Returns whether the queue is empty.
 async function flush() {
-  if (sending) return;
-  const points = queued();
-  if (!points.length) return;
+  if (sending) return false;
   sending = true;
-  clearTimeout(retry);
-  retry = null;
-  let more = false;
-  const batch = points.slice(0, BATCH);
+  clearTimeout(timer);
+  timer = null;
   try {
-    const response = await fetch(config.trackUrl, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json",
-                 "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
-      body: JSON.stringify({ points: batch }),
-    });
-    const body = await response.json().catch(() => ({}));
-    if (response.ok) {
-      keep(queued().slice(batch.length));
-      saved = body.total;
-      more = queued().length > 0;
-      status(format(t.saved, { count: saved }) + (watch !== null ? " " + t.recording : ""));
-    } else if (response.status >= 500 || [401, 403, 408, 429].includes(response.status)) {
-      // The server or the session is away for now (a 403 is also a lapsed CSRF token): keep them, try again.
-      throw new Error(String(response.status));
-    } else {
-      // Refused for good (the walk has ended, the points are bad): they will never be taken, so drop them.
-      keep(queued().slice(batch.length));
-      more = queued().length > 0;
-      status(format(t.refused, { reason: body.error ? body.error.message : response.status }));
+    while (queued().length) {
+      const batch = queued().slice(0, BATCH);
+      let response;
+      try {
+        response = await fetch(config.trackUrl, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", Accept: "application/json",
+                     "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
+          body: JSON.stringify({ points: batch }),
+        });
+      } catch {
+        response = null; // no network
+      }
+      const body = response ? await response.json().catch(() => ({})) : {};
+      const code = body.error ? body.error.code : "";
+      if (response && response.ok) {
+        lastSent = Date.now();
+        const sent = new Set(batch.map(pointKey));
+        keep(queued().filter((point) => !sent.has(pointKey(point))));
+        status(format(t.saved, { count: body.total }) + (body.ignored ? " " + format(t.ignored, { count: body.ignored }) : "")
+               + (watch !== null ? " " + t.recording : ""));
+        continue;
+      }
+      if (response && (response.status === 401 || code === "csrf")) {
+        status(t.signIn); // the points wait; a new sign-in (and page) sends them
+        return false;
+      }
+      if (response && response.status === 403) {
+        setRecording(false);
+        status(format(t.forbidden, { reason: body.error ? body.error.message : "" }));
+        return false;
+      }
+      if (!response || response.status >= 500 || [408, 429].includes(response.status)) {
+        status(format(t.waiting, { count: queued().length }));
+        schedule();
+        return false;
+      }
+      // Refused for good (the walk has ended long ago, the track is full): these points will never be
+      // taken, so they leave the queue, and the member is told why.
+      const sent = new Set(batch.map(pointKey));
+      keep(queued().filter((point) => !sent.has(pointKey(point))));
+      if (response.status === 413) setRecording(false);
+      status(format(t.forbidden, { reason: body.error ? body.error.message : response.status }));
     }
-  } catch {
-    status(format(t.waiting, { count: queued().length }));
-    retry = setTimeout(flush, RETRY_MS);
+    return true;
   } finally {
     sending = false;
   }
-  if (more) await flush();
+}
+
+function startWatching() {
+  watch = navigator.geolocation.watchPosition(onPosition, onPositionError,
+                                              { enableHighAccuracy: true, maximumAge: 5000, timeout: 60000 });
+  localStorage.setItem(RECORDING_KEY, "1");
+  status(t.recording);
+  $("#track-start").hidden = true;
+  $("#track-stop").hidden = false;
 }
 
 function setRecording(on) {
@@ -186,38 +230,58 @@ function setRecording(on) {
     return;
   }
   if (on && watch === null) {
-    watch = navigator.geolocation.watchPosition(onPosition, onPositionError,
-                                                { enableHighAccuracy: true, maximumAge: 5000, timeout: 60000 });
-    localStorage.setItem(RECORDING_KEY, "1");
-    status(t.recording);
-  } else if (!on && watch !== null) {
-    navigator.geolocation.clearWatch(watch);
+    if (!navigator.locks) {
+      startWatching();
+      return;
+    }
+    navigator.locks.request(LOCK, { ifAvailable: true }, (lock) => {
+      if (!lock) {
+        status(t.otherTab);
+        return undefined;
+      }
+      startWatching();
+      return new Promise((resolve) => { releaseLock = resolve; }); // held until recording stops
+    });
+  } else if (!on) {
+    if (watch !== null) navigator.geolocation.clearWatch(watch);
     watch = null;
+    if (releaseLock) releaseLock();
+    releaseLock = null;
     localStorage.removeItem(RECORDING_KEY);
-    status(t.stopped);
-    flush();
+    if (recorder) {
+      $("#track-start").hidden = false;
+      $("#track-stop").hidden = true;
+    }
   }
-  $("#track-start").hidden = on;
-  $("#track-stop").hidden = !on;
 }
 
 if (recorder) {
   $("#track-start").addEventListener("click", () => setRecording(true));
-  $("#track-stop").addEventListener("click", () => setRecording(false));
+  $("#track-stop").addEventListener("click", () => {
+    setRecording(false);
+    status(t.stopped);
+    flush();
+  });
   // A reload in the middle of the walk goes on recording.
   if (localStorage.getItem(RECORDING_KEY)) setRecording(true);
 } else {
   localStorage.removeItem(RECORDING_KEY);
 }
 window.addEventListener("online", flush);
-// Points kept from before (a reload without network, the walk ended meanwhile): send them.
+// Points kept from before (a reload without network): send them.
 if (queued().length && config.mayRun) flush();
-// Ending the walk sends what is still waiting first, so the track is whole.
-$("#walk-end")?.closest("form").addEventListener("submit", (event) => {
-  if (watch !== null) navigator.geolocation.clearWatch(watch);
-  localStorage.removeItem(RECORDING_KEY);
-  if (!queued().length) return;
+
+// Ending the walk sends what still waits first, so that the track is whole; without network it waits.
+const endForm = $("#walk-end")?.closest("form");
+endForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = event.target;
-  flush().finally(() => form.submit());
+  if (!window.confirm(t.confirmEnd)) return;
+  while (sending) await new Promise((resolve) => { setTimeout(resolve, 200); });
+  if (!(await flush())) {
+    status(t.endWaiting);
+    return;
+  }
+  setRecording(false);
+  localStorage.removeItem(LAST_KEY);
+  endForm.submit();
 });

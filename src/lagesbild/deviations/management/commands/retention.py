@@ -30,7 +30,8 @@ class Command(BaseCommand):
             verb = "would " + result.action if options["dry_run"] else result.action + "d"
             self.stdout.write(
                 f"{forum.slug}: {verb} {result.deviations} deviations observed before "
-                f"{result.cutoff:%Y-%m-%d} ({result.photos} photos, {result.comments} comments).")
+                f"{result.cutoff:%Y-%m-%d} ({result.photos} photos, {result.comments} comments), and "
+                f"{result.walks} safety walks.")
         if not options["dry_run"] and not options["forum"]:
             # Uploaded files that were never imported are not kept either.
             removed = remove_abandoned()

@@ -476,3 +476,22 @@ def test_the_pdf_sets_names_beyond_latin_1(world: World) -> None:
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
     assert "Łukasz Wiśniewski (Þóra, boende)" in text
     assert "Trygghetsvandring: Vandring i Farsta" in text
+
+
+def test_a_refused_checklist_says_so_beside_its_stop_and_keeps_what_was_typed(world: World) -> None:
+    walk = plan(world)
+    stop = services.add_stop(world.police_reporter, walk.pk, "Torget", *INSIDE)
+    services.start_walk(world.police_reporter, walk.pk)
+    note = "Mörkt\r\n" * 160  # 960 characters as typed (a line break is one), 1,120 as sent with CRLF
+    answer = world.client(world.police_reporter).post(f"/f/farsta/vandringar/{walk.pk}/", {
+        "op": "checks", "stop": stop.pk, "lighting-assessment": "problem", "lighting-note": note,
+        "signage-assessment": "", "signage-note": "Skylten saknas"})
+    assert answer.status_code == 422
+    page = answer.content.decode()
+    assert f'id="stop-error-{stop.pk}"' in page and "Torget: Ange om det var bra eller en brist" in page
+    assert f'aria-describedby="stop-error-{stop.pk}"' in page and "Skylten saknas" in page
+    assert not WalkCheck.objects.exists()
+    ok = world.client(world.police_reporter).post(f"/f/farsta/vandringar/{walk.pk}/", {
+        "op": "checks", "stop": stop.pk, "lighting-assessment": "problem", "lighting-note": note})
+    assert ok.status_code == 302  # CRLF counts as one character, as the browser counted it
+    assert WalkCheck.objects.get().note == note.replace("\r\n", "\n").strip()

@@ -144,3 +144,48 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
             assert violations(checker) == [], path_
     finally:
         checker.context.close()
+
+
+def test_one_tab_records_and_the_walk_ends_only_with_its_whole_track(site: str, browser: Browser) -> None:
+    """A second tab of the same walk does not record too; ending the walk without network waits, with the
+    walk still under way, until the waiting points can be sent."""
+    from django.utils import timezone
+
+    from lagesbild.forums.models import Membership
+    from lagesbild.walks import services
+
+    coordinator = Membership.objects.get(user__email="samordnare@farsta.demo", forum__slug="farsta")
+    walk = services.plan_walk(coordinator, services.WalkInput(title="Kvällsrundan", planned_at=timezone.now()))
+    services.add_stop(coordinator, walk.pk, "Torget", *STOPS[1][1:])
+    services.start_walk(coordinator, walk.pk)
+    page = new_page(browser, DESKTOP, geolocation={"longitude": WALKED[0][0], "latitude": WALKED[0][1]},
+                    permissions=["geolocation"])
+    try:
+        sign_in(page, site, "samordnare@farsta.demo")
+        page.goto(f"{site}/f/farsta/vandringar/{walk.pk}/")
+        page.get_by_role("button", name="Registrera min sträcka").click()
+        status = page.locator("#track-status")
+        expect(status).to_contain_text("Sparade punkter av sträckan: 1.")
+        other = page.context.new_page()
+        other.goto(f"{site}/f/farsta/vandringar/{walk.pk}/")
+        expect(other.locator("#track-status")).to_contain_text("registreras redan i en annan flik")
+        other.close()
+
+        page.context.set_offline(True)
+        move_to(page, *WALKED[1])
+        page.wait_for_function("() => Object.keys(localStorage).some((key) => key.endsWith(':track'))")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Avsluta vandringen").click()
+        expect(status).to_contain_text("Avsluta vandringen när nätet är tillbaka")
+        walk.refresh_from_db()
+        assert walk.ended_at is None and len(walk.track) == 1
+
+        page.context.set_offline(False)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Avsluta vandringen").click()
+        expect(page.get_by_text("Vandringen är avslutad.")).to_be_visible()
+        walk.refresh_from_db()
+        assert walk.ended_at is not None and [p[:2] for p in walk.track] == [list(WALKED[0]), list(WALKED[1])]
+        assert page.js_errors == []  # type: ignore[attr-defined]
+    finally:
+        close_checked(page)

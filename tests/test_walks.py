@@ -173,6 +173,10 @@ def test_a_second_phone_s_points_from_the_same_stretch_are_merged_in_time_order(
     walk.refresh_from_db()
     times = [p[2] for p in walk.track]
     assert len(times) == 40 and times == sorted(times)
+    # Each phone's points make a line of their own: one line through both would zig-zag and double the length.
+    lines = services.track_lines(walk.track)
+    assert [len(line) for line in lines] == [20, 20] and {line[0][1] for line in lines} == {59.2440, 59.2441}
+    assert 105 < services.track_length_m(walk.track) < 112  # 19 steps of 0.0001° east, about 5.7 m each
 
 
 def test_the_track_api_answers_with_counts_and_refuses_bad_points(world: World) -> None:
@@ -191,7 +195,7 @@ def test_the_track_api_answers_with_counts_and_refuses_bad_points(world: World) 
         assert refused.json()["error"]["message"]
     assert len(Walk.objects.get(pk=walk.pk).track) == 2
     readers = world.client(world.viewer).get(f"/api/forums/farsta/walks/{walk.pk}").json()
-    assert readers["track"] == [[18.09, 59.244], [18.091, 59.2445]]  # where, not when
+    assert readers["track"] == [[[18.09, 59.244], [18.091, 59.2445]]]  # where, not when
     other = world.client(world.housing_reporter).post(url, json.dumps({"points": [[18.09, 59.244, now + 2]]}),
                                                       content_type="application/json")
     assert other.status_code == 403
@@ -420,8 +424,33 @@ def test_retention_takes_old_walks_with_the_deviations(world: World, action: str
     notes = set(WalkCheck.objects.filter(stop__walk=walk).values_list("note", "proposal"))
     assert notes == {("", "")}
     assert [s.name for s in services.stops_of(walk)] == ["Gångtunneln", "Parken"]  # the route and assessments stay
-    again = services.record_findings(world.police_reporter, walk.pk)
-    assert (again.deviations, again.proposals) == (0, 0)
+    with pytest.raises(Conflict, match="anonymiserats"):  # and nothing new is written into it
+        services.add_participant(world.police_reporter, walk.pk, "Ny Person", "")
+    assert walk.created_by_id is None
+
+
+def test_retention_of_walks_alone_is_logged(world: World) -> None:
+    from lagesbild.audit.models import AuditEvent
+    from lagesbild.deviations.retention import apply_retention
+
+    walk = plan(world, planned_at=timezone.now() - dt.timedelta(days=70))  # planned, never walked
+    Forum.objects.filter(pk=world.forum.pk).update(retention_months=1, retention_action="anonymise")
+    world.forum.refresh_from_db()
+    result = apply_retention(world.forum)
+    assert result is not None and (result.deviations, result.walks) == (0, 1)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.RETENTION)
+    assert event.changes["walks"] == 1
+    assert Walk.objects.get(pk=walk.pk).anonymised_at is not None
+
+
+def test_a_fine_check_without_a_proposal_stays_open_after_recording(world: World) -> None:
+    walk, (first, _second) = walked(world)
+    services.record_findings(world.police_reporter, walk.pk)
+    sight = WalkCheck.objects.get(stop=first, aspect="sight_lines")
+    assert sight.recorded_at is None  # nothing was made of it
+    services.save_checks(world.police_reporter, walk.pk, first.pk, [
+        services.CheckInput("sight_lines", "problem", "Skymd sikt mot busshållplatsen")])
+    assert services.record_findings(world.police_reporter, walk.pk).deviations == 1
 
 
 def test_findings_are_not_reported_under_a_category_with_required_fields(world: World) -> None:

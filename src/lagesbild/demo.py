@@ -313,7 +313,7 @@ def _walks(forum: Forum, orgs: dict[str, list[Organisation]], members: dict[int,
             for step in range(1, 21):
                 f = step / 20
                 track.append([round(previous[0] + (lon - previous[0]) * f + 0.002 * (f - f * f), 6),
-                              round(previous[1] + (lat - previous[1]) * f, 6), round(seconds, 1)])
+                              round(previous[1] + (lat - previous[1]) * f, 6), round(seconds, 1), housing.user_id])
                 seconds += 60
         previous = (lon, lat)
         seconds += 600  # ten minutes at each stop

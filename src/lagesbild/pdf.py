@@ -1,9 +1,10 @@
 """What the PDFs (a meeting's protocol, a walk's protocol) share: the font, the page footer, headings and
 paragraphs, and a map drawn as vectors over the basemap's picture (fpdf2: pure Python).
 
-Text is set in DejaVu Sans where the system has it (Debian's fonts-dejavu-core), which covers the names
-people have (Łukasz, Þóra, Ahmed in Arabic script); without it, in the PDF's built-in Helvetica, which covers
-Latin-1 only (å, ä, ö, é …), other letters becoming "?".
+Text is set in DejaVu Sans where the system has it (Debian's fonts-dejavu-core), which covers names in the
+Latin, Greek and Cyrillic scripts (Łukasz, Þóra); scripts that need shaping, such as Arabic, print with their
+letters unjoined. Without it, text is set in the PDF's built-in Helvetica, which covers Latin-1 only (å, ä, ö,
+é …), other letters becoming "?".
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class ProtocolPDF(FPDF):
         if font is not None:
             self.add_font("DejaVu", "", str(font[0]))
             self.add_font("DejaVu", "B", str(font[1]))
+            for style, name in (("I", "DejaVuSans-Oblique.ttf"), ("BI", "DejaVuSans-BoldOblique.ttf")):
+                if (font[0].parent / name).is_file():  # fonts-dejavu-extra; without it, upright
+                    self.add_font("DejaVu", style, str(font[0].parent / name))
         self.footer_text = footer_text
         self.set_title(printable(title))
         self.set_author(printable(author))
@@ -64,10 +68,15 @@ class ProtocolPDF(FPDF):
         self.multi_cell(self.epw, 9, printable(title), new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)
 
-    def set_font(self, family: str | None = None, style: str = "", size: float = 0) -> None:  # type: ignore[override]
-        """Helvetica, the name the drawing code uses, is DejaVu Sans where the system has it (upright only)."""
-        if family == "Helvetica" and unicode_font() is not None:
-            family, style = "DejaVu", style.replace("I", "")
+    def set_font(self, family: str | None = None, style: Any = "", size: float = 0) -> None:
+        """Helvetica, the name the drawing code uses, is DejaVu Sans where the system has it."""
+        if unicode_font() is not None and (family or self.font_family).lower() in ("helvetica", "dejavu"):
+            family = "DejaVu"
+            # fpdf2 passes a TextEmphasis (B, I, U as flags) from its tables; we pass letters.
+            letters = (style if isinstance(style, str) else getattr(style, "style", "")).upper()
+            wanted = "".join(sorted(letters.replace("U", ""), key="BI".index))
+            if f"dejavu{wanted}" not in self.fonts:
+                style = letters.replace("I", "")  # no oblique installed: upright
         super().set_font(family, style, size)
 
     def heading(self, text: str, size: int = 13) -> None:

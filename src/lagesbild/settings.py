@@ -309,4 +309,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LAGESBILD_LOG_LEVEL", "INFO")},
+    # fontTools reports every glyph subset it makes for a PDF at INFO.
+    "loggers": {"fontTools": {"level": "WARNING"}},
 }

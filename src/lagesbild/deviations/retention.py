@@ -81,6 +81,10 @@ def apply_retention(forum: Forum, *, dry_run: bool = False, now: dt.datetime | N
         if result.walks:
             with transaction.atomic():
                 apply_walk_retention(forum, cutoff)
+                AuditEvent.objects.create(
+                    forum=forum, action=AuditEvent.Action.RETENTION, object_type="forum", object_id=forum.pk,
+                    changes={"action": forum.retention_action, "cutoff": cutoff.isoformat(), "deviations": 0,
+                             "photos": 0, "comments": 0, "walks": result.walks})
         return result
     files = [path for photo in photos for path in (photo.image, photo.thumbnail)]
     with transaction.atomic():

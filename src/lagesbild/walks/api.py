@@ -59,8 +59,9 @@ class WalkOut(WalkSummary):
     summary: str
     participantList: list[ParticipantOut]
     stopList: list[StopOut]
-    track: list[list[float]] = Field(description="The walked track, [lon, lat] in the order walked (when each "
-                                                 "point was taken is the recorder's alone)")
+    track: list[list[list[float]]] = Field(description="The walked track: a line of [lon, lat] per phone that "
+                                                       "recorded it, in the order walked (when each point was "
+                                                       "taken is the recorder's alone)")
 
 
 class TrackIn(Schema):
@@ -104,7 +105,7 @@ def get_walk(request: HttpRequest, forum: str, walk_id: Id) -> dict[str, Any]:
                  "deviation": c.deviation_id if c.deviation_id in visible else None,
                  "raised": c.recorded_at is not None and bool(c.proposal)}
                 for c in s.checks.all()]} for n, s in enumerate(stops, start=1)],
-            "track": [[p[0], p[1]] for p in walk.track or []]}
+            "track": services.track_lines(walk.track or [])}
 
 
 @router.post("/{forum}/walks/{walk_id}/track", response=answers(TrackOut), url_name="walk_track",

@@ -60,10 +60,12 @@ def content(walk: Walk, membership: Membership) -> dict[str, Any]:
                                   "raised": check.recorded_at is not None})
         stops_out.append({"number": number, "name": stop.name, "lon": stop.lon, "lat": stop.lat, "checks": checks})
     track = walk.track or []
-    step = max(1, len(track) // MAP_TRACK_POINTS)
-    drawn_track = [[p[0], p[1]] for p in track[::step]] + ([[track[-1][0], track[-1][1]]] if track else [])
-    route = [[s["lon"], s["lat"]] for s in stops_out]
-    coordinates = route + drawn_track
+    drawn_track: list[list[list[float]]] = []
+    for line in services.track_lines(track):
+        step = max(1, len(line) // MAP_TRACK_POINTS)
+        drawn_track.append(line[::step] + ([line[-1]] if (len(line) - 1) % step else []))
+    route: list[list[float]] = [[stop.lon, stop.lat] for stop in stops]
+    coordinates = route + [c for line in drawn_track for c in line]
     if coordinates:
         lons, lats = [c[0] for c in coordinates], [c[1] for c in coordinates]
         bounds: geometry.BBox | None = (min(lons), min(lats), max(lons), max(lats))
@@ -87,7 +89,7 @@ def content(walk: Walk, membership: Membership) -> dict[str, Any]:
 
 def _lines(data: dict[str, Any]) -> list[tuple[list[list[float]], str, bool]]:
     # The track first, so that the planned route stays visible, dashed, where the group kept to it.
-    return [(data["track"], TRACK_COLOUR, False), (data["route"], ROUTE_COLOUR, True)]
+    return [*[(line, TRACK_COLOUR, False) for line in data["track"]], (data["route"], ROUTE_COLOUR, True)]
 
 
 def map_svg(content: dict[str, Any], width: int = 640, height: int = 420) -> str:

@@ -33,5 +33,6 @@ def apply_walk_retention(forum: Forum, cutoff: dt.datetime) -> int:
         return len(ids)
     WalkParticipant.objects.filter(walk_id__in=ids).delete()
     WalkCheck.objects.filter(stop__walk_id__in=ids).update(note="", proposal="")
-    Walk.objects.filter(pk__in=ids).update(summary="", meeting_point="", track=[], anonymised_at=timezone.now())
+    Walk.objects.filter(pk__in=ids).update(summary="", meeting_point="", track=[], created_by=None,
+                                           anonymised_at=timezone.now())
     return len(ids)

@@ -82,6 +82,8 @@ def _runnable(membership: Membership, walk_id: int) -> Walk:
     walk = Walk.objects.select_for_update().filter(forum_id=membership.forum_id, pk=walk_id).first()
     if walk is None:
         raise NotFound(_("There is no such safety walk in this forum."))
+    if walk.anonymised_at is not None:
+        raise Conflict(_("This walk was anonymised under the forum's retention rule and is no longer changed."))
     if not may_run(membership, walk):
         if not membership.can_report:
             raise audit.refused(membership, "walk changed by a viewer", _("Your role does not allow changing walks."),
@@ -350,7 +352,7 @@ def add_track(membership: Membership, walk_id: int, points: Sequence[tuple[float
         latest = min(walk.ended_at or timezone.now(), timezone.now()).timestamp() + TRACK_SLACK.total_seconds()
         bounds = geometry.area_bounds(membership.forum.area)
         track: list[list[float]] = list(walk.track or [])
-        known = {tuple(p) for p in track}
+        known = {tuple(p[:3]) for p in track}
         new: list[list[float]] = []
         repeated = 0
         for lon, lat, seconds in points:
@@ -367,7 +369,7 @@ def add_track(membership: Membership, walk_id: int, points: Sequence[tuple[float
             if bounds is not None and not (bounds[0] - TRACK_MARGIN_DEG <= lon <= bounds[2] + TRACK_MARGIN_DEG
                                            and bounds[1] - TRACK_MARGIN_DEG <= lat <= bounds[3] + TRACK_MARGIN_DEG):
                 continue
-            new.append(list(point))
+            new.append([*point, membership.user_id])  # who recorded it: each phone's points make a line
             known.add(point)
         if len(track) + len(new) > MAX_TRACK_POINTS:
             raise TooLarge(_("The walk's track is full (%(max)d points).") % {"max": MAX_TRACK_POINTS},
@@ -380,12 +382,25 @@ def add_track(membership: Membership, walk_id: int, points: Sequence[tuple[float
                        total=len(track) + len(new))
 
 
+def track_lines(track: Sequence[Sequence[float]]) -> list[list[list[float]]]:
+    """The track as lines of [lon, lat], one per phone that recorded it (two phones on one walk, a few metres
+    apart, would zig-zag as one line), each in time order."""
+    lines: dict[float, list[list[float]]] = {}
+    for point in track:
+        lines.setdefault(point[3] if len(point) > 3 else 0, []).append([point[0], point[1]])
+    return list(lines.values())
+
+
 def track_length_m(track: Sequence[Sequence[float]]) -> float:
-    """The track's length in metres, in SWEREF 99 TM (true to a few parts in ten thousand in Sweden)."""
-    if len(track) < 2:
-        return 0.0
-    xs, ys = geometry.to_sweref99tm_many([p[0] for p in track], [p[1] for p in track])
-    return sum(math.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1]) for i in range(1, len(xs)))
+    """The walked length in metres, of the longest phone's line, in SWEREF 99 TM (true to a few parts in ten
+    thousand in Sweden)."""
+    lengths = [0.0]
+    for line in track_lines(track):
+        if len(line) < 2:
+            continue
+        xs, ys = geometry.to_sweref99tm_many([p[0] for p in line], [p[1] for p in line])
+        lengths.append(sum(math.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1]) for i in range(1, len(xs))))
+    return max(lengths)
 
 
 # --- The checklist ----------------------------------------------------------------------------------------
@@ -475,6 +490,8 @@ def record_findings(membership: Membership, walk_id: int) -> Recorded:
         with translation.override(settings.LANGUAGE_CODE):
             for stop in walk.stops.all():
                 for check in stop.checks.select_related("category").filter(recorded_at__isnull=True):
+                    if check.assessment != WalkCheck.Assessment.PROBLEM and not check.proposal:
+                        continue  # nothing to record: it stays open to correction
                     if check.assessment == WalkCheck.Assessment.PROBLEM:
                         check.deviation = _report(membership, walk, stop, check, categories)
                         check.category = check.deviation.category  # the category it was reported under

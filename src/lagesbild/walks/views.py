@@ -198,7 +198,7 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
         "trackUrl": reverse("api:walk_track", kwargs={"forum": membership.forum.slug, "walk_id": walk.pk}),
         "stops": [{"number": r["number"], "name": r["stop"].name, "lon": r["stop"].lon, "lat": r["stop"].lat}
                   for r in stop_rows],
-        "track": [[p[0], p[1]] for p in walk.track or []],
+        "track": services.track_lines(walk.track or []),
     }
     return {
         "forum": membership.forum, "membership": membership, "walk": walk, "errors": errors,
@@ -215,7 +215,11 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
             "saved": _("Points of the track saved: %(count)s."),
             "waiting": _("Points waiting to be sent: %(count)s. They are sent when the network returns."),
             "ignored": _("Points left out, from outside the walk's time or far from the forum's area: %(count)s."),
-            "signIn": _("You are signed out. Sign in again in another tab; the points wait on this phone."),
+            "signIn": _("You are signed out. Sign in again and open this page anew; the points wait on this "
+                        "phone."),
+            "sending": _("Sending the last points of the track…"),
+            "refused": _("Some points were not taken: %(reason)s"),
+            "endRefused": _("The walk was not ended: the last points of the track were refused."),
             "forbidden": _("The track is not saved: %(reason)s Recording stopped."),
             "otherTab": _("The track is being recorded in another tab or window."),
             "endWaiting": _("Some points of the track have not been sent yet. End the walk when the network is "

@@ -23,7 +23,8 @@ maplibregl.setWorkerUrl(config.workerUrl);
 const map = new maplibregl.Map({ container: "walk-map", style: baseStyle(config.basemap, config.language),
                                  center: [18.07, 59.33], zoom: 12 });
 window.lagesbildWalkMap = map; // for the browser tests
-const track = config.track.slice();
+const lines = config.track; // one line per phone that recorded, as saved
+const mine = []; // this phone's points since the page opened
 
 function lineFeature(coordinates) {
   return { type: "Feature", geometry: { type: "LineString", coordinates }, properties: {} };
@@ -31,6 +32,10 @@ function lineFeature(coordinates) {
 
 function collection(features) {
   return { type: "FeatureCollection", features };
+}
+
+function trackData() {
+  return collection([...lines, mine].filter((line) => line.length > 1).map(lineFeature));
 }
 
 function stopFeatures() {
@@ -46,7 +51,7 @@ map.on("load", () => {
   }
   const route = config.stops.map((s) => [s.lon, s.lat]);
   // The track under the planned route, which stays visible, dashed, where the group kept to it.
-  map.addSource("track", { type: "geojson", data: collection(track.length > 1 ? [lineFeature(track)] : []) });
+  map.addSource("track", { type: "geojson", data: trackData() });
   map.addLayer({ id: "track", type: "line", source: "track", paint: { "line-color": "#0f766e", "line-width": 4 } });
   map.addSource("route", { type: "geojson", data: collection(route.length > 1 ? [lineFeature(route)] : []) });
   map.addLayer({ id: "route", type: "line", source: "route",
@@ -63,7 +68,7 @@ map.on("load", () => {
   map.addSource("new-stop", { type: "geojson", data: collection([]) });
   map.addLayer({ id: "new-stop", type: "circle", source: "new-stop", paint: {
     "circle-radius": 7, "circle-color": "#ffffff", "circle-stroke-color": "#a12d11", "circle-stroke-width": 3 } });
-  const points = [...route, ...track];
+  const points = [...route, ...lines.flat()];
   if (points.length) {
     const bounds = points.reduce((b, c) => b.extend(c), new maplibregl.LngLatBounds(points[0], points[0]));
     map.fitBounds(bounds, { padding: 40, maxZoom: 16, duration: 0 });
@@ -93,11 +98,17 @@ map.on("click", (event) => {
 
 const recorder = $("#track-recorder");
 const LOCK = `${config.queueKey}:recorder`; // one recording tab per walk and member on a device
+const QUEUE_LOCK = `${config.queueKey}:queue`; // tabs change the shared queue one at a time
+const RETRY_FIRST_MS = 5000;
+const RETRY_MAX_MS = 60000;
+const REQUEST_TIMEOUT_MS = 20000;
 let watch = null;
 let releaseLock = null;
+let lockWait = null; // aborts a request for the recording lock still waiting
 let sending = false;
 let timer = null;
 let lastSent = 0;
+let retryDelay = RETRY_FIRST_MS;
 
 const pointKey = (point) => point.join(",");
 
@@ -116,6 +127,13 @@ function keep(points) {
   else localStorage.removeItem(QUEUE_KEY);
 }
 
+// A read-change-write of the queue, under a lock where the browser has them, so that another tab's change
+// in between is not lost.
+function changeQueue(change) {
+  const run = () => keep(change(queued()));
+  return navigator.locks ? navigator.locks.request(QUEUE_LOCK, run) : Promise.resolve(run());
+}
+
 function status(text) {
   const line = $("#track-status");
   if (line) line.textContent = text;
@@ -127,29 +145,27 @@ function metres(a, b) {
 }
 
 function drawTrack() {
-  const source = map.getSource("track");
-  if (source && track.length > 1) source.setData(collection([lineFeature(track)]));
+  map.getSource("track")?.setData(trackData());
 }
 
 // Points are sent at most every SEND_EVERY_MS, or once SEND_AT are waiting: a request per GPS fix would
 // cost the phone's battery and data. The first point after a pause goes at once, so the member sees it saved.
-function schedule() {
-  const wait = Math.max(0, lastSent + SEND_EVERY_MS - Date.now());
+// After a failure the next try waits longer each time (5 s, doubling to a minute).
+function schedule(wait = Math.max(0, lastSent + SEND_EVERY_MS - Date.now())) {
   if (timer === null) timer = setTimeout(() => { timer = null; flush(); }, wait);
 }
 
-function onPosition(position) {
+async function onPosition(position) {
   const point = [Number(position.coords.longitude.toFixed(6)), Number(position.coords.latitude.toFixed(6)),
                  Math.round(position.timestamp / 100) / 10];
   const last = read(LAST_KEY, null); // the last point kept, sent or not
   if (last && metres(last, point) < MIN_METRES && point[2] - last[2] < MIN_SECONDS) return;
   localStorage.setItem(LAST_KEY, JSON.stringify(point));
-  const points = queued();
-  points.push(point);
-  keep(points);
-  track.push([point[0], point[1]]);
+  await changeQueue((points) => [...points, point]);
+  mine.push([point[0], point[1]]);
   drawTrack();
-  if (points.length >= SEND_AT || Date.now() - lastSent >= SEND_EVERY_MS) flush();
+  if (timer !== null && retryDelay > RETRY_FIRST_MS) return; // waiting out a failure: the retry takes it
+  if (queued().length >= SEND_AT || Date.now() - lastSent >= SEND_EVERY_MS) flush();
   else schedule();
 }
 
@@ -158,58 +174,63 @@ function onPositionError(error) {
 }
 
 // Sends what waits, a batch at a time. Only the points sent leave the queue (others may have joined it
-// meanwhile). Returns whether the queue is empty.
+// meanwhile). Returns whether the queue is empty; `why` says what stopped it otherwise.
 async function flush() {
-  if (sending) return false;
+  if (sending) return { done: false, why: "busy" };
   sending = true;
   clearTimeout(timer);
   timer = null;
   try {
     while (queued().length) {
       const batch = queued().slice(0, BATCH);
+      const sent = new Set(batch.map(pointKey));
       let response;
       try {
         response = await fetch(config.trackUrl, {
-          method: "POST", credentials: "same-origin",
+          method: "POST", credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
           headers: { "Content-Type": "application/json", Accept: "application/json",
                      "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
           body: JSON.stringify({ points: batch }),
         });
       } catch {
-        response = null; // no network
+        response = null; // no network, or no answer in time
       }
       const body = response ? await response.json().catch(() => ({})) : {};
       const code = body.error ? body.error.code : "";
       if (response && response.ok) {
         lastSent = Date.now();
-        const sent = new Set(batch.map(pointKey));
-        keep(queued().filter((point) => !sent.has(pointKey(point))));
+        retryDelay = RETRY_FIRST_MS;
+        await changeQueue((points) => points.filter((point) => !sent.has(pointKey(point))));
         status(format(t.saved, { count: body.total }) + (body.ignored ? " " + format(t.ignored, { count: body.ignored }) : "")
                + (watch !== null ? " " + t.recording : ""));
         continue;
       }
       if (response && (response.status === 401 || code === "csrf")) {
-        status(t.signIn); // the points wait; a new sign-in (and page) sends them
-        return false;
+        status(t.signIn); // the points wait; the page reloaded after signing in sends them
+        return { done: false, why: "signIn" };
       }
       if (response && response.status === 403) {
         setRecording(false);
         status(format(t.forbidden, { reason: body.error ? body.error.message : "" }));
-        return false;
+        return { done: false, why: "forbidden" };
       }
       if (!response || response.status >= 500 || [408, 429].includes(response.status)) {
         status(format(t.waiting, { count: queued().length }));
-        schedule();
-        return false;
+        schedule(retryDelay);
+        retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+        return { done: false, why: "network" };
       }
-      // Refused for good (the walk has ended long ago, the track is full): these points will never be
-      // taken, so they leave the queue, and the member is told why.
-      const sent = new Set(batch.map(pointKey));
-      keep(queued().filter((point) => !sent.has(pointKey(point))));
-      if (response.status === 413) setRecording(false);
-      status(format(t.forbidden, { reason: body.error ? body.error.message : response.status }));
+      // Refused for good (the walk ended long ago, the track is full): these points will never be taken,
+      // so they leave the queue, and the member is told why.
+      await changeQueue((points) => points.filter((point) => !sent.has(pointKey(point))));
+      if (response.status === 413) {
+        setRecording(false);
+        status(format(t.forbidden, { reason: body.error ? body.error.message : response.status }));
+      } else {
+        status(format(t.refused, { reason: body.error ? body.error.message : response.status }));
+      }
     }
-    return true;
+    return { done: true, why: "" };
   } finally {
     sending = false;
   }
@@ -220,8 +241,12 @@ function startWatching() {
                                               { enableHighAccuracy: true, maximumAge: 5000, timeout: 60000 });
   localStorage.setItem(RECORDING_KEY, "1");
   status(t.recording);
-  $("#track-start").hidden = true;
-  $("#track-stop").hidden = false;
+}
+
+function showRecording(on) {
+  if (!recorder) return;
+  $("#track-start").hidden = on;
+  $("#track-stop").hidden = !on;
 }
 
 function setRecording(on) {
@@ -229,59 +254,75 @@ function setRecording(on) {
     status(t.noGeolocation);
     return;
   }
-  if (on && watch === null) {
+  if (on) {
+    if (watch !== null || lockWait !== null) return; // already recording, or waiting to
+    showRecording(true);
     if (!navigator.locks) {
       startWatching();
       return;
     }
-    navigator.locks.request(LOCK, { ifAvailable: true }, (lock) => {
-      if (!lock) {
-        status(t.otherTab);
-        return undefined;
-      }
+    // Another tab may hold the recording: wait for it to stop (or close), then take over.
+    lockWait = new AbortController();
+    let granted = false;
+    navigator.locks.request(LOCK, { signal: lockWait.signal }, () => {
+      granted = true;
+      lockWait = null;
       startWatching();
       return new Promise((resolve) => { releaseLock = resolve; }); // held until recording stops
-    });
-  } else if (!on) {
-    if (watch !== null) navigator.geolocation.clearWatch(watch);
-    watch = null;
-    if (releaseLock) releaseLock();
-    releaseLock = null;
-    localStorage.removeItem(RECORDING_KEY);
-    if (recorder) {
-      $("#track-start").hidden = false;
-      $("#track-stop").hidden = true;
-    }
+    }).catch(() => {}); // aborted: the member stopped before the lock came
+    setTimeout(() => { if (!granted && lockWait !== null) status(t.otherTab); }, 300);
+    return;
   }
+  if (lockWait !== null) lockWait.abort();
+  lockWait = null;
+  if (watch !== null) {
+    navigator.geolocation.clearWatch(watch);
+    localStorage.removeItem(RECORDING_KEY); // only the recording tab says recording has stopped
+  }
+  watch = null;
+  if (releaseLock) releaseLock();
+  releaseLock = null;
+  showRecording(false);
 }
 
 if (recorder) {
   $("#track-start").addEventListener("click", () => setRecording(true));
   $("#track-stop").addEventListener("click", () => {
     setRecording(false);
+    localStorage.removeItem(RECORDING_KEY);
     status(t.stopped);
     flush();
   });
   // A reload in the middle of the walk goes on recording.
   if (localStorage.getItem(RECORDING_KEY)) setRecording(true);
-} else {
-  localStorage.removeItem(RECORDING_KEY);
 }
-window.addEventListener("online", flush);
-// Points kept from before (a reload without network): send them.
+window.addEventListener("online", () => {
+  retryDelay = RETRY_FIRST_MS;
+  flush();
+});
+// Points kept from before (a reload without network, or after signing in again): send them.
 if (queued().length && config.mayRun) flush();
 
 // Ending the walk sends what still waits first, so that the track is whole; without network it waits.
 const endForm = $("#walk-end")?.closest("form");
 endForm?.addEventListener("submit", async (event) => {
   event.preventDefault();
-  if (!window.confirm(t.confirmEnd)) return;
-  while (sending) await new Promise((resolve) => { setTimeout(resolve, 200); });
-  if (!(await flush())) {
-    status(t.endWaiting);
-    return;
+  const button = $("#walk-end");
+  if (button.disabled || !window.confirm(t.confirmEnd)) return;
+  button.disabled = true; // one ending at a time
+  try {
+    status(t.sending);
+    while (sending) await new Promise((resolve) => { setTimeout(resolve, 200); });
+    const result = await flush();
+    if (!result.done) {
+      status(result.why === "network" ? t.endWaiting : result.why === "signIn" ? t.signIn : t.endRefused);
+      return;
+    }
+    setRecording(false);
+    localStorage.removeItem(RECORDING_KEY);
+    localStorage.removeItem(LAST_KEY);
+    endForm.submit();
+  } finally {
+    button.disabled = false;
   }
-  setRecording(false);
-  localStorage.removeItem(LAST_KEY);
-  endForm.submit();
 });

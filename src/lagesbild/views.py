@@ -131,6 +131,8 @@ def ui_strings() -> dict[str, str]:
         "captureDiscard": _("Remove this report from the device without sending it?"),
         "withdrawn": _("The deviation was withdrawn."),
         "liveReported": _("A new deviation was reported."),
+        "offlineMapAlready": _("The map is already kept on this device (%(kept)s tiles). Keep it again to bring it "
+                               "up to date."),
         "offlineMapNoArea": _("The forum has no area drawn, so there is no map area to keep."),
         "offlineMapTooLarge": _("The forum's area is too large to keep on the device."),
         "offlineMapKeeping": _("Keeping the map: %(done)s of %(total)s tiles…"),

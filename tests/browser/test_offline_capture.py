@@ -300,6 +300,11 @@ def test_the_map_of_the_forums_area_is_kept_for_use_without_network(site: str, s
     assert desktop.evaluate(fetch, inside) == 200  # from the device
     assert desktop.evaluate(fetch, outside) == 0  # never kept: Gothenburg is not the forum's area
     desktop.context.set_offline(False)
+    # Another day: the page says the map is kept already.
+    desktop.reload()
+    desktop.wait_for_selector("body.map-ready")
+    box.get_by_text("Kartan utan nät").click()
+    expect(status).to_contain_text(f"Kartan är redan sparad på den här enheten ({len(kept)} kartrutor).")
 
     desktop.get_by_role("button", name="Logga ut").click()
     desktop.wait_for_url("**/konto/**")

@@ -1383,6 +1383,13 @@ async function keepMapArea(status) {
 
 if ($("#offline-map") && "serviceWorker" in navigator && "caches" in window) {
   $("#offline-map").hidden = false;
+  // Say so when the map is kept already (from an earlier visit), rather than offering it as new.
+  caches.has(TILES).then(async (has) => {
+    if (!has) return;
+    const count = (await (await caches.open(TILES)).keys()).length;
+    const status = $("#offline-map-status");
+    if (count && !status.textContent) status.textContent = format(t.offlineMapAlready, { kept: count });
+  });
   const button = $("#offline-map-keep");
   button.addEventListener("click", async () => {
     button.disabled = true;

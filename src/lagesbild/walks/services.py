@@ -238,7 +238,7 @@ def add_stop(membership: Membership, walk_id: int, name: str, lon: float | None,
     return stop
 
 
-def _stop(membership: Membership, walk: Walk, stop_id: int | None) -> WalkStop:
+def _stop(walk: Walk, stop_id: int | None) -> WalkStop:
     stop = walk.stops.filter(pk=stop_id).first() if stop_id else None
     if stop is None:
         raise NotFound(_("There is no such stop on this walk."))
@@ -249,7 +249,7 @@ def remove_stop(membership: Membership, walk_id: int, stop_id: int | None) -> No
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
         _before_end(walk)
-        stop = _stop(membership, walk, stop_id)
+        stop = _stop(walk, stop_id)
         if stop.checks.filter(recorded_at__isnull=False).exists():
             raise Conflict(_("Findings at this stop are already recorded, so the stop stays."))
         audit.record(membership, AuditEvent.Action.UPDATE, walk, {"stop_removed": stop.name})
@@ -261,7 +261,7 @@ def move_stop(membership: Membership, walk_id: int, stop_id: int | None, step: i
     with transaction.atomic():
         walk = _runnable(membership, walk_id)
         _before_end(walk)
-        stop = _stop(membership, walk, stop_id)
+        stop = _stop(walk, stop_id)
         stops = list(walk.stops.all())
         index = next(i for i, s in enumerate(stops) if s.pk == stop.pk)
         other = index + step
@@ -445,7 +445,7 @@ def save_checks(membership: Membership, walk_id: int, stop_id: int | None, entri
         walk = _runnable(membership, walk_id)
         if walk.started_at is None:
             raise Conflict(_("The checklists open when the walk starts."))
-        stop = _stop(membership, walk, stop_id)
+        stop = _stop(walk, stop_id)
         existing = {check.aspect: check for check in stop.checks.all()}
         for entry in cleaned:
             check = existing.get(entry.aspect)

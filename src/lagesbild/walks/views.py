@@ -206,7 +206,7 @@ def _walk_context(request: HttpRequest, membership: Membership, walk: Walk, erro
         "stops": stop_rows, "participants": list(walk.participants.all()), "pending": pending,
         "heading": services.walk_heading(walk.title), "failed_stop": failed_stop,
         "categories": sorted(categories.values(), key=lambda c: c.name),
-        "assessments": services.WalkCheck.Assessment.choices,
+        "assessments": WalkCheck.Assessment.choices,
         "planned_at_input": _local_input(walk.planned_at, membership),
         "track_length": round(services.track_length_m(walk.track or [])), "map_config": config,
         "strings": {

@@ -72,6 +72,16 @@ def build(world: World, plant: bool) -> dict[str, Any]:
         for d in (2, 6, 13, 20, 27, 34):
             hidden.append(_report(world, world.police_lead, d, *ELSEWHERE, visibility="organisation",
                                   category="drug_use"))
+        # Drawn as a line across the square and an area elsewhere: counted in every hexagon they cross.
+        path = {"type": "LineString", "coordinates": [[SQUARE[0] - 0.004, SQUARE[1] - 0.001],
+                                                      [SQUARE[0] + 0.004, SQUARE[1] + 0.001]]}
+        yard = {"type": "Polygon", "coordinates": [[[ELSEWHERE[0], ELSEWHERE[1]], [ELSEWHERE[0] + 0.003, ELSEWHERE[1]],
+                                                    [ELSEWHERE[0] + 0.003, ELSEWHERE[1] + 0.002],
+                                                    [ELSEWHERE[0], ELSEWHERE[1]]]]}
+        for d, drawn in ((3, path), (7, yard)):
+            hidden.append(world.report(world.police_reporter, lon=0.0, lat=0.0, shape=drawn,
+                                       observed_at=FROZEN - dt.timedelta(days=d), visibility="organisation",
+                                       category="dark_place", description="Mörk sträcka").pk)
         deviations.add_comment(world.police_lead, hidden[0], "Känd adress")
     # The police act on what they see: the group from their list, restricted deviations included.
     group = [shared[0], shared[2], *hidden]
@@ -183,7 +193,7 @@ def test_restricted_deviations_change_nothing_their_readers_may_not_see(world: W
     with time_machine.travel(FROZEN, tick=False):
         plain, _none = snapshot(world, False, readers)
         planted, hidden = snapshot(world, True, readers)
-    assert len(hidden) == 16
+    assert len(hidden) == 18
     changed = [key for key in plain if plain[key] != planted[key]]
     leaks = [key for key in changed if key[0] not in {"police", world.police_lead.user.email,
                                                       world.police_reporter.user.email}]
@@ -193,7 +203,8 @@ def test_restricted_deviations_change_nothing_their_readers_may_not_see(world: W
     assert {"/f/farsta/monster/?period=all", "/api/forums/farsta/deviations?category=drugs",
             "/api/forums/farsta/patterns/hotspots?resolution=9",
             "/api/forums/farsta/tiles/WebMercatorQuad/16/36067/19308",
-            "/api/forums/farsta/open311/v2/requests.json"} <= police
+            "/api/forums/farsta/open311/v2/requests.json",
+            "/api/forums/farsta/patterns/hexagons?resolution=10"} <= police
     for reader in readers:  # and the pages compared were pages, not refusals
         for url in ("/f/farsta/monster/?period=all", "/f/farsta/platser/", "/api/forums/farsta/patterns/hotspots"):
             assert planted[(reader, url)].startswith(b"200 "), (reader, url)

@@ -118,6 +118,11 @@ class PolygonGeometry(Schema):
     coordinates: list[Any] = Field(description="GeoJSON coordinates, WGS84")
 
 
+class DeviationGeometry(Schema):
+    type: str = Field(description="Point, or LineString or Polygon for a deviation drawn as a line or an area")
+    coordinates: list[Any] = Field(description="GeoJSON coordinates, WGS84")
+
+
 class Link(Schema):
     rel: str
     type: str

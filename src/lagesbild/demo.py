@@ -258,10 +258,44 @@ def create_demo_forum(count: int = 2000, slug: str = "farsta", name: str = "Fars
                        changes={"category": d.category.key, "status": "new"})
             for d in created
         ], batch_size=2000)
+        if members and len(created) >= 50:
+            _lines_and_areas(forum, created[:len(DEMO_SHAPES)], categories)
         _meetings_places_and_actions(forum, orgs, members, now, months)
         if walk_findings:
             _walks(forum, orgs, members, now)
     return forum
+
+
+# Deviations drawn as a line or an area: (category, shape, place, description).
+DEMO_SHAPES = [
+    ("dark_place", {"type": "LineString", "coordinates": [[18.0958, 59.2407], [18.0975, 59.2399], [18.0991, 59.2396],
+                                                          [18.1008, 59.2388]]},
+     "Gångvägen längs Farstaviken", "Hela gångvägen är mörk efter 17; tre lyktstolpar ur funktion."),
+    ("overgrown_vegetation", {"type": "Polygon", "coordinates": [[[18.0944, 59.2426], [18.0959, 59.2425],
+                                                                  [18.0961, 59.2432], [18.0946, 59.2434],
+                                                                  [18.0944, 59.2426]]]},
+     "Slänten bakom Farsta centrum", "Slänten är igenvuxen, skymmer sikten mot gångvägen."),
+    ("reckless_driving", {"type": "LineString", "coordinates": [[18.0868, 59.2455], [18.0897, 59.2449],
+                                                                [18.0925, 59.2446]]},
+     "Farstagången", "Mopeder kör i hög fart på gång- och cykelvägen kvällstid."),
+]
+
+
+def _lines_and_areas(forum: Forum, rows: list[Deviation], categories: dict[str, Category]) -> None:
+    """A few of the demo's deviations drawn as a line or an area, as a forum would: a dark path, an overgrown
+    slope, a stretch where mopeds race."""
+    from lagesbild.deviations import services
+    from lagesbild.deviations.shapes import parse
+
+    for deviation, (key, drawn, place, description) in zip(rows, DEMO_SHAPES, strict=True):
+        checked = parse(drawn, FARSTA_AREA)
+        values = {"category": categories[key], "lon": checked.lon, "lat": checked.lat, "place_name": place,
+                  "description": description, "search_text": f"{place}\n{description}".lower(),
+                  **services.shape_columns(checked.geojson),
+                  **derived_fields(checked.lon, checked.lat, deviation.observed_at, forum.timezone)}
+        Deviation.objects.filter(pk=deviation.pk).update(**values)
+        deviation.refresh_from_db()
+        services.replace_cells(deviation)
 
 
 # (stop, lon, lat, [(aspect, assessment, note, proposal)])

@@ -107,6 +107,13 @@ def area_contains(area: dict[str, Any] | None, lon: float, lat: float) -> bool:
     return bool(geom.covers(Point(lon, lat)))
 
 
+def area_covers(area: dict[str, Any] | None, geom: BaseGeometry) -> bool:
+    """True if the whole shape lies in the area (or on its edge). A forum without an area accepts any."""
+    if not area:
+        return True
+    return bool(_prepared_area(json.dumps(area, sort_keys=True)).covers(geom))
+
+
 def area_bounds(area: dict[str, Any] | None) -> BBox | None:
     if not area:
         return None

@@ -1,7 +1,11 @@
-"""The only backend-specific storage code: a spatial index on deviation points, and the bbox filter.
+"""The only backend-specific storage code: a spatial index on deviations, and the bbox and polygon filters.
 
 - SQLite: an R*Tree virtual table kept in step with deviations_deviation by triggers.
-- PostgreSQL: a PostGIS geometry column generated from lon/lat, with a GiST index.
+- PostgreSQL: a PostGIS geometry column generated from lon/lat, or from the line or area drawn (`shape`),
+  with a GiST index.
+
+A deviation drawn as a line or area is indexed by its extent, and a filter finds it where the shape itself
+meets the box or polygon (not only its anchor point).
 
 `ensure_spatial_index` is idempotent. It runs from a migration and again after every migrate, because
 Django's SQLite schema editor rebuilds a table on some ALTERs and drops its triggers with it.
@@ -14,42 +18,65 @@ import json
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import shapely
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Func, IntegerField, Model, QuerySet
 from django.db.models.expressions import RawSQL
-from shapely.geometry import shape
+from shapely.geometry import Point, box, shape
+from shapely.geometry.base import BaseGeometry
 
-from lagesbild.geometry import BBox
+from lagesbild.geometry import BBox, sweref99tm_shape
 
 TABLE = "deviations_deviation"
 RTREE = "deviations_deviation_rtree"
 
 _M = TypeVar("_M", bound=Model)
 
+# A point's extent is the point; a line's or area's is stored with it (shape_min_lon …).
+_EXTENT = ("coalesce({row}.shape_min_lon, {row}.lon), coalesce({row}.shape_max_lon, {row}.lon), "
+           "coalesce({row}.shape_min_lat, {row}.lat), coalesce({row}.shape_max_lat, {row}.lat)")
+
 _SQLITE_STATEMENTS = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {RTREE} USING rtree(id, min_lon, max_lon, min_lat, max_lat)",
     f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_insert AFTER INSERT ON {TABLE} BEGIN
-        INSERT OR REPLACE INTO {RTREE} VALUES (new.id, new.lon, new.lon, new.lat, new.lat); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_update AFTER UPDATE OF lon, lat ON {TABLE} BEGIN
-        UPDATE {RTREE} SET min_lon = new.lon, max_lon = new.lon, min_lat = new.lat, max_lat = new.lat
-        WHERE id = new.id; END""",
+        INSERT OR REPLACE INTO {RTREE} VALUES (new.id, {_EXTENT.format(row="new")}); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_update AFTER UPDATE OF lon, lat, shape_min_lon, shape_max_lon,
+        shape_min_lat, shape_max_lat ON {TABLE} BEGIN
+        INSERT OR REPLACE INTO {RTREE} VALUES (new.id, {_EXTENT.format(row="new")}); END""",
     f"""CREATE TRIGGER IF NOT EXISTS {RTREE}_delete AFTER DELETE ON {TABLE} BEGIN
         DELETE FROM {RTREE} WHERE id = old.id; END""",
 ]
+SQLITE_TRIGGERS = [f"{RTREE}_insert", f"{RTREE}_update", f"{RTREE}_delete"]
 
 _POSTGIS_STATEMENTS = [
     "CREATE EXTENSION IF NOT EXISTS postgis",
-    f"""ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS geom geometry(Point, 4326)
-        GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED""",
+    f"""ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS geom geometry(Geometry, 4326)
+        GENERATED ALWAYS AS (CASE WHEN shape IS NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326)
+                                  ELSE ST_SetSRID(ST_GeomFromGeoJSON(shape), 4326) END) STORED""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_geom_gist ON {TABLE} USING gist (geom)",
 ]
+
+
+def rebuild_spatial_index(connection: BaseDatabaseWrapper) -> None:
+    """Drop the index (triggers, or the generated column) and make it again: for a migration that changes what
+    it holds."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for trigger in SQLITE_TRIGGERS:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {TABLE} DROP COLUMN IF EXISTS geom")
+    ensure_spatial_index(connection)
 
 
 def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         if TABLE not in connection.introspection.table_names(cursor):
             return
+        columns = {c.name for c in connection.introspection.get_table_description(cursor, TABLE)}
+        if "shape_min_lon" not in columns:
+            return  # migrating up from before lines and areas: the migration that adds them builds the index
         if connection.vendor == "sqlite":
             cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s",
                            [f"{RTREE}_%"])
@@ -59,7 +86,7 @@ def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
             if not had_triggers:
                 # Rows written while the triggers were missing are indexed now.
                 cursor.execute(f"DELETE FROM {RTREE}")
-                cursor.execute(f"INSERT INTO {RTREE} SELECT id, lon, lon, lat, lat FROM {TABLE}")
+                cursor.execute(f"INSERT INTO {RTREE} SELECT id, {_EXTENT.format(row=TABLE)} FROM {TABLE}")
         elif connection.vendor == "postgresql":
             for statement in _POSTGIS_STATEMENTS:
                 cursor.execute(statement)
@@ -83,7 +110,7 @@ class CellIndex(Func):
 
 
 def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -> QuerySet[_M]:
-    """Deviations whose point lies in the box, using the backend's spatial index.
+    """Deviations that lie in the box (a point) or meet it (a line or area), using the backend's spatial index.
 
     `selective=False` says the box covers most of the forum. SQLite's planner cannot tell how many rows
     an R*Tree match returns and would then fetch nearly every row through it; without it, it takes the
@@ -91,10 +118,21 @@ def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -
     """
     min_lon, min_lat, max_lon, max_lat = bbox
     vendor = connections[queryset.db].vendor
-    exact = queryset.filter(lon__gte=min_lon, lon__lte=max_lon, lat__gte=min_lat, lat__lte=max_lat)
-    if vendor == "sqlite" and not selective:
-        return exact
     if vendor == "sqlite":
+        # Points by their coordinates; a shape by its extent first, then exactly (CASE, so the Python function
+        # runs only for the few shapes whose extent meets the box).
+        exact = queryset.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f"""(({TABLE}.shape_min_lon IS NULL AND {TABLE}.lon >= %s AND {TABLE}.lon <= %s
+                         AND {TABLE}.lat >= %s AND {TABLE}.lat <= %s)
+                        OR ({TABLE}.shape_min_lon IS NOT NULL AND CASE WHEN {TABLE}.shape_min_lon <= %s
+                            AND {TABLE}.shape_max_lon >= %s AND {TABLE}.shape_min_lat <= %s
+                            AND {TABLE}.shape_max_lat >= %s
+                            THEN lagesbild_meets_box({TABLE}.shape, %s, %s, %s, %s) ELSE 0 END))"""],
+            params=[min_lon, max_lon, min_lat, max_lat, max_lon, min_lon, max_lat, min_lat,
+                    min_lon, min_lat, max_lon, max_lat],
+        )
+        if not selective:
+            return exact
         # The R*Tree stores 32-bit floats rounded outwards, so the exact comparison above still applies.
         rtree_ids = RawSQL(  # noqa: S611 - fixed SQL, values passed as parameters
             f"SELECT id FROM {RTREE} WHERE max_lon >= %s AND min_lon <= %s AND max_lat >= %s AND min_lat <= %s",
@@ -102,9 +140,11 @@ def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -
         )
         return exact.filter(id__in=rtree_ids)
     if vendor == "postgresql":
-        return exact.extra(  # noqa: S610 - fixed SQL, values passed as parameters
-            where=[f"{TABLE}.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"],
-            params=[min_lon, min_lat, max_lon, max_lat],
+        # For a point, && is the exact test already; a shape's box meeting the view is not enough.
+        return queryset.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f"{TABLE}.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)",
+                   f"({TABLE}.shape IS NULL OR ST_Intersects({TABLE}.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)))"],
+            params=[min_lon, min_lat, max_lon, max_lat, min_lon, min_lat, max_lon, max_lat],
         )
     raise RuntimeError(f"Unsupported database: {vendor}")
 
@@ -140,23 +180,76 @@ def _sqlite_covers(area_json: str, lon: float, lat: float) -> int:
     return int(point_in_polygon(area_json, lon, lat))
 
 
+@lru_cache(maxsize=256)
+def _shape(shape_json: str) -> BaseGeometry:
+    geom = shape(json.loads(shape_json))
+    shapely.prepare(geom)
+    return geom
+
+
+@lru_cache(maxsize=64)
+def _sweref_shape(shape_json: str) -> BaseGeometry:
+    return sweref99tm_shape(shape(json.loads(shape_json)))
+
+
+def _sqlite_meets_box(shape_json: str | None, min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> int:
+    return int(shape_json is not None and _shape(shape_json).intersects(box(min_lon, min_lat, max_lon, max_lat)))
+
+
+def _sqlite_meets(area_json: str, shape_json: str | None) -> int:
+    return int(shape_json is not None and _shape(area_json).intersects(_shape(shape_json)))
+
+
+def _sqlite_near(shape_json: str | None, x: float, y: float, radius_m: float) -> int:
+    return int(shape_json is not None and _sweref_shape(shape_json).distance(Point(x, y)) <= radius_m)
+
+
 def register_sqlite_functions(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """SQLite has no spatial functions; this gives it the one we need, in Python, per connection."""
+    """SQLite has no spatial functions; this gives it the ones we need, in Python, per connection."""
     if connection.vendor == "sqlite":
-        connection.connection.create_function("lagesbild_covers", 3, _sqlite_covers, deterministic=True)
+        create = connection.connection.create_function
+        create("lagesbild_covers", 3, _sqlite_covers, deterministic=True)
+        create("lagesbild_meets_box", 5, _sqlite_meets_box, deterministic=True)
+        create("lagesbild_meets", 2, _sqlite_meets, deterministic=True)
+        create("lagesbild_near", 4, _sqlite_near, deterministic=True)
 
 
 def filter_in_polygon(queryset: QuerySet[_M], polygon: dict[str, Any], bbox: BBox, *,
                       selective: bool = True) -> QuerySet[_M]:
-    """Deviations whose point lies in the GeoJSON polygon (or on its edge): the box first, through the
-    spatial index, then the exact test in the database (PostGIS, or our function on SQLite)."""
+    """Deviations whose point lies in the GeoJSON polygon (or on its edge), or whose line or area meets it: the
+    box first, through the spatial index, then the exact test in the database (PostGIS, or our functions on
+    SQLite)."""
     area_json = json.dumps(polygon, sort_keys=True)
     in_box = filter_bbox(queryset, bbox, selective=selective)
     vendor = connections[queryset.db].vendor
     if vendor == "sqlite":
         return in_box.extra(  # noqa: S610 - fixed SQL, the polygon passed as a parameter
-            where=[f"lagesbild_covers(%s, {TABLE}.lon, {TABLE}.lat)"], params=[area_json])
+            where=[f"""CASE WHEN {TABLE}.shape_min_lon IS NULL THEN lagesbild_covers(%s, {TABLE}.lon, {TABLE}.lat)
+                       ELSE lagesbild_meets(%s, {TABLE}.shape) END"""], params=[area_json, area_json])
     if vendor == "postgresql":
+        # ST_Intersects counts a point on the edge as in it, like ST_Covers.
         return in_box.extra(  # noqa: S610 - fixed SQL, the polygon passed as a parameter
-            where=[f"ST_Covers(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), {TABLE}.geom)"], params=[area_json])
+            where=[f"ST_Intersects(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), {TABLE}.geom)"], params=[area_json])
+    raise RuntimeError(f"Unsupported database: {vendor}")
+
+
+def filter_near(queryset: QuerySet[_M], x: float, y: float, radius_m: float, bbox: BBox, *,
+                selective: bool = True) -> QuerySet[_M]:
+    """Deviations within `radius_m` metres of the SWEREF 99 TM point (x, y): a point by its stored SWEREF
+    coordinates, a line or area by its nearest part."""
+    in_box = filter_bbox(queryset, bbox, selective=selective)
+    vendor = connections[queryset.db].vendor
+    point = (f"(({TABLE}.sweref_x - %s) * ({TABLE}.sweref_x - %s) + ({TABLE}.sweref_y - %s) * "
+             f"({TABLE}.sweref_y - %s) <= %s)")
+    point_params = [x, x, y, y, radius_m * radius_m]
+    if vendor == "sqlite":
+        return in_box.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f"CASE WHEN {TABLE}.shape_min_lon IS NULL THEN {point} "
+                   f"ELSE lagesbild_near({TABLE}.shape, %s, %s, %s) END"],
+            params=[*point_params, x, y, radius_m])
+    if vendor == "postgresql":
+        return in_box.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f"CASE WHEN {TABLE}.shape IS NULL THEN {point} ELSE "
+                   f"ST_DWithin(ST_Transform({TABLE}.geom, 3006), ST_SetSRID(ST_MakePoint(%s, %s), 3006), %s) END"],
+            params=[*point_params, x, y, radius_m])
     raise RuntimeError(f"Unsupported database: {vendor}")

@@ -94,9 +94,29 @@ def period_range(forum: Forum, period: str, start: dt.date | None, end: dt.date 
 # --- Hexagons -------------------------------------------------------------------------------------------
 
 def hexagon_counts(queryset: QuerySet[Deviation], resolution: int) -> dict[int, int]:
+    """Deviations per hexagon, where they lie: a point in its hexagon, a line or area in each one it meets (so
+    the counts of a map add up to more than the number of deviations when lines and areas cross hexagons)."""
+    counts = anchor_counts(queryset.filter(shape_min_lon__isnull=True), resolution)
+    for cell, n in (queryset.filter(shape_min_lon__isnull=False, cells__resolution=resolution)
+                    .values_list("cells__cell").annotate(n=Count("id", distinct=True)).order_by()):
+        counts[cell] = counts.get(cell, 0) + n
+    return counts
+
+
+def anchor_counts(queryset: QuerySet[Deviation], resolution: int) -> dict[int, int]:
+    """Deviations per hexagon, each counted once, at its point (a line's or area's anchor): for the statistics
+    that test significance, which assume one count per deviation."""
     column = f"h3_{check_resolution(resolution)}"
     rows = queryset.exclude(**{f"{column}__isnull": True}).values_list(column).annotate(n=Count("id")).order_by()
     return {cell: n for cell, n in rows}
+
+
+def hexagon_rows(queryset: QuerySet[Deviation], resolution: int, *fields: str) -> list[tuple[Any, ...]]:
+    """(hexagon, *fields) for each deviation in each hexagon it lies in (see hexagon_counts)."""
+    column = f"h3_{check_resolution(resolution)}"
+    points = queryset.filter(shape_min_lon__isnull=True).exclude(**{f"{column}__isnull": True})
+    drawn = queryset.filter(shape_min_lon__isnull=False, cells__resolution=resolution)
+    return [*points.values_list(column, *fields), *drawn.values_list("cells__cell", *fields).distinct()]
 
 
 def hexagon_ring(cell: int) -> list[list[float]]:
@@ -115,9 +135,11 @@ def hotspots(membership: Membership, queryset: QuerySet[Deviation], resolution: 
     """Hot and cold spots; where the hexagons are too small for the data, larger ones (counted exactly where
     the deviations store that resolution)."""
     def counts_at(larger: int) -> dict[int, int] | None:
-        return hexagon_counts(queryset, larger) if larger in H3_RESOLUTIONS else None
+        return anchor_counts(queryset, larger) if larger in H3_RESOLUTIONS else None
 
-    return find_hotspots(hexagon_counts(queryset, resolution), resolution, membership.forum.area, counts_at)
+    # One count per deviation, at its point: a line through five hexagons would otherwise add five correlated
+    # counts, and the test's false-alarm rate would no longer hold.
+    return find_hotspots(anchor_counts(queryset, resolution), resolution, membership.forum.area, counts_at)
 
 
 def hotspot_summary(result: Hotspots) -> str:
@@ -300,14 +322,13 @@ def repeat_places(membership: Membership, queryset: QuerySet[Deviation], weeks: 
     from lagesbild.places.services import forum_places, places_containing
 
     now = now or timezone.now()
-    column = f"h3_{check_resolution(resolution)}"
     since = now - dt.timedelta(weeks=weeks)
     seen: dict[int, set[int]] = defaultdict(set)
     totals: Counter[int] = Counter()
     # Week 0 is the last seven days, week `weeks - 1` the oldest; a deviation exactly `weeks` weeks old
     # would be a week too many, so the window is open at its start.
-    for cell, observed in queryset.filter(observed_at__gt=since, observed_at__lte=now).exclude(
-            **{f"{column}__isnull": True}).values_list(column, "observed_at"):
+    for cell, observed, _pk in hexagon_rows(queryset.filter(observed_at__gt=since, observed_at__lte=now),
+                                            resolution, "observed_at", "pk"):
         seen[cell].add(int((now - observed).total_seconds() // (7 * 86400)))
         totals[cell] += 1
     places = list(forum_places(membership))
@@ -354,13 +375,12 @@ def compare_periods(membership: Membership, flt: deviations.DeviationFilter, aga
     start = flt.start or end - dt.timedelta(days=30)
     other = (start - (end - start), start) if against == "previous" else (a_year_before(start), a_year_before(end))
     base = filtered(membership, replace(flt, start=None, end=None))
-    column = f"h3_{check_resolution(resolution)}"
+    check_resolution(resolution)
     cells: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for index, (begin, finish) in enumerate(((start, end), other)):
         part = base.filter(observed_at__gte=begin, observed_at__lt=finish)
-        for cell, n in part.exclude(**{f"{column}__isnull": True}).values_list(column).annotate(
-                n=Count("id")).order_by():
+        for cell, n in hexagon_counts(part, resolution).items():
             cells[cell][index] = n
         for parent, key, n in part.values_list("category__parent__key", "category__key").annotate(
                 n=Count("id")).order_by():

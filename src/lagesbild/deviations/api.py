@@ -18,6 +18,7 @@ from pydantic import ConfigDict, StrictBool
 from lagesbild import geometry, personal_data
 from lagesbild.api import (
     DateTime,
+    DeviationGeometry,
     ErrorOut,
     Id,
     Lat,
@@ -138,12 +139,14 @@ class DeviationProperties(Schema):
     organisation: int
     placeName: str
     visibility: str
+    anchor: list[float] | None = Field(None, description="For a line or area: [longitude, latitude] of the "
+                                       "point it is marked at (the middle of a line, a point inside an area)")
 
 
 class DeviationFeature(Schema):
     type: str = Field(description="Feature")
     id: int
-    geometry: PointGeometry
+    geometry: DeviationGeometry
     properties: DeviationProperties
 
 
@@ -231,8 +234,12 @@ class DeviationIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     category: str = Field(description="Category key, e.g. 'graffiti' or 'damage'")
-    lon: Lon = Field(description="WGS84 longitude")
-    lat: Lat = Field(description="WGS84 latitude")
+    lon: Lon | None = Field(None, description="WGS84 longitude (needed unless a shape is drawn)")
+    lat: Lat | None = Field(None, description="WGS84 latitude (needed unless a shape is drawn)")
+    shape: dict[str, Any] | None = Field(
+        None, description="A line (GeoJSON LineString) or an area (Polygon, without holes) instead of a point: "
+        "at most 500 corners, a line up to 5 km, an area up to 2 km², inside the forum's area. lon and lat are "
+        "then worked out from it (the middle of a line, a point inside an area); in a form, as a JSON object")
     observed_at: DateTime | None = Field(None, description="When it was noticed (2000 or later); defaults to now")
     observed_until: DateTime | None = None
     place_name: str = ""
@@ -282,6 +289,8 @@ class DeviationPatch(Schema):
     shared_with: list[Id] | None = None
     status: str | None = None
     fields: dict[str, Any] | None = Field(None, description="All of the forum's own fields at once, by key")
+    shape: dict[str, Any] | None = Field(None, description="A new line or area (see POST); null makes the "
+                                                           "deviation a point at its anchor")
 
 
 class Named(Schema):
@@ -399,6 +408,8 @@ class DeviationOut(Schema):
     category: CategoryDetail
     lon: float
     lat: float
+    shape: DeviationGeometry | None = Field(description="The line or area drawn, or null for a point")
+    shapeSize: str = Field(description="A line's length or an area's size, in words; empty for a point")
     whereabouts: str = Field(description="Where it lies, in words, from the forum's places ('near Torget')")
     sweref99tm: Sweref
     placeName: str
@@ -441,6 +452,11 @@ def _multipart_payload(request: HttpRequest) -> dict[str, Any]:
         k: v for k, v in request.POST.items() if k not in {"shared_with", "csrfmiddlewaretoken"}
     }
     data["shared_with"] = request.POST.getlist("shared_with")
+    if data.get("shape"):  # a drawn line or area, as one JSON object
+        try:
+            data["shape"] = orjson.loads(data["shape"])
+        except orjson.JSONDecodeError:
+            raise InvalidInput(_("The line or area is not valid GeoJSON."), field="shape") from None
     if data.get("fields"):  # a form carries the forum's own fields as one JSON object
         try:
             data["fields"] = orjson.loads(data["fields"])
@@ -472,10 +488,14 @@ def create_deviation(request: HttpRequest, forum: str,
         photos = []
     else:
         raise UnsupportedMedia(_("Send the deviation as application/json or multipart/form-data."))
+    if payload.shape is None and (payload.lon is None or payload.lat is None):
+        raise InvalidInput(_("Give the position (lon and lat), or draw a line or an area (shape)."), field="lon")
     data = services.DeviationInput(
         category=payload.category,
-        lon=payload.lon,
-        lat=payload.lat,
+        # With a shape the position is its anchor, worked out when it is checked.
+        lon=payload.lon if payload.lon is not None else 0.0,
+        lat=payload.lat if payload.lat is not None else 0.0,
+        shape=payload.shape,
         observed_at=aware(payload.observed_at, membership.forum, "observed_at") or timezone.now(),
         observed_until=aware(payload.observed_until, membership.forum, "observed_until"),
         place_name=payload.place_name,

@@ -130,6 +130,13 @@ class Deviation(models.Model):
     local_weekday = models.PositiveSmallIntegerField(null=True, editable=False)  # Monday is 0
     local_hour = models.PositiveSmallIntegerField(null=True, editable=False)
     local_month = models.PositiveIntegerField(null=True, editable=False)  # 202603 for March 2026
+    # A line or an area (GeoJSON LineString or Polygon), drawn instead of a point; NULL for a point. lon and lat
+    # are then its anchor, and the extent below is what the spatial index holds (see shapes.py).
+    shape = models.JSONField(_("line or area"), null=True, blank=True)
+    shape_min_lon = models.FloatField(null=True, editable=False)
+    shape_min_lat = models.FloatField(null=True, editable=False)
+    shape_max_lon = models.FloatField(null=True, editable=False)
+    shape_max_lat = models.FloatField(null=True, editable=False)
     place_name = models.CharField(_("place or address"), max_length=200, blank=True)
     observed_at = models.DateTimeField(_("observed"))
     observed_until = models.DateTimeField(_("observed until"), null=True, blank=True)
@@ -202,6 +209,24 @@ class Deviation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.category} {self.observed_at:%Y-%m-%d}"
+
+
+class DeviationCell(models.Model):
+    """An H3 hexagon that a line or area lies in, at one of the kept resolutions: hexagon maps count the shape in
+    each of them. A point needs none (its h3_* columns say where it is)."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+", db_index=False)
+    deviation = models.ForeignKey(Deviation, on_delete=models.CASCADE, related_name="cells", db_index=False)
+    resolution = models.PositiveSmallIntegerField()
+    cell = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deviation", "resolution", "cell"],
+                                               name="deviation_cell_unique")]
+        indexes = [models.Index(fields=["forum", "resolution", "cell"], name="deviation_cell_forum")]
+
+    def __str__(self) -> str:
+        return f"#{self.deviation_id} {self.resolution}:{self.cell}"
 
 
 class Round(models.Model):

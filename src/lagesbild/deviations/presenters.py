@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lagesbild.deviations import services
+from lagesbild.deviations import services, shapes
 from lagesbild.deviations.fields import fields_for
 from lagesbild.deviations.models import Deviation
 from lagesbild.forums.models import Membership
@@ -66,6 +66,8 @@ def deviation_detail(membership: Membership, deviation: Deviation) -> dict[str, 
                      "parent": {"key": parent.key, "name": parent.name} if parent else None},
         "lon": deviation.lon,
         "lat": deviation.lat,
+        "shape": deviation.shape,
+        "shapeSize": shapes.describe(deviation.shape),
         # Where it is, in words, when the report names no place: from the forum's own places.
         "whereabouts": whereabouts(deviation),
         "sweref99tm": {"x": deviation.sweref_x, "y": deviation.sweref_y},
@@ -144,8 +146,14 @@ def whereabouts(deviation: Deviation) -> str:
 
 def places_of(deviation: Deviation) -> list[Any]:
     from lagesbild.places.models import Place
-    from lagesbild.places.services import places_containing
+    from lagesbild.places.services import places_containing, places_meeting
 
+    if deviation.shape:  # a line or area is at every place it meets
+        min_lon, min_lat, max_lon, max_lat = (deviation.shape_min_lon, deviation.shape_min_lat,
+                                              deviation.shape_max_lon, deviation.shape_max_lat)
+        candidates = list(Place.objects.filter(forum_id=deviation.forum_id, min_lon__lte=max_lon,
+                                               max_lon__gte=min_lon, min_lat__lte=max_lat, max_lat__gte=min_lat))
+        return places_meeting(candidates, deviation.shape)
     candidates = list(Place.objects.filter(forum_id=deviation.forum_id, min_lon__lte=deviation.lon,
                                            max_lon__gte=deviation.lon, min_lat__lte=deviation.lat,
                                            max_lat__gte=deviation.lat))

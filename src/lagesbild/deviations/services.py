@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
+import shapely.geometry
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -26,8 +27,18 @@ from lagesbild import geometry, inputs, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations import photos as photo_files
+from lagesbild.deviations import shapes
 from lagesbild.deviations.derived import derived_fields, time_fields
-from lagesbild.deviations.models import Category, Comment, Deviation, DeviationShare, HiddenCategory, Photo, Round
+from lagesbild.deviations.models import (
+    Category,
+    Comment,
+    Deviation,
+    DeviationCell,
+    DeviationShare,
+    HiddenCategory,
+    Photo,
+    Round,
+)
 from lagesbild.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lagesbild.forums.models import Forum, Membership, Organisation
 from lagesbild.live import events as live
@@ -237,7 +248,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 
 
 FEATURE_FIELDS = ("id", "lon", "lat", "category__key", "category__parent__key", "observed_at", "status",
-                  "severity", "organisation_id", "place_name", "visibility")
+                  "severity", "organisation_id", "place_name", "visibility", "shape")
 
 
 def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
@@ -256,25 +267,24 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
         ordered = ordered.filter(Q(observed_at__lt=after_time) | Q(observed_at=after_time, id__lt=after_id))
     rows = list(ordered.values_list(*FEATURE_FIELDS)[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1][5], rows[limit - 1][0]) if len(rows) > limit else None
-    features = [
-        {
-            "type": "Feature",
+    features = []
+    for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility, drawn in rows[:limit]:
+        anchor = [round(lon, 6), round(lat, 6)]
+        properties = {
             "id": pk,
-            "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-            "properties": {
-                "id": pk,
-                "category": cat,
-                "parentCategory": parent or cat,
-                "observedAt": observed.isoformat().replace("+00:00", "Z"),
-                "status": status,
-                "severity": severity,
-                "organisation": org,
-                "placeName": place,
-                "visibility": visibility,
-            },
+            "category": cat,
+            "parentCategory": parent or cat,
+            "observedAt": observed.isoformat().replace("+00:00", "Z"),
+            "status": status,
+            "severity": severity,
+            "organisation": org,
+            "placeName": place,
+            "visibility": visibility,
         }
-        for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility in rows[:limit]
-    ]
+        if drawn:  # a line or area: its true geometry, and the point a map marks it at
+            properties["anchor"] = anchor
+        features.append({"type": "Feature", "id": pk,
+                         "geometry": drawn or {"type": "Point", "coordinates": anchor}, "properties": properties})
     return Page(features=features, number_matched=number_matched, next_cursor=next_cursor)
 
 
@@ -386,6 +396,8 @@ class DeviationInput:
     shared_with: list[int] = field(default_factory=list)
     fields: dict[str, Any] | None = None  # the forum's own fields of its category (deviations.fields)
     round: str = ""  # the key of the reporter's round it was reported on (deviations.rounds)
+    # A line or area (GeoJSON LineString or Polygon) instead of a point; lon and lat then become its anchor.
+    shape: dict[str, Any] | None = None
 
 
 # The round is set when the deviation is reported, and stays.
@@ -396,6 +408,10 @@ def _validated(membership: Membership, data: DeviationInput, current_category: s
                ) -> tuple[Category, list[Organisation]]:
     """Check everything about the input against the forum; return the category and named organisations."""
     forum = membership.forum
+    if data.shape is not None:
+        # The shape decides the position: its anchor, worked out here, not what the client sent.
+        drawn = shapes.parse(data.shape, forum.area)
+        data.shape, data.lon, data.lat = drawn.geojson, drawn.lon, drawn.lat
     check_values(forum, data, timezone.now())
     category = forum_categories(forum).filter(key=data.category).first()
     if category is None:
@@ -542,7 +558,9 @@ def report_deviation(
                 capture_key=capture_key,
                 round_id=round_id,
                 fields=own_fields,
+                **shape_columns(data.shape),
             )
+            replace_cells(deviation)
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
             audit.record(membership, AuditEvent.Action.CREATE, deviation, _snapshot(deviation, named))
@@ -580,6 +598,10 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
     merged.observed_until = deviation.observed_until
     for name, value in content_changes.items():
         setattr(merged, name, value)
+    if deviation.shape and "shape" not in content_changes and (
+            merged.lon != deviation.lon or merged.lat != deviation.lat):
+        raise InvalidInput(_("This deviation is a line or an area: draw it again to move it, or remove the line "
+                             "or area to make it a point."), field="shape")
     if "visibility" in content_changes and merged.visibility != Visibility.NAMED:
         merged.shared_with = []
     category, named = _validated(membership, merged, current_category=deviation.category.key)
@@ -606,6 +628,7 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
         "status": changes.get("status", deviation.status),
         "search_text": search_text_for(merged.place_name, merged.description),
         "fields": own_fields,
+        **shape_columns(merged.shape),
     }
     values.update(derived_fields(merged.lon, merged.lat, merged.observed_at, membership.forum.timezone))
     with transaction.atomic():
@@ -617,6 +640,8 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
             raise Conflict(_("Someone else changed this deviation while you were editing. Reload it and try again."),
                            field="version")
         deviation.refresh_from_db()
+        if "shape" in content_changes:
+            replace_cells(deviation)
         _replace_shares(deviation, named)
         after = _snapshot(deviation, named)
         diff = {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
@@ -828,7 +853,27 @@ def _snapshot(deviation: Deviation, named: Iterable[Organisation]) -> dict[str, 
         "shared_with": sorted(org.pk for org in named),
         "status": deviation.status,
         "fields": deviation.fields or {},
+        "shape": deviation.shape,
     }
+
+
+def shape_columns(drawn: dict[str, Any] | None) -> dict[str, Any]:
+    """The shape and its extent (for the spatial index), or NULLs for a point."""
+    if drawn is None:
+        return {"shape": None, "shape_min_lon": None, "shape_min_lat": None, "shape_max_lon": None,
+                "shape_max_lat": None}
+    extent = shapely.geometry.shape(drawn).bounds
+    return {"shape": drawn, "shape_min_lon": extent[0], "shape_min_lat": extent[1], "shape_max_lon": extent[2],
+            "shape_max_lat": extent[3]}
+
+
+def replace_cells(deviation: Deviation) -> None:
+    """The hexagons a line or area lies in, for the hexagon maps (none for a point)."""
+    DeviationCell.objects.filter(deviation=deviation).delete()
+    if deviation.shape:
+        DeviationCell.objects.bulk_create(
+            DeviationCell(forum_id=deviation.forum_id, deviation=deviation, resolution=resolution, cell=cell)
+            for resolution, found in shapes.cells(deviation.shape).items() for cell in sorted(found))
 
 
 def _move_for_action(membership: Membership, deviation_ids: Iterable[int], action_id: int, new: str,

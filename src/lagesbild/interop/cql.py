@@ -60,6 +60,8 @@ class Geometry:
     lat: str
     easting: str
     northing: str
+    # A line's or area's extent in WGS 84 (min lon, min lat, max lon, max lat), NULL for a point.
+    extent: tuple[str, str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -348,8 +350,15 @@ class _Walker:
             (min_x, min_y, max_x, max_y) = (a2, a1, b2, b1) if sweref else (a1, a2, b1, b2)
             if min_x > max_x or min_y > max_y:
                 raise InvalidInput(_("A BBOX's minimum must not be greater than its maximum."), field="filter")
-            return Q(**{f"{x_col}__gte": min_x, f"{x_col}__lte": max_x, f"{y_col}__gte": min_y,
-                        f"{y_col}__lte": max_y})
+            points = Q(**{f"{x_col}__gte": min_x, f"{x_col}__lte": max_x, f"{y_col}__gte": min_y,
+                          f"{y_col}__lte": max_y})
+            if geom.extent is None:
+                return points
+            # A line or area meets the box where its extent does (the bbox parameter tests the shape exactly).
+            west, south, east, north = bbox_to_wgs84(box, EPSG3006 if sweref else CRS84)
+            min_lon, min_lat, max_lon, max_lat = geom.extent
+            return (Q(**{f"{min_lon}__isnull": True}) & points) | Q(**{
+                f"{min_lon}__lte": east, f"{max_lon}__gte": west, f"{min_lat}__lte": north, f"{max_lat}__gte": south})
         if isinstance(right, dict) and right.get("type") == "Point":
             position = _numbers(right.get("coordinates"), "POINT")
             if len(position) < 2:

@@ -22,12 +22,16 @@ from typing import IO, Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
+import shapely
+import shapely.geometry
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from stream_zip import ZIP_32, ZIP_64, stream_zip
 
+from lagesbild import geometry
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
 from lagesbild.csvfile import cell as safe_cell
@@ -54,14 +58,15 @@ CONTENT_TYPES = {
 FIELDS = ("pk", "category__key", "category__name_sv", "category__name_en", "category__parent__name_sv",
           "category__parent__name_en", "observed_at", "observed_until", "reported_at", "organisation__name",
           "place_name", "description", "severity", "status", "visibility", "lon", "lat", "sweref_x", "sweref_y",
-          "fields")
+          "fields", "shape")
 
 
 @dataclass(frozen=True)
 class Column:
     key: str  # the property's name in GeoJSON and GeoPackage
     header: str  # the column's Swedish (or English) name in CSV and XLSX
-    kind: str = "text"  # text, number, time
+    kind: str = "text"  # text, number, decimal, time, geometry (a line or area: WKT in CSV and XLSX, the
+    # geometry itself in GeoJSON and GeoPackage)
 
 
 @dataclass
@@ -93,6 +98,7 @@ def columns(crs: int, own: Sequence[CategoryField] = ()) -> list[Column]:
         Column("visibility", _("Visibility")),
         *(Column(f"field_{d.key}", d.label, "decimal" if d.kind == CategoryField.Kind.NUMBER else "text")
           for d in own),
+        Column("shape", _("Line or area (WKT)"), "geometry"),
         Column("x", x, "number"),  # the position last: GeoJSON and GeoPackage take it for the geometry
         Column("y", y, "number"),
     ]
@@ -124,7 +130,8 @@ def export_deviations(membership: Membership, flt: deviations.DeviationFilter, f
         return Export(filename, CONTENT_TYPES[fmt], count, chunks=_xlsx(cols, rows))
     if fmt == "geojson":
         return Export(filename, CONTENT_TYPES[fmt], count, chunks=_geojson(cols, rows, crs))
-    return Export(filename, CONTENT_TYPES[fmt], count, file=_gpkg(cols, rows, crs, LAYER))
+    kind = "GEOMETRY" if queryset.filter(shape_min_lon__isnull=False).exists() else "POINT"
+    return Export(filename, CONTENT_TYPES[fmt], count, file=_gpkg(cols, rows, crs, LAYER, kind))
 
 
 def _audit(membership: Membership, queryset: QuerySet[Deviation], flt: deviations.DeviationFilter, fmt: str,
@@ -155,7 +162,7 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int, own: Sequence
     visibilities = dict(Deviation.Visibility.choices)
     yes_no = {True: (True, str(_("Yes"))), False: (False, str(_("No")))}
     for (pk, key, name_sv, name_en, parent_sv, parent_en, observed_at, observed_until, reported_at, organisation,
-         place_name, description, severity, status, visibility, lon, lat, sweref_x, sweref_y, values) in (
+         place_name, description, severity, status, visibility, lon, lat, sweref_x, sweref_y, values, drawn) in (
             queryset.order_by("observed_at", "pk").values_list(*FIELDS).iterator(chunk_size=BATCH)):
         name = name_en if english and name_en else name_sv
         parent = (parent_en if english and parent_en else parent_sv) or name
@@ -164,7 +171,18 @@ def _rows(queryset: QuerySet[Deviation], zone: ZoneInfo, crs: int, own: Sequence
                _local(reported_at, zone),
                organisation, place_name, description, (severity, str(severities[severity])),
                (status, str(statuses[status])), (visibility, str(visibilities[visibility])),
-               *(_own_value((values or {}).get(d.key), yes_no) for d in own), x, y]
+               *(_own_value((values or {}).get(d.key), yes_no) for d in own), _shape_value(drawn, crs), x, y]
+
+
+def _shape_value(drawn: dict[str, Any] | None, crs: int) -> tuple[dict[str, Any], str] | None:
+    """A line or area in the export's coordinate system: (GeoJSON geometry, WKT). x and y stay its anchor."""
+    if not drawn:
+        return None
+    geom = shapely.geometry.shape(drawn)
+    if crs == 3006:
+        geom = shapely.transform(geometry.sweref99tm_shape(geom), lambda xy: np.round(xy, 2))
+    mapped = geometry.as_geojson(geom)
+    return mapped, shapely.to_wkt(geom, rounding_precision=7 if crs == 4326 else 2, trim=True)
 
 
 def _own_value(value: Any, yes_no: dict[bool, tuple[bool, str]]) -> Any:
@@ -333,6 +351,8 @@ def _xlsx(cols: list[Column], rows: Iterator[list[Any]]) -> Iterator[bytes]:
 def _properties(cols: list[Column], row: list[Any]) -> dict[str, Any]:
     properties = {}
     for column, value in zip(cols[:-2], row[:-2], strict=True):
+        if column.kind == "geometry":
+            continue  # the feature's geometry
         value = _stored(value)
         properties[column.key] = value.isoformat() if isinstance(value, dt.datetime) else value
     return properties
@@ -344,7 +364,9 @@ def _geojson(cols: list[Column], rows: Iterator[list[Any]], crs: int) -> Iterato
     crs_member = b'"crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::3006"}},' if crs == 3006 else b""
     parts = [b'{"type":"FeatureCollection",' + crs_member + b'"features":[']
     for n, row in enumerate(rows):
-        feature = {"type": "Feature", "id": row[0], "geometry": {"type": "Point", "coordinates": [row[-2], row[-1]]},
+        drawn = row[-3]
+        point = {"type": "Point", "coordinates": [row[-2], row[-1]]}
+        feature = {"type": "Feature", "id": row[0], "geometry": drawn[0] if drawn else point,
                    "properties": _properties(cols, row)}
         parts.append((b"," if n else b"") + orjson.dumps(feature))
         if len(parts) >= BATCH:
@@ -373,24 +395,35 @@ def _gpkg_point(x: float, y: float, srs: int) -> bytes:
     return b"GP\x00\x01" + struct.pack("<i", srs) + struct.pack("<BIdd", 1, 1, x, y)
 
 
-def _gpkg(cols: list[Column], rows: Iterator[list[Any]], crs: int, table: str) -> IO[bytes]:
-    """A GeoPackage 1.4 with one point layer, written in batches to a temporary file that is gone from the disk
-    as soon as it is closed (it is unlinked at once, and read through the handle returned)."""
+def _gpkg_geometry(drawn: dict[str, Any], srs: int) -> bytes:
+    """A line or area in GeoPackage binary: the same header, little-endian WKB."""
+    wkb: bytes = shapely.to_wkb(shapely.geometry.shape(drawn), byte_order=1)
+    return b"GP\x00\x01" + struct.pack("<i", srs) + wkb
+
+
+def _gpkg(cols: list[Column], rows: Iterator[list[Any]], crs: int, table: str, kind: str = "POINT"
+          ) -> IO[bytes]:
+    """A GeoPackage 1.4 with one layer (of points, or GEOMETRY when lines or areas are in it), written in
+    batches to a temporary file that is gone from the disk as soon as it is closed (it is unlinked at once, and
+    read through the handle returned)."""
     handle, path = tempfile.mkstemp(suffix=".gpkg", prefix="lagesbild-export-")
     os.close(handle)
     try:
         db = sqlite3.connect(path)
-        _gpkg_schema(db, cols, crs, table)
-        names = ", ".join(f'"{c.key}"' for c in cols[:-2])
-        insert = f'INSERT INTO "{table}" (geom, {names}) VALUES (?{", ?" * (len(cols) - 2)})'
+        _gpkg_schema(db, cols, crs, table, kind)
+        attributes = [c for c in cols[:-2] if c.kind != "geometry"]
+        names = ", ".join(f'"{c.key}"' for c in attributes)
+        insert = f'INSERT INTO "{table}" (geom, {names}) VALUES (?{", ?" * len(attributes)})'
         batch: list[tuple[Any, ...]] = []
         bounds = [float("inf"), float("inf"), float("-inf"), float("-inf")]
         for row in rows:
-            x, y = row[-2], row[-1]
-            bounds = [min(bounds[0], x), min(bounds[1], y), max(bounds[2], x), max(bounds[3], y)]
-            values = [_stored(v) for v in row[:-2]]
-            batch.append((_gpkg_point(x, y, crs), *(_gpkg_time(v) if isinstance(v, dt.datetime) else v
-                                                    for v in values)))
+            x, y, drawn = row[-2], row[-1], row[-3]
+            extent = shapely.geometry.shape(drawn[0]).bounds if drawn else (x, y, x, y)
+            bounds = [min(bounds[0], extent[0]), min(bounds[1], extent[1]), max(bounds[2], extent[2]),
+                      max(bounds[3], extent[3])]
+            values = [_stored(v) for c, v in zip(cols[:-2], row[:-2], strict=True) if c.kind != "geometry"]
+            geom = _gpkg_geometry(drawn[0], crs) if drawn else _gpkg_point(x, y, crs)
+            batch.append((geom, *(_gpkg_time(v) if isinstance(v, dt.datetime) else v for v in values)))
             if len(batch) >= BATCH:
                 db.executemany(insert, batch)
                 batch = []
@@ -409,7 +442,7 @@ def _gpkg_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # GeoPackage's DATETIME: UTC, ISO 8601
 
 
-def _gpkg_schema(db: sqlite3.Connection, cols: list[Column], crs: int, table: str) -> None:
+def _gpkg_schema(db: sqlite3.Connection, cols: list[Column], crs: int, table: str, kind: str = "POINT") -> None:
     db.execute("PRAGMA application_id = 1196444487")  # "GPKG"
     db.execute("PRAGMA user_version = 10400")
     db.execute("PRAGMA journal_mode = OFF")
@@ -431,9 +464,9 @@ def _gpkg_schema(db: sqlite3.Connection, cols: list[Column], crs: int, table: st
         *[(name, code, "EPSG", code, wkt, None) for code, (name, wkt) in _SRS.items()],
     ])
     types = {"number": "INTEGER", "decimal": "REAL", "text": "TEXT", "time": "DATETIME"}
-    fields = ", ".join(f'"{c.key}" {types[c.kind]}' for c in cols[:-2] if c.key != "id")
-    db.execute(f'CREATE TABLE "{table}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT, "id" INTEGER, '
+    fields = ", ".join(f'"{c.key}" {types[c.kind]}' for c in cols[:-2] if c.key != "id" and c.kind != "geometry")
+    db.execute(f'CREATE TABLE "{table}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {kind}, "id" INTEGER, '
                f"{fields})")
     db.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES (?, 'features', ?, ?)",
                (table, table, crs))
-    db.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'POINT', ?, 0, 0)", (table, crs))
+    db.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, ?, 0, 0)", (table, kind, crs))

@@ -245,7 +245,8 @@ FILTER_LANGUAGES = ["cql2-text", "cql2-json", "cql-text"]
 
 # --- Queryables ---------------------------------------------------------------------------------------------
 
-POINT = cql.Geometry(name="geometry", lon="lon", lat="lat", easting="sweref_x", northing="sweref_y")
+POINT = cql.Geometry(name="geometry", lon="lon", lat="lat", easting="sweref_x", northing="sweref_y",
+                     extent=("shape_min_lon", "shape_min_lat", "shape_max_lon", "shape_max_lat"))
 
 
 def deviation_queryables(forum: Forum) -> dict[str, Queryable]:
@@ -311,7 +312,7 @@ def queryables_schema(forum: Forum, name: str, here: str) -> dict[str, Any]:
             schema["type"] = [schema["type"], "null"]
         properties[queryable.name] = schema
     if name == "deviations":
-        properties["geometry"] = {"title": _("Position"), "format": "geometry-point",
+        properties["geometry"] = {"title": _("Position"), "format": "geometry-any",
                                   "x-ogc-role": "primary-geometry"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": here, "type": "object",
             "title": _("What filters can use"), "properties": properties, "additionalProperties": False,
@@ -447,8 +448,9 @@ def deviation_items(membership: Membership, query: ItemsQuery) -> ItemsPage:
     queryset = deviations.apply_filter(deviations.visible_deviations(membership), forum, flt)
     if query.bbox is not None and query.bbox_crs == EPSG3006:
         min_n, min_e, max_n, max_e = query.bbox
-        queryset = queryset.filter(sweref_x__gte=min_e, sweref_x__lte=max_e, sweref_y__gte=min_n,
-                                   sweref_y__lte=max_n)
+        # Points exactly in SWEREF 99 TM; a line or area was found by the box around it, above.
+        queryset = queryset.filter(Q(sweref_x__gte=min_e, sweref_x__lte=max_e, sweref_y__gte=min_n,
+                                     sweref_y__lte=max_n) | Q(shape_min_lon__isnull=False))
     if query.condition is not None:
         queryset = queryset.filter(query.condition)
     number_matched = queryset.count()
@@ -470,7 +472,7 @@ def deviation_items(membership: Membership, query: ItemsQuery) -> ItemsPage:
 
 DEVIATION_FIELDS = ("id", "lon", "lat", "sweref_x", "sweref_y", "category__key", "category__parent__key",
                     "observed_at", "observed_until", "reported_at", "status", "severity", "visibility", "source",
-                    "organisation_id", "place_name", "description")
+                    "organisation_id", "place_name", "description", "shape")
 
 
 def _names(forum: Forum) -> dict[str, dict[Any, str]]:
@@ -482,12 +484,15 @@ def _names(forum: Forum) -> dict[str, dict[Any, str]]:
 
 def _deviation_feature(row: tuple[Any, ...], crs: str, names: dict[str, dict[Any, str]]) -> dict[str, Any]:
     (pk, lon, lat, x, y, key, parent, observed_at, observed_until, reported_at, status, severity, visibility,
-     source, organisation, place_name, description) = row
+     source, organisation, place_name, description, drawn) = row
     coordinates = [round(lon, 7), round(lat, 7)] if crs == CRS84 else [round(y, 3), round(x, 3)]
+    geom = {"type": "Point", "coordinates": coordinates}
+    if drawn:  # a line or area, in the CRS asked for
+        geom = drawn if crs == CRS84 else {"type": drawn["type"], "coordinates": _in_sweref(drawn["coordinates"])}
     return {
         "type": "Feature",
         "id": pk,
-        "geometry": {"type": "Point", "coordinates": coordinates},
+        "geometry": geom,
         "properties": {
             "id": pk,
             "category": key,

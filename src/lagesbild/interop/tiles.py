@@ -31,6 +31,9 @@ from typing import Any
 
 import h3
 import mapbox_vector_tile
+import numpy as np
+import shapely
+import shapely.geometry
 from django.db import connections
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Coalesce
@@ -185,11 +188,18 @@ def _points(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
         return _points_postgis(queryset, tile)
     # In a fixed order, so the same deviations make the same bytes (the ETag is their fingerprint).
     rows = list(queryset.annotate(main=_main_category()).order_by("id")
-                .values_list("id", "lon", "lat", "main", "status"))
+                .values_list("id", "lon", "lat", "main", "status", "shape"))
     xs, ys = _to_mercator().transform([r[1] for r in rows], [r[2] for r in rows])
-    features = [{"geometry": f"POINT ({x} {y})", "properties": {"id": pk, "category": main, "status": status}}
-                for (pk, _lon, _lat, main, status), x, y in zip(rows, xs, ys, strict=True)]
+    features = [{"geometry": _mercator_wkt(drawn) if drawn else f"POINT ({x} {y})",
+                 "properties": {"id": pk, "category": main, "status": status}}
+                for (pk, _lon, _lat, main, status, drawn), x, y in zip(rows, xs, ys, strict=True)]
     return _encode([("deviations", features)], tile)
+
+
+def _mercator_wkt(drawn: dict[str, Any]) -> str:
+    """A line or area in Web Mercator metres, as WKT for the tile encoder."""
+    return shapely.transform(shapely.geometry.shape(drawn), lambda xy: np.column_stack(
+        _to_mercator().transform(xy[:, 0], xy[:, 1]))).wkt
 
 
 def _points_postgis(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
@@ -209,13 +219,14 @@ def _points_postgis(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def _parent_expression(resolution: int) -> Any:
-    """The H3 cell at `resolution` (≤ 10) of each deviation, from a stored finer cell, in SQL.
+def _parent_expression(resolution: int, column: str | None = None) -> Any:
+    """The H3 cell at `resolution` (≤ 10) of each deviation, from a stored finer cell, in SQL: from its h3_*
+    column, or from `column` (a line's or area's cell, stored at the same resolutions).
 
     An H3 index holds its resolution in bits 52-55 and one 3-bit digit per resolution below that; a parent is
     the same index with the resolution lowered and the finer digits set to 7 (unused).
     """
-    column = "h3_8" if resolution <= 8 else "h3_9" if resolution == 9 else "h3_10"
+    column = column or ("h3_8" if resolution <= 8 else "h3_9" if resolution == 9 else "h3_10")
     stored = 8 if resolution <= 8 else resolution
     if resolution == stored:
         return F(column)
@@ -232,8 +243,15 @@ def _cells(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, 
     edge = h3.average_hexagon_edge_length(resolution, unit="km") / 111.0
     margin = 2.2 * edge / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.05) / width
     counted = _in_box(membership, flt, tile.lonlat_bounds(margin)).exclude(h3_8__isnull=True)
-    counts = dict(counted.annotate(cell=_parent_expression(resolution)).values("cell")
-                  .order_by().annotate(n=Count("id")).values_list("cell", "n"))
+    counts = dict(counted.filter(shape_min_lon__isnull=True).annotate(cell=_parent_expression(resolution))
+                  .values("cell").order_by().annotate(n=Count("id")).values_list("cell", "n"))
+    # A line or area counts in every hexagon it lies in (once, however many of its finer cells share it).
+    stored = 8 if resolution <= 8 else resolution
+    drawn = (counted.filter(shape_min_lon__isnull=False, cells__resolution=stored)
+             .annotate(cell=_parent_expression(resolution, "cells__cell")).values("cell").order_by()
+             .annotate(n=Count("id", distinct=True)).values_list("cell", "n"))
+    for cell, n in drawn:
+        counts[cell] = counts.get(cell, 0) + n
     polygons, centres = [], []
     to_mercator = _to_mercator()
     for cell, count in sorted(counts.items()):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from shapely.geometry import Point, shape
@@ -167,11 +167,8 @@ def deviations_at(place: Place, queryset: QuerySet[Deviation], *, selective: boo
     if place.shape == Place.Shape.POLYGON and place.area:
         return spatial_index.filter_in_polygon(queryset, place.area, place.bbox, selective=selective)
     # Distance in SWEREF 99 TM metres, in SQL on both backends.
-    in_box = spatial_index.filter_bbox(queryset, place.bbox, selective=selective)
-    r2 = float(place.radius_m or 0) ** 2
-    dx = F("sweref_x") - place.sweref_x
-    dy = F("sweref_y") - place.sweref_y
-    return in_box.alias(d2=dx * dx + dy * dy).filter(d2__lte=r2)
+    return spatial_index.filter_near(queryset, place.sweref_x, place.sweref_y, float(place.radius_m or 0),
+                                     place.bbox, selective=selective)
 
 
 def count_in_period(place: Place, queryset: QuerySet[Deviation], start: dt.datetime, end: dt.datetime) -> int:
@@ -183,6 +180,20 @@ def count_in_period(place: Place, queryset: QuerySet[Deviation], start: dt.datet
 def places_containing(places: list[Place], lon: float, lat: float) -> list[Place]:
     sweref = geometry.to_sweref99tm(lon, lat)
     return [p for p in places if contains(p, lon, lat, sweref)]
+
+
+def places_meeting(places: list[Place], drawn: dict[str, Any]) -> list[Place]:
+    """The places a line or area meets: overlaps an area place, or comes within a circle's radius."""
+    geom = shape(drawn)
+    metric = geometry.sweref99tm_shape(geom)
+    found = []
+    for place in places:
+        if place.shape == Place.Shape.POLYGON and place.area:
+            if shape(place.area).intersects(geom):
+                found.append(place)
+        elif metric.distance(Point(place.sweref_x, place.sweref_y)) <= (place.radius_m or 0):
+            found.append(place)
+    return found
 
 
 NEAR_M = 400  # a place within this distance describes a position ("near Farsta centrum")

@@ -112,6 +112,31 @@ function addLayers() {
     clusterRadius: 40,
     clusterMaxZoom: 15,
   });
+  // Deviations drawn as lines and areas, in their true shape; their anchors are in "deviations" as well, so they
+  // take part in clusters and can be clicked where the list marks them.
+  map.addSource("deviation-shapes", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({
+    id: "shape-fills", type: "fill", source: "deviation-shapes", filter: ["==", ["geometry-type"], "Polygon"],
+    paint: { "fill-color": categoryColorExpression(), "fill-opacity": 0.25 },
+  });
+  map.addLayer({
+    id: "shape-lines", type: "line", source: "deviation-shapes",
+    layout: { "line-cap": "round", "line-join": "round" },
+    paint: { "line-color": categoryColorExpression(), "line-width": 4 },
+  });
+  map.addLayer({
+    id: "selected-shape", type: "line", source: "deviation-shapes", filter: ["==", ["get", "id"], -1],
+    paint: { "line-color": "#111111", "line-width": 6, "line-opacity": 0.8 },
+  });
+  // What is being drawn for a new report: its corners, and the line or area between them.
+  map.addSource("drawing", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({ id: "drawing-fill", type: "fill", source: "drawing", filter: ["==", ["geometry-type"], "Polygon"],
+                 paint: { "fill-color": "#b3261e", "fill-opacity": 0.15 } });
+  map.addLayer({ id: "drawing-line", type: "line", source: "drawing", filter: ["!=", ["geometry-type"], "Point"],
+                 paint: { "line-color": "#b3261e", "line-width": 3, "line-dasharray": [2, 1] } });
+  map.addLayer({ id: "drawing-corners", type: "circle", source: "drawing", filter: ["==", ["geometry-type"], "Point"],
+                 paint: { "circle-radius": 5, "circle-color": "#b3261e", "circle-stroke-color": "#fff",
+                          "circle-stroke-width": 2 } });
   map.addLayer({
     id: "clusters", type: "circle", source: "deviations", filter: ["has", "point_count"],
     paint: {
@@ -203,7 +228,13 @@ function addLayers() {
     if (state.picking) return;
     openDetail(event.features[0].properties.id);
   });
-  for (const layer of ["clusters", "points", "aggregate-cells"]) {
+  for (const layer of ["shape-lines", "shape-fills"]) {
+    map.on("click", layer, (event) => {
+      if (state.picking || map.queryRenderedFeatures(event.point, { layers: ["points", "clusters"] }).length) return;
+      openDetail(event.features[0].properties.id);
+    });
+  }
+  for (const layer of ["clusters", "points", "aggregate-cells", "shape-lines", "shape-fills"]) {
     map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = state.picking ? "crosshair" : ""; });
   }
@@ -425,10 +456,16 @@ async function load() {
       const cellPixels = map.getCanvas().clientWidth / 32;
       map.setPaintProperty("heat-aggregates", "heatmap-weight", ["/", ["get", "count"], top]);
       map.setPaintProperty("heat-aggregates", "heatmap-radius", Math.max(12, cellPixels * 1.4));
+      map.getSource("deviation-shapes").setData(empty);
     } else {
+      // A line or area is drawn as itself, and marked at its anchor among the points.
+      const drawn = collection.features.filter((f) => f.geometry.type !== "Point");
+      const points = { type: "FeatureCollection", features: collection.features.map((f) => (
+        f.geometry.type === "Point" ? f : { ...f, geometry: { type: "Point", coordinates: f.properties.anchor } })) };
       map.getSource("aggregates").setData(empty);
-      map.getSource("deviations").setData(collection);
-      map.getSource("deviations-heat").setData(collection);
+      map.getSource("deviations").setData(points);
+      map.getSource("deviations-heat").setData(points);
+      map.getSource("deviation-shapes").setData({ type: "FeatureCollection", features: drawn });
     }
     showHexagons(params);
     state.features = collection.features;
@@ -529,6 +566,7 @@ function showView(name) {
   if (name !== "detail") {
     state.detailId = null;
     map.setFilter("selected", ["==", ["get", "id"], -1]);
+    map.setFilter("selected-shape", ["==", ["get", "id"], -1]);
   }
 }
 for (const view of ["list", "filter"]) {
@@ -558,7 +596,12 @@ async function openDetail(id, { fly = false } = {}) {
   showView("detail");
   panel.classList.add("open");
   map.setFilter("selected", ["==", ["get", "id"], id]);
-  if (fly) map.easeTo({ center: [deviation.lon, deviation.lat], zoom: Math.max(map.getZoom(), 15) });
+  map.setFilter("selected-shape", ["==", ["get", "id"], id]);
+  if (fly && deviation.shape) {
+    map.fitBounds(shapeBounds(deviation.shape), { padding: 60, maxZoom: 17 });
+  } else if (fly) {
+    map.easeTo({ center: [deviation.lon, deviation.lat], zoom: Math.max(map.getZoom(), 15) });
+  }
   $("#view-detail").focus();
 }
 
@@ -573,7 +616,8 @@ function renderDetail(d) {
   set("severityLabel", d.severityLabel);
   set("observed", d.observedUntil ? `${formatTime(d.observedAt)} – ${formatTime(d.observedUntil)}`
     : formatTime(d.observedAt));
-  set("place", d.placeName || d.whereabouts || t.noPlaceName);
+  const place = d.placeName || d.whereabouts || t.noPlaceName;
+  set("place", d.shapeSize ? `${place} (${d.shapeSize})` : place);
   set("reportedBy", [d.organisation.name, d.reporter].filter(Boolean).join(", "));
   set("reportedAt", formatTime(d.reportedAt));
   set("visibility", d.visibility === "named"
@@ -847,11 +891,13 @@ function localInputValue(date) {
 function startPicking() {
   state.picking = true;
   state.editing = null;
+  state.corners = [];
   $("#pick-banner").hidden = false;
   $("#crosshair").hidden = false;
   map.getCanvas().style.cursor = "crosshair";
   panel.classList.remove("open");
-  $("#pick-centre").focus();
+  showPickKind();
+  $(drawKind() === "point" ? "#pick-centre" : "#draw-add").focus();
 }
 
 function stopPicking() {
@@ -859,6 +905,84 @@ function stopPicking() {
   $("#pick-banner").hidden = true;
   $("#crosshair").hidden = true;
   map.getCanvas().style.cursor = "";
+  map.doubleClickZoom.enable();
+}
+
+// --- Drawing a line or an area ---------------------------------------------------------------------------
+// A line (a dark footpath) or an area (an overgrown slope) is drawn corner by corner: by clicking the map, or
+// with the cross and "Add a corner" from the keyboard. The server works out where it is marked (its anchor).
+
+function drawKind() {
+  return $("input[name=pick-kind]:checked")?.value || "point";
+}
+
+function drawnShape(corners, kind) {
+  if (kind === "line") return { type: "LineString", coordinates: corners };
+  return { type: "Polygon", coordinates: [[...corners, corners[0]]] };
+}
+
+function showDrawing() {
+  const corners = state.corners || [];
+  const kind = drawKind();
+  const features = corners.map((c) => ({ type: "Feature", geometry: { type: "Point", coordinates: c }, properties: {} }));
+  if (corners.length >= 2) {
+    const geometry = kind === "area" && corners.length >= 3 ? drawnShape(corners, "area")
+      : { type: "LineString", coordinates: corners };
+    features.push({ type: "Feature", geometry, properties: {} });
+  }
+  map.getSource("drawing")?.setData({ type: "FeatureCollection", features });
+  const needed = kind === "line" ? 2 : 3;
+  $("#draw-done").disabled = corners.length < needed;
+  $("#draw-undo").disabled = corners.length === 0;
+  $("#draw-status").textContent = kind === "point" || !state.picking ? ""
+    : format(kind === "line" ? t.cornersLine : t.cornersArea, { count: corners.length });
+}
+
+function showPickKind() {
+  const drawing = drawKind() !== "point";
+  for (const id of ["#pick-centre", "#pick-gps"]) $(id).hidden = drawing;
+  for (const id of ["#draw-add", "#draw-undo", "#draw-done"]) $(id).hidden = !drawing;
+  const help = $("#pick-help");
+  help.textContent = drawing ? help.dataset.draw : help.dataset.point;
+  // A double click adds two corners rather than zooming in.
+  map.doubleClickZoom[drawing ? "disable" : "enable"]();
+  showDrawing();
+}
+
+function addCorner(lngLat) {
+  state.corners.push([Number(lngLat.lng.toFixed(7)), Number(lngLat.lat.toFixed(7))]);
+  showDrawing();
+}
+
+for (const radio of document.querySelectorAll("input[name=pick-kind]")) {
+  radio.addEventListener("change", showPickKind);
+}
+$("#draw-add")?.addEventListener("click", () => addCorner(map.getCenter()));
+$("#draw-undo")?.addEventListener("click", () => { state.corners.pop(); showDrawing(); });
+$("#draw-done")?.addEventListener("click", () => {
+  const kind = drawKind();
+  const corners = state.corners;
+  stopPicking();
+  openReportForm();
+  setShape(drawnShape(corners, kind), corners.length);
+});
+
+function setShape(shape, corners) {
+  const points = shape.type === "LineString" ? shape.coordinates : shape.coordinates[0].slice(0, -1);
+  reportForm.shape.value = JSON.stringify(shape);
+  // The server puts it at its anchor; until then the form holds the corners' middle.
+  reportForm.lon.value = (points.reduce((sum, p) => sum + p[0], 0) / points.length).toFixed(6);
+  reportForm.lat.value = (points.reduce((sum, p) => sum + p[1], 0) / points.length).toFixed(6);
+  $("#report-position").textContent = format(shape.type === "LineString" ? t.lineChosen : t.areaChosen,
+                                             { count: corners });
+  pickMarker?.remove();
+  map.getSource("drawing")?.setData({ type: "FeatureCollection",
+                                      features: [{ type: "Feature", geometry: shape, properties: {} }] });
+}
+
+function shapeBounds(shape) {
+  const points = shape.type === "LineString" ? shape.coordinates : shape.coordinates.flat();
+  return points.reduce((b, c) => b.extend(c), new maplibregl.LngLatBounds(points[0], points[0]));
 }
 
 function setPosition(lon, lat) {
@@ -966,6 +1090,7 @@ function openReportForm(existing = null) {
   $("#report-warnings").hidden = true;
   $("#report-submit").textContent = $("#report-submit").dataset.save;
   reportForm.reset();
+  reportForm.shape.value = "";  // a hidden field keeps its value through reset()
   const title = $("#report-title");
   title.textContent = existing ? title.dataset.edit : title.dataset.new;
   const now = localInputValue(new Date());
@@ -982,7 +1107,15 @@ function openReportForm(existing = null) {
     reportForm.querySelector(`input[name=visibility][value=${existing.visibility}]`).checked = true;
     const shared = new Set(existing.sharedWith.map((o) => String(o.id)));
     for (const box of reportForm.querySelectorAll("input[name=shared_with]")) box.checked = shared.has(box.value);
-    setPosition(existing.lon, existing.lat);
+    if (existing.shape) {
+      $("#report-position").textContent = existing.shapeSize;
+      map.getSource("drawing")?.setData({ type: "FeatureCollection",
+                                          features: [{ type: "Feature", geometry: existing.shape, properties: {} }] });
+      reportForm.lon.value = String(existing.lon);
+      reportForm.lat.value = String(existing.lat);
+    } else {
+      setPosition(existing.lon, existing.lat);
+    }
   } else {
     reportForm.observed_at.value = now;
   }
@@ -996,6 +1129,7 @@ function closeReportForm() {
   state.captureKey = null;  // the next report is another capture
   dialog.close();
   pickMarker?.remove();
+  map.getSource("drawing")?.setData({ type: "FeatureCollection", features: [] });
   state.editing = null;
 }
 
@@ -1468,10 +1602,18 @@ $("#capture-clear").addEventListener("click", async () => {
   }
   await showQueue();
 });
-dialog?.addEventListener("close", () => { pickMarker?.remove(); });
+dialog?.addEventListener("close", () => {
+  pickMarker?.remove();
+  map.getSource("drawing")?.setData({ type: "FeatureCollection", features: [] });
+});
 
 $("#report-button")?.addEventListener("click", startPicking);
-$("#pick-cancel").addEventListener("click", () => { stopPicking(); $("#report-button")?.focus(); });
+$("#pick-cancel").addEventListener("click", () => {
+  stopPicking();
+  state.corners = [];
+  showDrawing();
+  $("#report-button")?.focus();
+});
 $("#pick-centre").addEventListener("click", () => {
   const centre = map.getCenter();
   stopPicking();
@@ -1527,6 +1669,10 @@ setUpSearch({ map, api, t, format, canReport: config.canReport, isPicking: () =>
 
 map.on("click", (event) => {
   if (!state.picking) return;
+  if (drawKind() !== "point") {
+    addCorner(event.lngLat);
+    return;
+  }
   stopPicking();
   openReportForm();
   setPosition(event.lngLat.lng, event.lngLat.lat);

@@ -1,0 +1,101 @@
+"""A line and an area drawn on the map, from the drawing tool to the export: by mouse, and from the keyboard with
+the cross."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+from playwright.sync_api import Page, expect
+from shapely.geometry import shape
+
+from lagesbild.deviations.models import Deviation
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def drawn_features(page: Page, layer: str) -> set[int]:
+    return set(page.evaluate(
+        f"() => window.lagesbildMap.queryRenderedFeatures({{layers: ['{layer}']}}).map(f => f.properties.id)"))
+
+
+def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, desktop: Page) -> None:
+    page = desktop
+    sign_in(page, site, "vicevard@farsta.demo")
+    page.wait_for_function("() => document.body.classList.contains('map-ready')")
+    page.evaluate("() => window.lagesbildMap.jumpTo({center: [18.0912, 59.2433], zoom: 16})")
+
+    # A line, by clicking three corners of a path on the map.
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    page.get_by_label("en linje (en gångväg, en gatusträcka)").check()
+    expect(page.get_by_role("button", name="Klar")).to_be_disabled()
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # Below the banner, which covers the top of the map.
+    for dx, dy in ((-150, 60), (0, 140), (120, 80)):
+        page.mouse.click(cx + dx, cy + dy)
+    expect(page.locator("#draw-status")).to_have_text("3 hörn. En linje behöver minst 2.")
+    page.get_by_role("button", name="Ångra senaste hörnet").click()
+    expect(page.locator("#draw-status")).to_contain_text("2 hörn")
+    page.mouse.click(cx + 120, cy + 80)
+    page.get_by_role("button", name="Klar").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#report-position")).to_have_text("En linje med 3 hörn")
+    dialog.get_by_label("Kategori").select_option("dark_place")
+    dialog.get_by_label("Beskrivning").fill("Mörk gångväg, webbtest linje")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog).to_be_hidden()
+    detail = page.locator("#view-detail")
+    expect(detail).to_contain_text("Mörk gångväg, webbtest linje")
+    expect(detail).to_contain_text(" m)")  # "(Linje, 240 m)"
+    line = Deviation.objects.get(description="Mörk gångväg, webbtest linje")
+    assert line.shape is not None and line.shape["type"] == "LineString"
+    assert len(line.shape["coordinates"]) == 3
+    # The anchor lies on the line, halfway along it.
+    assert shape(line.shape).distance(shapely.Point(line.lon, line.lat)) < 1e-6
+
+    # An area, from the keyboard: move the map, add a corner at the cross, three times.
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    page.get_by_label("ett område (en slänt, en gård)").check()
+    expect(page.get_by_role("button", name="Lägg till ett hörn vid krysset")).to_be_visible()
+    expect(page.get_by_role("button", name="Använd krysset")).to_be_hidden()
+    for lon, lat in ((18.0890, 59.2440), (18.0900, 59.2440), (18.0900, 59.2446)):
+        page.evaluate(f"() => window.lagesbildMap.jumpTo({{center: [{lon}, {lat}]}})")
+        page.get_by_role("button", name="Lägg till ett hörn vid krysset").focus()
+        page.keyboard.press("Enter")
+    expect(page.locator("#draw-status")).to_have_text("3 hörn. Ett område behöver minst 3.")
+    page.get_by_role("button", name="Klar").click()
+    expect(dialog.locator("#report-position")).to_have_text("Ett område med 3 hörn")
+    dialog.get_by_label("Kategori").select_option("overgrown_vegetation")
+    dialog.get_by_label("Beskrivning").fill("Igenvuxen slänt, webbtest område")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog).to_be_hidden()
+    area = Deviation.objects.get(description="Igenvuxen slänt, webbtest område")
+    assert area.shape is not None and area.shape["type"] == "Polygon"
+    corners = area.shape["coordinates"][0]
+    assert corners[0] == corners[-1] and len(corners) == 4
+    assert corners[1] == pytest.approx([18.09, 59.244], abs=1e-6)
+
+    # Both are drawn on the map as themselves, and a click on the line opens it.
+    page.evaluate("() => window.lagesbildMap.jumpTo({center: [18.0905, 59.2438], zoom: 16})")
+    page.wait_for_function(
+        f"() => window.lagesbildMap.queryRenderedFeatures({{layers: ['shape-fills']}})"
+        f".some(f => f.properties.id === {area.pk})")
+    assert line.pk in drawn_features(page, "shape-lines")
+    assert area.pk in drawn_features(page, "shape-fills")
+
+    # The export carries them with their true geometry.
+    page.locator("#view-detail").get_by_role("button", name="Tillbaka till listan").click()
+    page.get_by_text("Exportera filtret som fil").click()
+    page.get_by_label("Format").select_option("geojson")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Ladda ner").click()
+    features = {f["id"]: f for f in json.loads(Path(download.value.path()).read_text())["features"]}
+    assert features[line.pk]["geometry"] == line.shape
+    assert features[area.pk]["geometry"] == area.shape
+    assert page.js_errors == []  # type: ignore[attr-defined]

@@ -69,8 +69,8 @@ def test_a_line_is_anchored_halfway_along_it_and_an_area_inside_it() -> None:
     ({"type": "MultiPolygon", "coordinates": []}, "LineString"),
     ("inte json", "inte giltig GeoJSON"),
     ([1, 2], "LineString"),
-    ({"type": "LineString", "coordinates": [[18.09, 59.24]]}, "inte giltig"),
-    ({"type": "LineString", "coordinates": [[18.09, 59.24], [18.09, 59.24]]}, "inte giltig"),
+    ({"type": "LineString", "coordinates": [[18.09, 59.24]]}, "för kort"),
+    ({"type": "LineString", "coordinates": [[18.09, 59.24], [18.09, 59.24]]}, "för kort"),
     ({"type": "LineString", "coordinates": [[18.09, 59.24], [18.0900001, 59.24]]}, "för kort"),
     ({"type": "LineString", "coordinates": [[18.09, 59.24], ["18.1", 59.24]]}, "inte giltig"),
     ({"type": "LineString", "coordinates": [[18.09, 59.24], [True, 59.24]]}, "inte giltig"),
@@ -84,8 +84,20 @@ def test_a_line_is_anchored_halfway_along_it_and_an_area_inside_it() -> None:
                                           [18.08, 59.24]]]}, "korsar sig själv"),
     ({"type": "Polygon", "coordinates": [[[18.06, 59.23], [18.14, 59.23], [18.14, 59.26], [18.06, 59.23]]]},
      "större än 2 km²"),
-    ({"type": "Polygon", "coordinates": [[[18.08, 59.24], [18.09, 59.24], [18.08, 59.24]]]}, "inte giltig"),
-    ({"type": "Polygon", "coordinates": [SLOPE["coordinates"][0], SLOPE["coordinates"][0]]}, "inte giltig"),
+    ({"type": "Polygon", "coordinates": [[[18.08, 59.24], [18.09, 59.24], [18.08, 59.24]]]}, "för litet"),
+    ({"type": "Polygon", "coordinates": [[[18.08, 59.24], [18.09, 59.24], [18.10, 59.24], [18.08, 59.24]]]},
+     "för litet"),  # corners on one line
+    ({"type": "Polygon", "coordinates": [SLOPE["coordinates"][0], SLOPE["coordinates"][0]]}, "utan hål"),
+    ({"type": "Polygon", "coordinates": []}, "inte giltig"),
+    # A thin winding area: under 2 km², but its outline would put it in hexagons all over the district.
+    ({"type": "Polygon", "coordinates": [[*[[18.07 + i * 0.0004, 59.23 + (i % 2) * 0.03] for i in range(150)],
+                                          *[[18.07 + i * 0.0004 + 0.00005, 59.23 + (i % 2) * 0.03]
+                                            for i in reversed(range(150))], [18.07, 59.23]]]}, "kontur"),
+    # Far from any forum's area it is still bounded (a forum without an area accepts any place).
+    ({"type": "LineString", "coordinates": [[10.0, 55.0], [18.0, 65.0]]}, "sträcker sig över mer än 5 km"),
+    # Round the pole: short, but not in the forum.
+    ({"type": "LineString", "coordinates": [[-179.0, 89.99], [179.0, 89.99]]}, "utanför forumets område"),
+    ({"type": "LineString", "coordinates": [[18.0, 90.0], [18.001, 90.0]]}, "för kort"),  # one point, the pole
     ({"type": "LineString", "coordinates": [[18.09, 59.24], [18.16, 59.24]]}, "utanför forumets område"),
 ])
 def test_a_bad_shape_is_refused_with_the_reason(world: World, drawn: Any, message: str) -> None:
@@ -143,24 +155,29 @@ def test_editing_a_shape_moves_it_and_its_hexagons_and_null_makes_it_a_point(wor
     deviation = report(world, world.housing_reporter, BENT)
     client = world.client(world.housing_reporter)
     url = f"/api/forums/farsta/deviations/{deviation.pk}"
-    moved = client.patch(url, {"version": 1, "lon": 18.09, "lat": 59.244}, content_type="application/json")
+    # The anchor as the list gives it (6 decimals) is no move.
+    same = client.patch(url, {"version": 1, "lon": round(deviation.lon, 6), "lat": round(deviation.lat, 6),
+                              "description": "Mörk"}, content_type="application/json")
+    assert same.status_code == 200, same.content
+    assert same.json()["shape"] == BENT
+    moved = client.patch(url, {"version": 2, "lon": 18.09, "lat": 59.244}, content_type="application/json")
     assert moved.status_code == 422
     assert "rita den igen" in moved.json()["error"]["message"]
-    changed = client.patch(url, {"version": 1, "shape": SLOPE}, content_type="application/json")
+    changed = client.patch(url, {"version": 2, "shape": SLOPE}, content_type="application/json")
     assert changed.status_code == 200, changed.content
     assert changed.json()["shape"]["type"] == "Polygon"
     cells = set(DeviationCell.objects.filter(deviation=deviation, resolution=10).values_list("cell", flat=True))
     assert cells == shapes.cells(SLOPE)[10]
     deviation.refresh_from_db()
     assert deviation.shape_min_lat == 59.25
-    point = client.patch(url, {"version": 2, "shape": None}, content_type="application/json")
+    point = client.patch(url, {"version": 3, "shape": None}, content_type="application/json")
     assert point.status_code == 200, point.content
     deviation.refresh_from_db()
     assert deviation.shape is None and deviation.shape_min_lon is None
     assert not DeviationCell.objects.filter(deviation=deviation).exists()
     # Still at the area's anchor, and now a point that can be moved.
     assert shape(SLOPE).covers(shapely.Point(deviation.lon, deviation.lat))
-    assert client.patch(url, {"version": 3, "lon": 18.09, "lat": 59.244},
+    assert client.patch(url, {"version": 4, "lon": 18.09, "lat": 59.244},
                         content_type="application/json").status_code == 200
 
 
@@ -304,6 +321,16 @@ def test_ogc_api_items_carry_the_shape_in_the_crs_asked_for(world: World) -> Non
     sweref = client.get(f"{base}/{line.pk}", {"crs": "http://www.opengis.net/def/crs/EPSG/0/3006"}).json()
     northing, easting = sweref["geometry"]["coordinates"][0]
     assert (easting, northing) == pytest.approx(to_sweref99tm(18.09, 59.24), abs=0.01)
+    # A box in SWEREF 99 TM (northing first) inside the bend finds nothing; one over the first stretch finds it.
+    def sweref_box(west: float, south: float, east: float, north: float) -> str:
+        (e1, n1), (e2, n2) = to_sweref99tm(west, south), to_sweref99tm(east, north)
+        return f"{n1},{e1},{n2},{e2}"
+
+    epsg = "http://www.opengis.net/def/crs/EPSG/0/3006"
+    inside_bend = client.get(base, {"bbox": sweref_box(18.096, 59.2415, 18.0985, 59.2435), "bbox-crs": epsg})
+    assert inside_bend.status_code == 200 and inside_bend.json()["features"] == []
+    crossing = client.get(base, {"bbox": sweref_box(18.091, 59.2395, 18.093, 59.2405), "bbox-crs": epsg}).json()
+    assert [f["id"] for f in crossing["features"]] == [line.pk]
     # A CQL2 box over the path's west end, away from its anchor.
     found = client.get(base, {"filter": "S_INTERSECTS(geometry, BBOX(18.089, 59.239, 18.092, 59.241))"}).json()
     assert [f["id"] for f in found["features"]] == [line.pk]
@@ -360,3 +387,15 @@ def test_the_effect_of_an_action_counts_a_line_that_passes_its_point(world: Worl
     visible = services.visible_deviations(world.coordinator)
     assert list(places.deviations_at(area, visible).values_list("pk", flat=True)) == [line.pk]
     assert not places.deviations_at(area, visible.filter(shape_min_lon__isnull=True)).exists()
+
+
+def test_a_point_just_outside_the_box_is_not_in_it(world: World) -> None:
+    """PostGIS's && compares boxes of 32-bit floats rounded outwards: the points are then tested exactly."""
+    point = world.report(world.housing_reporter, lon=18.09, lat=59.248721)
+    visible = services.visible_deviations(world.viewer)
+    from lagesbild.spatial_index import filter_bbox
+
+    for selective in (True, False):
+        assert not filter_bbox(visible, (18.08, 59.24, 18.10, 59.2487165), selective=selective).exists()
+        assert list(filter_bbox(visible, (18.08, 59.24, 18.10, 59.248721), selective=selective)
+                    .values_list("pk", flat=True)) == [point.pk]

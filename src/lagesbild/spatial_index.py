@@ -140,11 +140,16 @@ def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -
         )
         return exact.filter(id__in=rtree_ids)
     if vendor == "postgresql":
-        # For a point, && is the exact test already; a shape's box meeting the view is not enough.
+        # && finds candidates through the index, but compares boxes of 32-bit floats rounded outwards: a point
+        # is then tested on its coordinates, a line or area on its shape.
         return queryset.extra(  # noqa: S610 - fixed SQL, values passed as parameters
             where=[f"{TABLE}.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)",
-                   f"({TABLE}.shape IS NULL OR ST_Intersects({TABLE}.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)))"],
-            params=[min_lon, min_lat, max_lon, max_lat, min_lon, min_lat, max_lon, max_lat],
+                   f"""(({TABLE}.shape IS NULL AND {TABLE}.lon >= %s AND {TABLE}.lon <= %s AND {TABLE}.lat >= %s
+                          AND {TABLE}.lat <= %s)
+                        OR ({TABLE}.shape IS NOT NULL
+                            AND ST_Intersects({TABLE}.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))))"""],
+            params=[min_lon, min_lat, max_lon, max_lat, min_lon, max_lon, min_lat, max_lat,
+                    min_lon, min_lat, max_lon, max_lat],
         )
     raise RuntimeError(f"Unsupported database: {vendor}")
 

@@ -206,7 +206,7 @@ def ui_strings() -> dict[str, str]:
 def field_labels() -> dict[str, str]:
     """Names of the fields a change history mentions, in the person's language."""
     names = ["category", "lon", "lat", "observed_at", "observed_until", "place_name", "description", "severity",
-             "visibility", "status"]
+             "visibility", "status", "shape"]
     labels = {name: str(getattr(Deviation._meta.get_field(name), "verbose_name", name)) for name in names}
     labels["shared_with"] = _("Organisations that may see it")
     labels["comment"] = _("comment")

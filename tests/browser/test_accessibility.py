@@ -121,6 +121,15 @@ def test_report_form_and_detail(site: str, page: Page) -> None:
     assert violations(page, "#view-detail") == []
 
 
+def test_drawing_a_line_or_area(site: str, page: Page) -> None:
+    sign_in(page, site, "polis@farsta.demo")
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    page.get_by_label("ett område").check()
+    page.get_by_role("button", name="Hörn vid krysset").click()
+    expect(page.locator("#draw-status")).to_contain_text("1 hörn")
+    assert violations(page, "#pick-banner") == []
+
+
 def test_members_page(site: str, page: Page) -> None:
     sign_in(page, site, "samordnare@farsta.demo")
     page.goto(f"{site}/f/farsta/medlemmar/")

@@ -30,7 +30,7 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
 
     # A line, by clicking three corners of a path on the map.
     page.get_by_role("button", name="Rapportera avvikelse").click()
-    page.get_by_label("en linje (en gångväg, en gatusträcka)").check()
+    page.get_by_label("en linje").check()
     expect(page.get_by_role("button", name="Klar")).to_be_disabled()
     box = page.locator("#map").bounding_box()
     assert box is not None
@@ -39,7 +39,7 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
     for dx, dy in ((-150, 60), (0, 140), (120, 80)):
         page.mouse.click(cx + dx, cy + dy)
     expect(page.locator("#draw-status")).to_have_text("3 hörn. En linje behöver minst 2.")
-    page.get_by_role("button", name="Ångra senaste hörnet").click()
+    page.get_by_role("button", name="Ångra hörn").click()
     expect(page.locator("#draw-status")).to_contain_text("2 hörn")
     page.mouse.click(cx + 120, cy + 80)
     page.get_by_role("button", name="Klar").click()
@@ -48,6 +48,16 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
     expect(dialog.locator("#report-position")).to_have_text("En linje med 3 hörn")
     dialog.get_by_label("Kategori").select_option("dark_place")
     dialog.get_by_label("Beskrivning").fill("Mörk gångväg, webbtest linje")
+    # Drawn again from the form, which keeps what was typed: a fourth corner further along the path.
+    dialog.get_by_role("button", name="Rita om").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#draw-status")).to_have_text("3 hörn. En linje behöver minst 2.")
+    page.mouse.click(cx + 200, cy + 60)
+    page.mouse.dblclick(cx + 200, cy + 60)  # a double click on the same spot is no new corner
+    expect(page.locator("#draw-status")).to_have_text("4 hörn. En linje behöver minst 2.")
+    page.get_by_role("button", name="Klar").click()
+    expect(dialog.locator("#report-position")).to_have_text("En linje med 4 hörn")
+    expect(dialog.get_by_label("Beskrivning")).to_have_value("Mörk gångväg, webbtest linje")
     dialog.get_by_role("button", name="Spara").click()
     expect(dialog).to_be_hidden()
     detail = page.locator("#view-detail")
@@ -55,18 +65,18 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
     expect(detail).to_contain_text(" m)")  # "(Linje, 240 m)"
     line = Deviation.objects.get(description="Mörk gångväg, webbtest linje")
     assert line.shape is not None and line.shape["type"] == "LineString"
-    assert len(line.shape["coordinates"]) == 3
+    assert len(line.shape["coordinates"]) == 4
     # The anchor lies on the line, halfway along it.
     assert shape(line.shape).distance(shapely.Point(line.lon, line.lat)) < 1e-6
 
     # An area, from the keyboard: move the map, add a corner at the cross, three times.
     page.get_by_role("button", name="Rapportera avvikelse").click()
-    page.get_by_label("ett område (en slänt, en gård)").check()
-    expect(page.get_by_role("button", name="Lägg till ett hörn vid krysset")).to_be_visible()
+    page.get_by_label("ett område").check()
+    expect(page.get_by_role("button", name="Hörn vid krysset")).to_be_visible()
     expect(page.get_by_role("button", name="Använd krysset")).to_be_hidden()
     for lon, lat in ((18.0890, 59.2440), (18.0900, 59.2440), (18.0900, 59.2446)):
         page.evaluate(f"() => window.lagesbildMap.jumpTo({{center: [{lon}, {lat}]}})")
-        page.get_by_role("button", name="Lägg till ett hörn vid krysset").focus()
+        page.get_by_role("button", name="Hörn vid krysset").focus()
         page.keyboard.press("Enter")
     expect(page.locator("#draw-status")).to_have_text("3 hörn. Ett område behöver minst 3.")
     page.get_by_role("button", name="Klar").click()
@@ -98,4 +108,35 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
     features = {f["id"]: f for f in json.loads(Path(download.value.path()).read_text())["features"]}
     assert features[line.pk]["geometry"] == line.shape
     assert features[area.pk]["geometry"] == area.shape
+    assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_line_drawn_on_a_phone(site: str, phone: Page) -> None:
+    page = phone
+    sign_in(page, site, "trygghetsvard@farsta.demo")
+    page.wait_for_function("() => document.body.classList.contains('map-ready')")
+    page.evaluate("() => window.lagesbildMap.jumpTo({center: [18.0912, 59.2433], zoom: 16})")
+    page.get_by_role("button", name="Rapportera avvikelse").click()
+    page.get_by_label("en linje").check()
+    expect(page.locator("#pick-help")).to_contain_text("klicka på kartan vid varje hörn")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    bottom = box["y"] + box["height"]
+    page.mouse.click(box["x"] + box["width"] * 0.2, bottom - 200)
+    # Once drawing, the instructions give way to the count, and the banner leaves the lower half of the map free.
+    expect(page.locator("#draw-status")).to_have_text("1 hörn. En linje behöver minst 2.")
+    expect(page.locator("#pick-help")).to_be_hidden()
+    banner = page.locator("#pick-banner").bounding_box()
+    assert banner is not None
+    assert banner["y"] + banner["height"] < box["y"] + box["height"] / 2
+    page.mouse.click(box["x"] + box["width"] * 0.7, bottom - 250)  # above the sign-in notice
+    page.get_by_role("button", name="Klar").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("#report-position")).to_have_text("En linje med 2 hörn")
+    dialog.get_by_label("Kategori").select_option("moped")
+    dialog.get_by_label("Beskrivning").fill("Mopedåkning på gångvägen, webbtest telefon")
+    dialog.get_by_role("button", name="Spara").click()
+    expect(dialog).to_be_hidden()
+    saved = Deviation.objects.get(description="Mopedåkning på gångvägen, webbtest telefon")
+    assert saved.shape is not None and len(saved.shape["coordinates"]) == 2
     assert page.js_errors == []  # type: ignore[attr-defined]

@@ -40,7 +40,8 @@ class HexagonFeature(Schema):
 class HexagonsOut(Schema):
     type: str = Field(description="FeatureCollection")
     resolution: int
-    numberMatched: int
+    numberMatched: int = Field(description="How many deviations match; a line or area counts in every hexagon "
+                                           "it crosses, so the counts may add up to more")
     features: list[HexagonFeature]
 
 
@@ -177,8 +178,10 @@ def _prepare(request: HttpRequest, forum: str, params: PatternQuery) -> tuple[Me
             summary="Deviations per H3 hexagon as GeoJSON polygons (for the map's hexagon layer)")
 def hexagons(request: HttpRequest, forum: str, params: Query[PatternQuery]) -> dict[str, Any]:
     membership, flt, resolution = _prepare(request, forum, params)
-    counts = services.hexagon_counts(services.filtered(membership, flt), resolution)
-    return {"type": "FeatureCollection", "resolution": resolution, "numberMatched": sum(counts.values()),
+    queryset = services.filtered(membership, flt)
+    counts = services.hexagon_counts(queryset, resolution)
+    # The deviations, not the sum of the counts: a line or area counts in each hexagon it crosses.
+    return {"type": "FeatureCollection", "resolution": resolution, "numberMatched": queryset.count(),
             "features": services.hexagon_features({c: {"count": n} for c, n in counts.items()})}
 
 

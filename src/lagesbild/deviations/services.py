@@ -598,8 +598,10 @@ def edit_deviation(membership: Membership, deviation_id: int, changes: dict[str,
     merged.observed_until = deviation.observed_until
     for name, value in content_changes.items():
         setattr(merged, name, value)
+    # A line or area is moved by drawing it again. Its anchor sent back as a list gives it (to 6 decimals, about
+    # 10 cm) is no move; the anchor is worked out from the shape again below.
     if deviation.shape and "shape" not in content_changes and (
-            merged.lon != deviation.lon or merged.lat != deviation.lat):
+            abs(merged.lon - deviation.lon) > 1e-5 or abs(merged.lat - deviation.lat) > 1e-5):
         raise InvalidInput(_("This deviation is a line or an area: draw it again to move it, or remove the line "
                              "or area to make it a point."), field="shape")
     if "visibility" in content_changes and merged.visibility != Visibility.NAMED:

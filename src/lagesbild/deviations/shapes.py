@@ -33,11 +33,15 @@ KINDS = ("LineString", "Polygon")
 MAX_CORNERS = 500
 MAX_LENGTH_M = 5_000
 MAX_AREA_M2 = 2_000_000
+# An area's outline, and any shape's extent: a thin winding area would otherwise lie in as many hexagons as a
+# district (and a forum without an area would accept a shape across the country).
+MAX_OUTLINE_M = 10_000
+MAX_EXTENT_M = 5_000
 MIN_LENGTH_M = 1.0
 MIN_AREA_M2 = 1.0
-# A line is sampled this often (in degrees, about 5 to 11 m) to find the hexagons it passes through: well
-# under the edge of the finest hexagon kept (65 m).
-SAMPLE_DEGREES = 0.0001
+# A line is sampled this often (in degrees, about 2 to 3 m) to find the hexagons it passes through: well
+# under the edge of the finest hexagon kept (65 m), so only a corner clipped by less than that is missed.
+SAMPLE_DEGREES = 0.00003
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ def parse(value: Any, forum_area: dict[str, Any] | None = None) -> DeviationShap
     leaves the forum's area.
     """
     if isinstance(value, str):
+        if len(value) > 100_000:
+            raise _invalid(_("The line or area is not valid GeoJSON."))
         try:
             value = json.loads(value)
         except ValueError:
@@ -71,6 +77,8 @@ def parse(value: Any, forum_area: dict[str, Any] | None = None) -> DeviationShap
     coordinates = value.get("coordinates")
     try:
         geom = _geometry(value["type"], coordinates)
+    except _Refused as refused:
+        raise _invalid(str(refused)) from None
     except (TypeError, ValueError, IndexError, shapely.errors.GEOSException):
         raise _invalid(_("The line or area is not valid GeoJSON.")) from None
     if shapely.get_num_coordinates(geom) > MAX_CORNERS:
@@ -78,15 +86,26 @@ def parse(value: Any, forum_area: dict[str, Any] | None = None) -> DeviationShap
     min_lon, min_lat, max_lon, max_lat = geom.bounds
     if not (-180 <= min_lon and max_lon <= 180 and -90 <= min_lat and max_lat <= 90):
         raise _invalid(_("The corners must be longitude and latitude in WGS84 degrees."))
-    if not geom.is_valid:
-        raise _invalid(_("The area's outline crosses itself."))
     metric = geometry.sweref99tm_shape(geom)
+    west, south, east, north = metric.bounds
+    # Far outside the projection's zone its numbers run to infinity: that is too far, too.
+    if not all(map(math.isfinite, (west, south, east, north))) or max(east - west, north - south) > MAX_EXTENT_M:
+        raise _invalid(_("The line or area stretches over more than %(max)s km. Report a smaller one, or several.")
+                       % {"max": f"{MAX_EXTENT_M / 1000:g}"})
     if isinstance(geom, Polygon):
+        if not geom.is_valid:
+            # Corners on one line are no area at all, though shapely calls that crossing itself.
+            if geom.convex_hull.area < 1e-10:
+                raise _invalid(_("The area is too small: draw at least three corners apart from each other."))
+            raise _invalid(_("The area's outline crosses itself."))
         if metric.area < MIN_AREA_M2:
             raise _invalid(_("The area is too small: draw at least three corners apart from each other."))
         if metric.area > MAX_AREA_M2:
             raise _invalid(_("The area is larger than %(max)s km². Report a smaller area, or several.")
                            % {"max": f"{MAX_AREA_M2 / 1e6:g}"})
+        if metric.length > MAX_OUTLINE_M:
+            raise _invalid(_("The area's outline is longer than %(max)s km. Draw it with fewer turns, or report "
+                             "several areas.") % {"max": f"{MAX_OUTLINE_M / 1000:g}"})
     elif metric.length < MIN_LENGTH_M:
         raise _invalid(_("The line is too short: draw at least two points apart from each other."))
     if metric.length > MAX_LENGTH_M and isinstance(geom, LineString):
@@ -98,6 +117,10 @@ def parse(value: Any, forum_area: dict[str, Any] | None = None) -> DeviationShap
     return DeviationShape(geojson=_plain(geom), lon=round(anchor[0], 7), lat=round(anchor[1], 7),
                           extent=(min_lon, min_lat, max_lon, max_lat), length_m=round(metric.length, 1),
                           area_m2=round(metric.area, 1) if isinstance(geom, Polygon) else 0.0)
+
+
+class _Refused(ValueError):
+    """A shape that is GeoJSON, but not one a deviation can have; the message says why."""
 
 
 def _geometry(kind: str, coordinates: Any) -> BaseGeometry:
@@ -115,16 +138,18 @@ def _geometry(kind: str, coordinates: Any) -> BaseGeometry:
         # Two clicks on one spot are one corner.
         points = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
         if len(points) < 2:
-            raise ValueError("a line needs two points")
+            raise _Refused(_("The line is too short: draw at least two points apart from each other."))
         return LineString(points)
+    if len(coordinates) > 1:
+        raise _Refused(_("An area is one outline, without holes."))
     if len(coordinates) != 1:
-        raise ValueError("one ring, no holes")
+        raise ValueError("no ring")
     ring = [pair(p) for p in coordinates[0]]
     ring = [p for i, p in enumerate(ring) if i == 0 or p != ring[i - 1]]
     if ring and ring[0] != ring[-1]:
         ring.append(ring[0])
     if len(ring) < 4:
-        raise ValueError("an area needs three corners")
+        raise _Refused(_("The area is too small: draw at least three corners apart from each other."))
     return Polygon(ring)
 
 

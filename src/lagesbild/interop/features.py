@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import shapely.geometry
 from django.db.models import Min, Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -448,9 +449,12 @@ def deviation_items(membership: Membership, query: ItemsQuery) -> ItemsPage:
     queryset = deviations.apply_filter(deviations.visible_deviations(membership), forum, flt)
     if query.bbox is not None and query.bbox_crs == EPSG3006:
         min_n, min_e, max_n, max_e = query.bbox
-        # Points exactly in SWEREF 99 TM; a line or area was found by the box around it, above.
-        queryset = queryset.filter(Q(sweref_x__gte=min_e, sweref_x__lte=max_e, sweref_y__gte=min_n,
-                                     sweref_y__lte=max_n) | Q(shape_min_lon__isnull=False))
+        # Points exactly in SWEREF 99 TM; the few lines and areas in the box around it, by their shape.
+        sweref_box = shapely.geometry.box(min_e, min_n, max_e, max_n)
+        drawn = [pk for pk, shape in queryset.filter(shape_min_lon__isnull=False).values_list("pk", "shape")
+                 if geometry.sweref99tm_shape(shapely.geometry.shape(shape)).intersects(sweref_box)]
+        queryset = queryset.filter(Q(shape_min_lon__isnull=True, sweref_x__gte=min_e, sweref_x__lte=max_e,
+                                     sweref_y__gte=min_n, sweref_y__lte=max_n) | Q(pk__in=drawn))
     if query.condition is not None:
         queryset = queryset.filter(query.condition)
     number_matched = queryset.count()

@@ -442,8 +442,9 @@ def _geometry_refusal(kind: str) -> str:
     names = {"Polygon": _("an area (polygon)"), "MultiPolygon": _("an area (polygon)"),
              "LineString": _("a line"), "MultiLineString": _("a line"), "MultiPoint": _("several points"),
              "GeometryCollection": _("a collection of geometries")}
-    return _("The feature is %(kind)s. Deviations are points: convert it to points first (in QGIS: Vector, "
-             "Geometry tools, Centroids).") % {"kind": names.get(kind, kind)}
+    return _("The feature is %(kind)s. An import takes points only: convert it to points first (in QGIS: "
+             "Vector, Geometry tools, Centroids), or draw the line or area on the map.") % {
+        "kind": names.get(kind, kind)}
 
 
 # --- GeoPackage ------------------------------------------------------------------------------------------------

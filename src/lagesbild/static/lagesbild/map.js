@@ -934,7 +934,10 @@ function showDrawing() {
   const needed = kind === "line" ? 2 : 3;
   $("#draw-done").disabled = corners.length < needed;
   $("#draw-undo").disabled = corners.length === 0;
-  $("#draw-status").textContent = kind === "point" || !state.picking ? ""
+  // The instructions until the first corner, then how many there are (a phone has little map to spare).
+  const help = $("#pick-help");
+  help.hidden = kind !== "point" && corners.length > 0;
+  $("#draw-status").textContent = kind === "point" || !state.picking || corners.length === 0 ? ""
     : format(kind === "line" ? t.cornersLine : t.cornersArea, { count: corners.length });
 }
 
@@ -950,7 +953,11 @@ function showPickKind() {
 }
 
 function addCorner(lngLat) {
-  state.corners.push([Number(lngLat.lng.toFixed(7)), Number(lngLat.lat.toFixed(7))]);
+  const corner = [Number(lngLat.lng.toFixed(7)), Number(lngLat.lat.toFixed(7))];
+  const last = state.corners[state.corners.length - 1];
+  // A double click, or the cross used twice without moving, is one corner.
+  if (last && last[0] === corner[0] && last[1] === corner[1]) return;
+  state.corners.push(corner);
   showDrawing();
 }
 
@@ -963,8 +970,31 @@ $("#draw-done")?.addEventListener("click", () => {
   const kind = drawKind();
   const corners = state.corners;
   stopPicking();
-  openReportForm();
+  openOrReturnToForm();
   setShape(drawnShape(corners, kind), corners.length);
+  state.drawn = { kind, corners };
+});
+
+// "Draw it again" from the form: the form keeps what was typed while the line or area is drawn anew.
+function openOrReturnToForm() {
+  if (!state.redrawing) {
+    openReportForm();
+    return;
+  }
+  state.redrawing = false;
+  reportForm.shape.value = "";
+  $("#report-redraw-row").hidden = true;
+  dialog.showModal();
+}
+
+$("#report-redraw")?.addEventListener("click", () => {
+  const drawn = state.drawn;
+  state.redrawing = true;
+  dialog.close();
+  startPicking();
+  document.querySelector(`input[name=pick-kind][value=${drawn.kind}]`).checked = true;
+  state.corners = [...drawn.corners];
+  showPickKind();
 });
 
 function setShape(shape, corners) {
@@ -978,6 +1008,7 @@ function setShape(shape, corners) {
   pickMarker?.remove();
   map.getSource("drawing")?.setData({ type: "FeatureCollection",
                                       features: [{ type: "Feature", geometry: shape, properties: {} }] });
+  $("#report-redraw-row").hidden = false;
 }
 
 function shapeBounds(shape) {
@@ -1091,6 +1122,7 @@ function openReportForm(existing = null) {
   $("#report-submit").textContent = $("#report-submit").dataset.save;
   reportForm.reset();
   reportForm.shape.value = "";  // a hidden field keeps its value through reset()
+  $("#report-redraw-row").hidden = true;
   const title = $("#report-title");
   title.textContent = existing ? title.dataset.edit : title.dataset.new;
   const now = localInputValue(new Date());
@@ -1612,12 +1644,18 @@ $("#pick-cancel").addEventListener("click", () => {
   stopPicking();
   state.corners = [];
   showDrawing();
+  if (state.redrawing) {  // back to the form, with the line or area drawn before
+    const { kind, corners } = state.drawn;
+    openOrReturnToForm();
+    setShape(drawnShape(corners, kind), corners.length);
+    return;
+  }
   $("#report-button")?.focus();
 });
 $("#pick-centre").addEventListener("click", () => {
   const centre = map.getCenter();
   stopPicking();
-  openReportForm();
+  openOrReturnToForm();
   setPosition(centre.lng, centre.lat);
 });
 $("#pick-gps").addEventListener("click", () => {
@@ -1625,7 +1663,7 @@ $("#pick-gps").addEventListener("click", () => {
     (position) => {
       stopPicking();
       map.easeTo({ center: [position.coords.longitude, position.coords.latitude], zoom: 16 });
-      openReportForm();
+      openOrReturnToForm();
       setPosition(position.coords.longitude, position.coords.latitude);
     },
     () => announce(t.gpsError),
@@ -1674,7 +1712,7 @@ map.on("click", (event) => {
     return;
   }
   stopPicking();
-  openReportForm();
+  openOrReturnToForm();
   setPosition(event.lngLat.lng, event.lngLat.lat);
 });
 

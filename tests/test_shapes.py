@@ -95,9 +95,10 @@ def test_a_line_is_anchored_halfway_along_it_and_an_area_inside_it() -> None:
                                             for i in reversed(range(150))], [18.07, 59.23]]]}, "kontur"),
     # Far from any forum's area it is still bounded (a forum without an area accepts any place).
     ({"type": "LineString", "coordinates": [[10.0, 55.0], [18.0, 65.0]]}, "sträcker sig över mer än 5 km"),
-    # Round the pole: short, but not in the forum.
-    ({"type": "LineString", "coordinates": [[-179.0, 89.99], [179.0, 89.99]]}, "utanför forumets område"),
-    ({"type": "LineString", "coordinates": [[18.0, 90.0], [18.001, 90.0]]}, "för kort"),  # one point, the pole
+    # Round the pole, or across the 180th meridian: short in metres, but all round the globe in degrees.
+    ({"type": "LineString", "coordinates": [[-179.0, 89.99], [179.0, 89.99]]}, "sträcker sig över mer än 5 km"),
+    ({"type": "LineString", "coordinates": [[179.99, 60.0], [-179.99, 60.0]]}, "sträcker sig över mer än 5 km"),
+    ({"type": "LineString", "coordinates": [[18.0, 86.0], [18.001, 86.0]]}, "sträcker sig över mer än 5 km"),
     ({"type": "LineString", "coordinates": [[18.09, 59.24], [18.16, 59.24]]}, "utanför forumets område"),
 ])
 def test_a_bad_shape_is_refused_with_the_reason(world: World, drawn: Any, message: str) -> None:

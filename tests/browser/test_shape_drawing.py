@@ -52,6 +52,10 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
     dialog.get_by_role("button", name="Rita om").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#draw-status")).to_have_text("3 hörn. En linje behöver minst 2.")
+    # The corners drawn before are on the map again (after the form's close, which clears the drawing).
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => window.lagesbildMap.queryRenderedFeatures({layers: ['drawing-corners']}).length === 3")
     page.mouse.click(cx + 200, cy + 60)
     page.mouse.dblclick(cx + 200, cy + 60)  # a double click on the same spot is no new corner
     expect(page.locator("#draw-status")).to_have_text("4 hörn. En linje behöver minst 2.")

@@ -238,7 +238,8 @@ class DeviationIn(Schema):
     lat: Lat | None = Field(None, description="WGS84 latitude (needed unless a shape is drawn)")
     shape: dict[str, Any] | None = Field(
         None, description="A line (GeoJSON LineString) or an area (Polygon, without holes) instead of a point: "
-        "at most 500 corners, a line up to 5 km, an area up to 2 km², inside the forum's area. lon and lat are "
+        "at most 500 corners, a line up to 5 km, an area up to 2 km² with an outline up to 10 km, stretching over "
+        "at most 5 km, inside the forum's area. lon and lat are "
         "then worked out from it (the middle of a line, a point inside an area); in a form, as a JSON object")
     observed_at: DateTime | None = Field(None, description="When it was noticed (2000 or later); defaults to now")
     observed_until: DateTime | None = None

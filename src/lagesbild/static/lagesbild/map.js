@@ -984,6 +984,7 @@ function openOrReturnToForm() {
   state.redrawing = false;
   reportForm.shape.value = "";
   $("#report-redraw-row").hidden = true;
+  clearErrors();  // what was refused was the old line or area
   dialog.showModal();
 }
 
@@ -1636,7 +1637,8 @@ $("#capture-clear").addEventListener("click", async () => {
 });
 dialog?.addEventListener("close", () => {
   pickMarker?.remove();
-  map.getSource("drawing")?.setData({ type: "FeatureCollection", features: [] });
+  // The close event comes after "Draw it again" has put the corners back on the map: they stay.
+  if (!state.picking) map.getSource("drawing")?.setData({ type: "FeatureCollection", features: [] });
 });
 
 $("#report-button")?.addEventListener("click", startPicking);

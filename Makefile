@@ -90,8 +90,10 @@ test-sqlite: install-dev system-packages
 
 # Tests marked `pure` touch no database (statistics calibration, source rules), and the browser tests drive the
 # pages, whose data come from the API tested on both backends: both ran on the SQLite pass, which `make run` uses.
+# In two processes as well (a test database each): run side by side in `make test`, it is the longest pass, and
+# for its last minutes it runs alone.
 test-postgres: install-dev system-packages
-	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -m "not pure and not browser"
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -m "not pure and not browser" $(PARALLEL)
 
 # schemathesis with about ten thousand generated requests (make test runs about two thousand).
 fuzz: install-dev

@@ -22,15 +22,19 @@ def drawn_features(page: Page, layer: str) -> set[int]:
         f"() => window.lagesbildMap.queryRenderedFeatures({{layers: ['{layer}']}}).map(f => f.properties.id)"))
 
 
-def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, desktop: Page) -> None:
-    page = desktop
-    sign_in(page, site, "vicevard@farsta.demo")
+def start_drawing(page: Page, site: str, email: str, kind: str) -> None:
+    """Signed in, over Farsta centrum, with the report's drawing tool open for `kind`."""
+    sign_in(page, site, email)
     page.wait_for_function("() => document.body.classList.contains('map-ready')")
     page.evaluate("() => window.lagesbildMap.jumpTo({center: [18.0912, 59.2433], zoom: 16})")
-
-    # A line, by clicking three corners of a path on the map.
     page.get_by_role("button", name="Rapportera avvikelse").click()
-    page.get_by_label("en linje").check()
+    page.get_by_label(kind).check()
+
+
+def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, desktop: Page) -> None:
+    page = desktop
+    # A line, by clicking three corners of a path on the map.
+    start_drawing(page, site, "vicevard@farsta.demo", "en linje")
     expect(page.get_by_role("button", name="Klar")).to_be_disabled()
     box = page.locator("#map").bounding_box()
     assert box is not None
@@ -117,11 +121,7 @@ def test_a_line_and_an_area_from_the_drawing_tool_to_the_export(site: str, deskt
 
 def test_a_line_drawn_on_a_phone(site: str, phone: Page) -> None:
     page = phone
-    sign_in(page, site, "trygghetsvard@farsta.demo")
-    page.wait_for_function("() => document.body.classList.contains('map-ready')")
-    page.evaluate("() => window.lagesbildMap.jumpTo({center: [18.0912, 59.2433], zoom: 16})")
-    page.get_by_role("button", name="Rapportera avvikelse").click()
-    page.get_by_label("en linje").check()
+    start_drawing(page, site, "trygghetsvard@farsta.demo", "en linje")
     expect(page.locator("#pick-help")).to_contain_text("klicka på kartan vid varje hörn")
     box = page.locator("#map").bounding_box()
     assert box is not None

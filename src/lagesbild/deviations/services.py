@@ -560,7 +560,8 @@ def report_deviation(
                 fields=own_fields,
                 **shape_columns(data.shape),
             )
-            replace_cells(deviation)
+            if deviation.shape:  # a point needs no hexagon rows, and a new one has none to remove
+                replace_cells(deviation)
             _replace_shares(deviation, named)
             _store_photos(membership, deviation, prepared, written)
             audit.record(membership, AuditEvent.Action.CREATE, deviation, _snapshot(deviation, named))

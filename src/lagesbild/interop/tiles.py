@@ -9,7 +9,8 @@ screen, not the number of deviations. Two layers then:
 - `cell-centres`: the same hexagons as points at their centres, each in the one tile that holds its centre,
   for a label that appears once.
 
-Past that, the `deviations` layer has every point, with its `id`, main `category` and `status`. On PostgreSQL
+Past that, the `deviations` layer has every deviation (a point, or the line or area it was drawn as), with its
+`id`, main `category` and `status`; the hexagon counts count a line or area in every hexagon it crosses. On PostgreSQL
 PostGIS encodes it (`ST_AsMVT`); on SQLite, and for the hexagons on both, mapbox-vector-tile does.
 
 A hexagon layer asks for `hexagons=true`: hexagons at every zoom, never points (the map page's "Hexagons with

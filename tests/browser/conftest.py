@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.basemaps import TileServer, make_pmtiles
 
@@ -18,6 +18,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("LAGESBILD_CHROMIUM", "/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 667}
+# CI runs this pass beside the two database passes on two cores, where a map with WebGL in software
+# can take longer than expect()'s own 5 s to draw. Waiting longer changes no assertion.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

@@ -301,6 +301,7 @@ def test_a_link_opens_one_deviation(site: str, desktop: Page) -> None:
     assert deviation is not None
     sign_in(desktop, site, "samordnare@farsta.demo")
     desktop.goto(f"{site}/f/farsta/?period=all#deviation-{deviation.pk}")
+    desktop.wait_for_selector("body.map-ready")  # set once the linked deviation is open
     detail = desktop.locator("#view-detail")
     expect(detail.get_by_role("heading", level=2)).to_contain_text(deviation.category.name_sv)
     expect(detail).to_contain_text(deviation.organisation.name)

@@ -9,7 +9,7 @@ PORT ?= 8000
 # translation check.
 TEST_DEBS := chromium postgresql-15 postgresql-15-postgis-3 gettext fonts-dejavu-core
 
-.PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres fuzz bench messages clean
+.PHONY: run test install install-dev system-packages lint typecheck test-sqlite test-postgres fuzz bench load-test messages clean
 
 # The app refuses to start without a secret key. For the local demo, a random one is kept in var/secret_key
 # (made once); LAGESBILD_SECRET_KEY in the environment wins.
@@ -95,10 +95,15 @@ test-sqlite: install-dev system-packages
 test-postgres: install-dev system-packages
 	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -m "not pure and not browser" $(PARALLEL)
 
-# schemathesis with about ten thousand generated requests (make test runs about two thousand).
+# schemathesis with over ten thousand generated requests on each database (make test runs about two thousand).
 fuzz: install-dev
-	LAGESBILD_FUZZ_EXAMPLES=50 $(BIN)/python -m pytest tests/test_api_fuzz.py
-	$(BIN)/python scripts/with_postgres.py -- env LAGESBILD_FUZZ_EXAMPLES=50 $(BIN)/python -m pytest tests/test_api_fuzz.py
+	LAGESBILD_FUZZ_EXAMPLES=60 $(BIN)/python -m pytest tests/test_api_fuzz.py
+	$(BIN)/python scripts/with_postgres.py -- env LAGESBILD_FUZZ_EXAMPLES=60 $(BIN)/python -m pytest tests/test_api_fuzz.py
+
+# 200 simulated members for 10 minutes against gunicorn and PostgreSQL, over a million deviations (bench/load_test.py).
+load-test: install-dev system-packages
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	cd bench && ../$(BIN)/python ../scripts/with_postgres.py -- ../$(BIN)/python load_test.py --count 1000000
 
 bench: install-dev
 	$(BIN)/python bench/bench_deviations.py

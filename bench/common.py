@@ -17,12 +17,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(doc: str, runs: int, demo_count: int | None = None) -> tuple[argparse.Namespace, float]:
-    """Parse --count and --runs, set up Django on a fresh database and load the forum `bench` (with --count
-    deviations, or `demo_count`). Returns the arguments and how long loading took, in seconds."""
+def setup_django(doc: str, runs: int, extra: list[tuple[str, type, Any]] | None = None) -> argparse.Namespace:
+    """Parse --count, --runs (and `extra` options: name, type, default) and set up Django on a fresh database
+    (SQLite in a temporary file, or the PostgreSQL that LAGESBILD_DATABASE_URL names), migrated."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=runs)
+    for name, kind, default in extra or []:
+        parser.add_argument(name, type=kind, default=default)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="lagesbild-bench-"))
@@ -38,14 +40,22 @@ def start(doc: str, runs: int, demo_count: int | None = None) -> tuple[argparse.
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from django.db import connection
     from django.test.utils import setup_test_environment
-
-    from lagesbild.demo import create_demo_forum
 
     setup_test_environment()
     settings.ALLOWED_HOSTS = ["testserver"]
     call_command("migrate", verbosity=0)
+    return args
+
+
+def start(doc: str, runs: int, demo_count: int | None = None) -> tuple[argparse.Namespace, float]:
+    """Parse --count and --runs, set up Django on a fresh database and load the forum `bench` (with --count
+    deviations, or `demo_count`). Returns the arguments and how long loading took, in seconds."""
+    args = setup_django(doc, runs)
+    from django.db import connection
+
+    from lagesbild.demo import create_demo_forum
+
     started = time.perf_counter()
     create_demo_forum(count=args.count if demo_count is None else demo_count, slug="bench", name="Benchmark")
     load_seconds = time.perf_counter() - started

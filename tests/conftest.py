@@ -75,11 +75,14 @@ def _empty_cache(db: None) -> None:
     """Sign-in rate limits live in the cache; one test's failed attempts must not lock out the next."""
     from django.core.cache import cache
 
+    from lagesbild import data_version
     from lagesbild.interop import tiles
 
     cache.clear()
-    # Kept tiles are keyed by forum id and data version, which a rolled-back test database hands out again.
+    # Kept tiles and lists are keyed by forum id and data version, which a rolled-back test database hands
+    # out again.
     tiles.kept.clear()
+    data_version.answers.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import h3
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -428,9 +429,11 @@ def test_aggregates_count_only_what_the_member_may_see(world: World) -> None:
     assert housing["categories"] == {"damage": 3}
     assert police["numberMatched"] == 4
     assert sorted(f["properties"]["count"] for f in police["features"]) == [1, 3]
-    # Each cell's point is the mean position of what it counts.
+    # Each cell is an H3 hexagon, its point the hexagon's centre.
     two = next(f for f in housing["features"] if f["properties"]["count"] == 2)
-    assert two["geometry"]["coordinates"] == [18.0605, 59.23]
+    lat, lon = h3.cell_to_latlng(two["properties"]["cell"])
+    assert two["geometry"]["coordinates"] == [round(lon, 6), round(lat, 6)]
+    assert h3.latlng_to_cell(59.23, 18.0605, h3.get_resolution(two["properties"]["cell"])) == two["properties"]["cell"]
     filtered = world.client(world.police_lead).get(url, {**params, "category": "littering"}).json()
     assert filtered["numberMatched"] == 0
     bad = world.client(world.police_lead).get(url, {"bbox": "18.05,59.22,18.15,59.27", "cells": 1000})

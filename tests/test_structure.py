@@ -171,3 +171,48 @@ def test_every_integer_the_api_reads_is_bounded(db: None) -> None:
                 if "maximum" not in schema or schema["maximum"] > 2**63 - 1 or "minimum" not in schema:
                     unbounded.append(where)
     assert unbounded == [], "use lagesbild.api.Id or NonNegativeInt: " + ", ".join(sorted(set(unbounded)))
+
+
+# --- Everything a forum owns says which forum ---------------------------------------------------------------
+
+# Tables that reference a forum's data but hold none of their own, and why they need no forum_id.
+FORUM_ID_NOT_NEEDED: dict[str, str] = {}
+
+
+def forum_owned_tables() -> dict[str, list[str]]:
+    """Each table that holds a forum's data (it points at the forum, or at a table that does), with the
+    forum-owned tables it points at."""
+    from django.apps import apps
+
+    from lagesbild.forums.models import Forum
+
+    models = [m for m in apps.get_models(include_auto_created=True) if m.__module__.startswith("lagesbild.")]
+    owned: dict[Any, list[str]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for model in models:
+            if model is Forum or model in owned:
+                continue
+            targets = [f.related_model for f in model._meta.concrete_fields if f.many_to_one or f.one_to_one]
+            reasons = [t._meta.db_table for t in targets if t is Forum or t in owned]
+            if reasons:
+                owned[model] = reasons
+                changed = True
+    return {m._meta.db_table: reasons for m, reasons in owned.items()}
+
+
+def test_every_table_a_forum_owns_has_its_forum_id() -> None:
+    """A national installation spreads its data over machines by forum_id (docs/deployment.md): a table that
+    holds a forum's data without the column could not be placed beside its forum's other rows."""
+    from django.apps import apps
+
+    lacking = []
+    for table, reasons in forum_owned_tables().items():
+        model = next(m for m in apps.get_models(include_auto_created=True) if m._meta.db_table == table)
+        columns = {f.column for f in model._meta.concrete_fields}
+        if "forum_id" not in columns and table not in FORUM_ID_NOT_NEEDED:
+            lacking.append(f"{table} (points at {', '.join(reasons)})")
+    assert lacking == [], "forum-owned tables without forum_id: " + "; ".join(sorted(lacking))
+    assert "deviations_deviationcount" in forum_owned_tables()
+    assert "deviations_deviation" in forum_owned_tables()

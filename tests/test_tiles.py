@@ -11,6 +11,7 @@ from typing import Any
 import h3
 import mapbox_vector_tile
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -208,7 +209,7 @@ def test_a_low_zoom_tile_stays_small_whatever_the_number_of_deviations(world: Wo
                             observed_at=now, observed_until=None, reported_at=None, place_name="", description="",
                             organisation_id=world.housing.pk, severity="medium", visibility="forum", status="new")
             for _ in range(20_000)]
-    with bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+    with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
         writer.write(rows)
     response = fetch(world, world.viewer, tile_of(18.09, 59.244, 10))
     found = layers(response)

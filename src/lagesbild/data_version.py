@@ -13,6 +13,10 @@ retention` keeps only each forum's newest row.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -75,3 +79,49 @@ def prune() -> int:
         cursor.execute(f"DELETE FROM {TABLE} WHERE id NOT IN "
                        f"(SELECT max(id) FROM {TABLE} GROUP BY forum_id)")
         return cursor.rowcount
+
+
+class Kept:
+    """Answers built lately, in this process, by what they were built from: the forum's data version, the
+    reader's organisation (what it may see), and what was asked. A change to any deviation of the forum moves
+    the version, so a kept answer is never stale; up to LAGESBILD_KEPT_MB, the least recently used go first."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[str, bytes] = OrderedDict()
+        self.size = 0
+        self.lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.size = 0
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            data = self.items.get(key)
+            if data is not None:
+                self.items.move_to_end(key)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = data
+            self.size += len(data)
+            limit = settings.LAGESBILD_KEPT_MB * 1024 * 1024
+            while self.size > limit and self.items:
+                _key, old = self.items.popitem(last=False)
+                self.size -= len(old)
+
+
+# The lists and aggregates of deviations built lately (deviations.api), so that a map panning back over a view
+# revalidates it for the price of one indexed lookup of the data version.
+answers = Kept()
+
+
+def has_current(if_none_match: str, tag: str) -> bool:
+    """Whether an If-None-Match header names `tag`. Compared weakly, as RFC 9110 asks: gzip makes the ETag
+    weak on the way out (W/"…"), and the client sends it back so."""
+    sent = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return tag.removeprefix("W/") in sent or "*" in sent

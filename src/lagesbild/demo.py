@@ -445,7 +445,8 @@ def _meetings_places_and_actions(forum: Forum, orgs: dict[str, list[Organisation
         if not meeting.items.exists():
             AgendaItem.objects.create(forum=forum, meeting=meeting, position=1, kind=AgendaItem.Kind.CATEGORIES,
                                       title="Nya avvikelser per kategori", notes="Inga särskilda beslut.")
-        meeting.attending_organisations.set([o for group in orgs.values() for o in group][:8])
+        meeting.attending_organisations.set([o for group in orgs.values() for o in group][:8],
+                                             through_defaults={"forum": forum})
         meeting.state = Meeting.State.PUBLISHED
         meeting.save(update_fields=["state"])
         Protocol.objects.create(forum=forum, meeting=meeting, version=1, published_at=meeting.held_at,

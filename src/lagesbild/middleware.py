@@ -11,6 +11,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.db import OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -263,6 +265,26 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
         return response
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """gzip for pages and API answers (a district's list of deviations shrinks about tenfold), except where it
+    would do harm: a live stream (gzip would hold its events back until a buffer fills), and JPEG photos and
+    other files that are compressed already.
+
+    Django's GZipMiddleware pads each answer with random bytes against BREACH, and CSRF tokens are masked
+    afresh for every page."""
+
+    ALREADY_COMPRESSED = ("image/", "application/zip", "application/geopackage", "application/pdf",
+                          "application/vnd.openxmlformats", "application/gzip", "application/octet-stream",
+                          "font/woff", "application/wasm")
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        content_type = response.get("Content-Type", "")
+        # A range of a file (the PMTiles basemap) is sent as it is: its Content-Range counts the file's bytes.
+        if response.status_code == 206 or content_type.startswith(("text/event-stream", *self.ALREADY_COMPRESSED)):
+            return response
+        return super().process_response(request, response)
 
 
 class SessionMiddleware(DjangoSessionMiddleware):

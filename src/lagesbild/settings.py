@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "lagesbild.middleware.SecurityHeadersMiddleware",
+    "lagesbild.middleware.CompressionMiddleware",  # compresses what the middleware below it and views answer
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lagesbild.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -271,6 +272,9 @@ if LAGESBILD_GEOCODER_KIND not in ("nominatim", "photon"):
     raise ImproperlyConfigured(f"LAGESBILD_GEOCODER_KIND must be nominatim or photon, not {LAGESBILD_GEOCODER_KIND!r}")
 # The map shows single points up to this many matches in view; past it, grid aggregates.
 LAGESBILD_MAP_POINT_LIMIT = int(os.environ.get("LAGESBILD_MAP_POINT_LIMIT", 3000))
+# Each app process keeps the map's recent lists, aggregates and tiles up to this many MB each (0: none, so every
+# request is built afresh, as the benchmarks measure it).
+LAGESBILD_KEPT_MB = float(os.environ.get("LAGESBILD_KEPT_MB", 32))
 # The live picture (docs/deployment.md): open maps one app process follows at most, and per member; a
 # comment every so many seconds keeps proxies from closing a quiet stream.
 LAGESBILD_LIVE_MAX_CONNECTIONS = int(os.environ.get("LAGESBILD_LIVE_MAX_CONNECTIONS", 100))

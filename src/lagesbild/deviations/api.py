@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +17,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, StrictBool
 
-from lagesbild import geometry, personal_data
+from lagesbild import data_version, geometry, personal_data
 from lagesbild.api import (
     DateTime,
     DeviationGeometry,
@@ -34,7 +36,7 @@ from lagesbild.api import (
     parse_json_body,
     validate,
 )
-from lagesbild.deviations import fields, rounds, services
+from lagesbild.deviations import counts, fields, rounds, services
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.presenters import comments_of, deviation_detail, history_entries, photos_of
 from lagesbild.errors import DomainError, InvalidInput, NotFound, UnsupportedMedia
@@ -107,6 +109,12 @@ class DeviationQuery(FilterQuery):
     cursor: str | None = Field(None, description="From the previous page's `next` link")
 
 
+class ListQuery(DeviationQuery):
+    count: bool = Field(True, description="false leaves numberMatched out: counting every match of a whole "
+                                                "city costs more than the page itself (the map asks "
+                                                "/deviations/aggregates for the number)")
+
+
 def aware(value: dt.datetime | None, forum: Forum, field: str | None = None) -> dt.datetime | None:
     """A time without an offset is read as the forum's local time (one that does not exist is refused)."""
     if value is None:
@@ -155,7 +163,8 @@ class DeviationCollectionOut(Schema):
 
     type: str = Field(description="FeatureCollection")
     features: list[DeviationFeature]
-    numberMatched: int = Field(description="How many match the filter, on every page")
+    numberMatched: int | None = Field(None, description="How many match the filter, on every page (left out "
+                                                        "with count=false)")
     numberReturned: int
     timeStamp: dt.datetime
     links: list[Link] = Field(description="self, and next while there are more pages")
@@ -163,7 +172,8 @@ class DeviationCollectionOut(Schema):
 
 class CellProperties(Schema):
     count: int
-    cell: str = Field(description="The grid cell, column:row")
+    cell: str = Field(description="The H3 hexagon (its id), or with a filter on status, organisation, text, "
+                                   "round or own fields the grid cell (column:row)")
 
 
 class CellFeature(Schema):
@@ -183,9 +193,9 @@ class AggregatesOut(Schema):
     categories: dict[str, int] = Field(description="Main category key: count, for the legend")
 
 
-def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matched: int,
-             next_cursor: str | None = None, **extra: Any) -> HttpResponse:
-    """A FeatureCollection with OGC API Features' counts and links.
+def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matched: int | None,
+             next_cursor: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A FeatureCollection with OGC API Features' counts and links (its timeStamp is added as it is sent).
 
     Serialised directly: thousands of features through pydantic would cost more than the query.
     """
@@ -195,9 +205,36 @@ def _geojson(request: HttpRequest, features: list[dict[str, Any]], number_matche
         query.append(("cursor", next_cursor))
         links.append({"rel": "next", "type": "application/geo+json",
                       "href": request.build_absolute_uri(f"{request.path}?{urlencode(query)}")})
-    body = {"type": "FeatureCollection", "features": features, "numberMatched": number_matched,
-            "numberReturned": len(features), "timeStamp": timezone.now(), "links": links, **extra}
-    return HttpResponse(orjson.dumps(body), content_type="application/geo+json")
+    counted = {"numberMatched": number_matched} if number_matched is not None else {}
+    return {"type": "FeatureCollection", "features": features, **counted, "numberReturned": len(features),
+            "links": links, **extra}
+
+
+def _revalidated(request: HttpRequest, membership: Membership, build: Callable[[], dict[str, Any]]
+                 ) -> HttpResponse:
+    """The answer `build` makes, with an ETag: kept while the forum's data version stands, and 304 to a reader
+    who has it already.
+
+    The ETag is the fingerprint of what the reader sees (everything but the timeStamp), not the version: a
+    version alone would move when a deviation they may not see is written, and tell them so.
+    """
+    version = data_version.data_version(membership.forum_id)
+    # By the parameters as parsed (each key and value apart), not the query text.
+    key = (f"{request.scheme}://{request.get_host()}{request.path}|{membership.forum_id}|{version}|"
+           f"{membership.organisation_id}|{membership.user_id}|{sorted(request.GET.lists())!r}")
+    kept = data_version.answers.get(key)
+    if kept is None:
+        kept = orjson.dumps(build())
+        data_version.answers.put(key, kept)
+    tag = '"' + hashlib.sha256(kept).hexdigest()[:32] + '"'
+    if data_version.has_current(request.headers.get("If-None-Match", ""), tag):
+        response = HttpResponse(status=304)
+    else:
+        stamp = orjson.dumps(timezone.now())
+        response = HttpResponse(kept[:-1] + b',"timeStamp":' + stamp + b"}", content_type="application/geo+json")
+    response["ETag"] = tag
+    response["Vary"] = "Cookie, Authorization"
+    return response
 
 
 def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQuery
@@ -210,10 +247,14 @@ def _visible_and_filtered(request: HttpRequest, forum: str, params: DeviationQue
 @router.get("/{forum}/deviations", response=answers(DeviationCollectionOut),
             summary="Deviations as a GeoJSON FeatureCollection, newest first",
             openapi_extra=geojson(DeviationCollectionOut))
-def list_deviations(request: HttpRequest, forum: str, params: Query[DeviationQuery]) -> HttpResponse:
-    _membership, _flt, queryset = _visible_and_filtered(request, forum, params)
-    page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor)
-    return _geojson(request, page.features, page.number_matched, page.next_cursor)
+def list_deviations(request: HttpRequest, forum: str, params: Query[ListQuery]) -> HttpResponse:
+    membership, _flt, queryset = _visible_and_filtered(request, forum, params)
+
+    def build() -> dict[str, Any]:
+        page = services.page_of_features(queryset, limit=params.limit, cursor=params.cursor, count=params.count)
+        return _geojson(request, page.features, page.number_matched, page.next_cursor)
+
+    return _revalidated(request, membership, build)
 
 
 class AggregateQuery(DeviationQuery):
@@ -222,12 +263,25 @@ class AggregateQuery(DeviationQuery):
 
 
 @router.get("/{forum}/deviations/aggregates", response=answers(AggregatesOut), openapi_extra=geojson(AggregatesOut),
-            summary="Counts per grid cell for the same filters, for views with too many points")
+            summary="Counts per hexagon for the same filters, for views with too many points",
+            description="A box, a period and categories are answered from pre-aggregated counts: one point per "
+                        "H3 hexagon (at its centre) whose centre lies in the box, at the resolution nearest to "
+                        "`cells` hexagons across it. Other filters count the rows, in a square grid. "
+                        "`numberMatched` is how many deviations the cells hold: ask this first, and fetch the "
+                        "points only when it is small.")
 def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:
     membership, flt, queryset = _visible_and_filtered(request, forum, params)
-    aggregates = services.grid_aggregates(queryset, membership.forum, flt.bbox or (0, 0, 0, 0), params.cells)
-    return _geojson(request, aggregates.features, sum(aggregates.by_category.values()),
-                    cellSize=list(aggregates.cell_size), categories=aggregates.by_category)
+
+    def build() -> dict[str, Any]:
+        if counts.simple_enough(flt):  # a box, a period, categories: from the pre-aggregated counts
+            aggregates = counts.hexagon_aggregates(membership, flt, params.cells)
+        else:
+            aggregates = services.grid_aggregates(queryset, membership.forum, flt.bbox or (0, 0, 0, 0),
+                                                  params.cells)
+        return _geojson(request, aggregates.features, sum(aggregates.by_category.values()),
+                        cellSize=list(aggregates.cell_size), categories=aggregates.by_category)
+
+    return _revalidated(request, membership, build)
 
 
 class DeviationIn(Schema):

@@ -9,10 +9,12 @@ def _ensure_triggers(using: str = "default", **kwargs: Any) -> None:
     from django.db import connections
 
     from lagesbild.data_version import ensure_triggers
+    from lagesbild.deviations import counts
     from lagesbild.spatial_index import ensure_spatial_index
 
     ensure_spatial_index(connections[using])
     ensure_triggers(connections[using])
+    counts.ensure_triggers(connections[using])
 
 
 class DeviationsConfig(AppConfig):

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
-from lagesbild import geometry
+from lagesbild import data_version, geometry
+from lagesbild.deviations import counts
 from lagesbild.deviations.derived import h3_cells
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.services import search_text_for
@@ -83,6 +84,18 @@ class Writer:
         if not self.sqlite:
             cursor = self._stack.enter_context(connection.cursor())
             self._copy = self._stack.enter_context(cursor.cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN"))
+            return self
+        # SQLite has only row triggers: for a million rows, six counts and a data version each would cost more
+        # than the rows. They are off while this transaction writes (it holds SQLite's one write lock, and a
+        # rollback brings them back), and the rows are counted at once at the end.
+        if not connection.in_atomic_block:
+            raise RuntimeError("bulk.Writer on SQLite runs inside the caller's transaction (transaction.atomic)")
+        with connection.cursor() as cursor:
+            counts.drop_insert_trigger(connection)  # the write lock from here: no one else adds rows meanwhile
+            cursor.execute(f"DROP TRIGGER IF EXISTS {data_version.TABLE}_insert")
+            cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}")
+            row = cursor.fetchone()
+            self.first_id = int(row[0]) if row else 1
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -90,6 +103,15 @@ class Writer:
         # Ends the COPY; after an error psycopg aborts it, and the caller's transaction rolls back.
         self._copy = None
         self._stack.__exit__(kind, error, traceback)
+        if self.sqlite:
+            try:
+                if kind is None:
+                    counts.count_added(connection, self.forum.pk, self.first_id)
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
+            finally:
+                counts.ensure_triggers(connection)
+                data_version.ensure_triggers(connection)
 
     def write(self, rows: Sequence[Any]) -> None:
         """Insert the rows (each with the fields of interop.imports.Staged), checked already."""

@@ -195,6 +195,10 @@ class Deviation(models.Model):
         indexes = [
             models.Index(fields=["forum", "observed_at"], name="deviation_forum_observed"),
             models.Index(fields=["forum", "status"], name="deviation_forum_status"),
+            # What the forum-wide counts leave out, and each reader's figures add live: their organisation's few
+            # restricted ones (with the organisation first: most of an organisation's reports are forum-wide).
+            models.Index(fields=["forum", "organisation", "visibility", "observed_at"],
+                         name="deviation_restricted"),
             models.Index(fields=["police_flagged_by"], name="deviation_flagged_by",
                          condition=models.Q(police_flagged_by__isnull=False)),
             models.Index(fields=["police_flagged_org"], name="deviation_flagged_org",
@@ -227,6 +231,45 @@ class DeviationCell(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.deviation_id} {self.resolution}:{self.cell}"
+
+
+class DeviationCount(models.Model):
+    """How many deviations the whole forum may see lie in one H3 hexagon (at its anchor), in one category, on one
+    day or in one month (UTC): kept by database triggers (deviations.counts), so that a city's map over any
+    period reads a few thousand of these rather than a million deviations.
+
+    Each deviation counts in its category and in "all categories" (category 0), at resolutions 8, 9 and 10; and,
+    per category, in the forum as a whole (resolution 0, cell 0), for the legend of a view of the whole forum.
+    """
+
+    class Span(models.IntegerChoices):
+        DAY = 1  # `period` is days since 1970-01-01
+        MONTH = 2  # `period` is year * 12 + month - 1
+
+    ALL_CATEGORIES = 0
+    WHOLE_FORUM = 0  # the resolution (and cell and area) of the forum-wide rows
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+", db_index=False)
+    resolution = models.PositiveSmallIntegerField()
+    span = models.PositiveSmallIntegerField(choices=Span.choices)
+    period = models.IntegerField()
+    # The resolution-6 hexagon (about 36 km²) the cell lies in: a district's view reads only its own few.
+    area = models.BigIntegerField()
+    cell = models.BigIntegerField()
+    category = models.IntegerField()  # a category's id, or ALL_CATEGORIES (no foreign key: 0 is no category)
+    count = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["forum", "resolution", "span", "period", "cell", "category"],
+                                               name="deviation_count_key")]
+        indexes = [
+            models.Index(fields=["forum", "resolution", "span", "area", "period"], name="deviation_count_area"),
+            models.Index(fields=["forum", "resolution", "span", "category", "period"],
+                         name="deviation_count_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resolution}:{self.cell} {self.span}/{self.period} #{self.category}: {self.count}"
 
 
 class Round(models.Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -117,3 +118,26 @@ def _scrub_audit_log(deviation_ids: list[int]) -> None:
         if changes != event.changes:
             # QuerySet.update, not save(): events are otherwise never changed (see AuditEvent.save).
             AuditEvent.objects.filter(pk=event.pk).update(changes=changes)
+
+
+def remove_orphan_photos(older_than: dt.timedelta = dt.timedelta(hours=1)) -> int:
+    """Photo files that no photo row names: left behind when a process died between writing a report's files
+    and committing the report (kill -9, a power cut). Only files older than `older_than`, so that reports being
+    written now keep theirs. Returns how many files went."""
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    cutoff = (timezone.now() - older_than).timestamp()
+    removed = 0
+    for folder in sorted((root / "photos").glob("*")):
+        if not folder.is_dir() or not folder.name.isdigit():
+            continue
+        named: set[str] = set()
+        for image, thumbnail in Photo.objects.filter(forum_id=int(folder.name)).values_list("image", "thumbnail"):
+            named.update((image, thumbnail))
+        for path in folder.iterdir():
+            name = path.relative_to(root).as_posix()
+            if path.is_file() and name not in named and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

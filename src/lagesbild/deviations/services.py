@@ -101,6 +101,19 @@ def visible_deviations(membership: Membership) -> QuerySet[Deviation]:
         _may_see(membership))
 
 
+def restricted_visible_deviations(membership: Membership) -> list[QuerySet[Deviation]]:
+    """What the member may see that the whole forum may not, in two parts that do not overlap: their
+    organisation's own restricted deviations (found through the (forum, organisation, visibility) index), and
+    those other organisations shared with it by name (through the shares). Few; the pre-aggregated counts hold
+    the rest (deviations.counts). Together, the rule of `_may_see` less its first part."""
+    restricted = Deviation.objects.filter(forum_id=membership.forum_id, withdrawn_at__isnull=True,
+                                          visibility__in=[Visibility.ORGANISATION, Visibility.NAMED])
+    shared_with_org = DeviationShare.objects.filter(organisation_id=membership.organisation_id).values("deviation_id")
+    return [restricted.filter(organisation_id=membership.organisation_id),
+            restricted.filter(visibility=Visibility.NAMED, id__in=shared_with_org).exclude(
+                organisation_id=membership.organisation_id)]
+
+
 def hidden_deviation_ids(membership: Membership) -> QuerySet[Deviation, Any]:
     """The ids of the forum's deviations (withdrawn ones too) that the member's organisation may not see:
     what the audit log leaves out for them."""
@@ -226,7 +239,7 @@ def category_ids_with_children(forum: Forum, keys: Iterable[str]) -> set[int]:
 @dataclass
 class Page:
     features: list[dict[str, Any]]
-    number_matched: int
+    number_matched: int | None  # None when not counted
     next_cursor: str | None
 
 
@@ -252,7 +265,7 @@ FEATURE_FIELDS = ("id", "lon", "lat", "category__key", "category__parent__key", 
 
 
 def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
-                     cursor: str | None = None) -> Page:
+                     cursor: str | None = None, count: bool = True) -> Page:
     """A page of GeoJSON features, newest first, with the total number matched.
 
     Keyset pagination (observed_at, id) keeps later pages as fast as the first and stable while
@@ -260,7 +273,7 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(_("limit must be between 1 and %(max)d.") % {"max": MAX_LIMIT}, field="limit")
-    number_matched = queryset.count()
+    number_matched = queryset.count() if count else None
     ordered = queryset.order_by("-observed_at", "-id")
     if cursor:
         after_time, after_id = decode_cursor(cursor)

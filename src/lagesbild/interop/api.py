@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router
 
+from lagesbild import data_version
 from lagesbild.api import NonNegativeInt, answers, member
 from lagesbild.deviations.api import FilterQuery, filter_of
 from lagesbild.errors import InvalidInput, InvalidParameter, NotFound
@@ -70,7 +71,7 @@ def vector_tile(request: HttpRequest, forum: str, z: NonNegativeInt, x: NonNegat
     tile = tiles.Tile(z, x, y)
     flt = filter_of(params, membership.forum, membership)
     data, tag = tiles.tile_for(membership, flt, tile, hexagons=params.hexagons)
-    if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+    if data_version.has_current(request.headers.get("If-None-Match", ""), tag):
         response = HttpResponse(status=304)
     else:
         response = HttpResponse(data, content_type=tiles.MEDIA_TYPE)

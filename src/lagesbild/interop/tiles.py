@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -42,6 +40,7 @@ from django.utils.translation import gettext as _
 from pyproj import Transformer
 
 from lagesbild import data_version
+from lagesbild.deviations import counts
 from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Deviation
 from lagesbild.errors import NotFound
@@ -94,42 +93,8 @@ class Tile:
         return (max(lon0, -180.0), max(lat0, -85.06), min(lon1, 180.0), min(lat1, 85.06))
 
 
-class _Kept:
-    """Tiles built lately, in this process, by what they were built from: the forum's data version, the
-    reader's organisation (what it may see), the tile and the filter. A change to any deviation of the forum
-    moves the version, so a kept tile is never stale; up to MAX_KEPT bytes, the least recently used go first."""
-
-    MAX_KEPT = 32 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self.tiles: OrderedDict[str, bytes] = OrderedDict()
-        self.size = 0
-        self.lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self.lock:
-            self.tiles.clear()
-            self.size = 0
-
-    def get(self, key: str) -> bytes | None:
-        with self.lock:
-            data = self.tiles.get(key)
-            if data is not None:
-                self.tiles.move_to_end(key)
-            return data
-
-    def put(self, key: str, data: bytes) -> None:
-        with self.lock:
-            if key in self.tiles:
-                return
-            self.tiles[key] = data
-            self.size += len(data)
-            while self.size > self.MAX_KEPT and self.tiles:
-                _key, old = self.tiles.popitem(last=False)
-                self.size -= len(old)
-
-
-kept = _Kept()
+# Tiles built lately in this process, by forum data version, reader's organisation, tile and filter.
+kept = data_version.Kept()
 
 
 def tile_for(membership: Membership, flt: deviations.DeviationFilter, tile: Tile,
@@ -221,19 +186,10 @@ def _points_postgis(queryset: QuerySet[Deviation], tile: Tile) -> bytes:
 
 
 def _parent_expression(resolution: int, column: str | None = None) -> Any:
-    """The H3 cell at `resolution` (≤ 10) of each deviation, from a stored finer cell, in SQL: from its h3_*
-    column, or from `column` (a line's or area's cell, stored at the same resolutions).
-
-    An H3 index holds its resolution in bits 52-55 and one 3-bit digit per resolution below that; a parent is
-    the same index with the resolution lowered and the finer digits set to 7 (unused).
-    """
+    """The H3 cell at `resolution` (≤ 10) of each deviation, in SQL: from its h3_* column, or from `column` (a
+    line's or area's cell, stored at the same resolutions)."""
     column = column or ("h3_8" if resolution <= 8 else "h3_9" if resolution == 9 else "h3_10")
-    stored = 8 if resolution <= 8 else resolution
-    if resolution == stored:
-        return F(column)
-    unused = sum(7 << ((15 - digit) * 3) for digit in range(resolution + 1, stored + 1))
-    keep = ~(15 << 52) & ~unused & (2**63 - 1)
-    return F(column).bitand(keep).bitor((resolution << 52) | unused)
+    return counts.parent_cell(resolution, column)
 
 
 def _cells(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, resolution: int) -> bytes:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from lagesbild.deviations.models import Deviation
-from lagesbild.forums.models import Forum, Organisation
+from lagesbild.forums.models import Forum, Organisation, User
 from lagesbild.places.models import Place
 
 
@@ -29,8 +29,10 @@ class Meeting(models.Model):
     state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.PLANNED)
     # The agenda item (its number, from 1) the coordinator is showing on the shared screen; others follow it.
     presenting = models.PositiveSmallIntegerField(null=True, blank=True)
-    attending_organisations = models.ManyToManyField(Organisation, blank=True, related_name="+")
-    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    attending_organisations: models.ManyToManyField[Organisation, AttendingOrganisation] = models.ManyToManyField(
+        Organisation, blank=True, related_name="+", through="AttendingOrganisation")
+    attendees: models.ManyToManyField[User, Attendee] = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", through="Attendee")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -46,6 +48,37 @@ class Meeting(models.Model):
     def is_locked(self) -> bool:
         """A published protocol is not edited; a correction is started first and becomes a new version."""
         return self.state == self.State.PUBLISHED
+
+
+class AttendingOrganisation(models.Model):
+    """An organisation that attended a meeting. With the forum's id, as everything a forum owns (a national
+    installation spreads its data over machines by forum)."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "meetings_meeting_attending_organisations"
+        unique_together = [("meeting", "organisation")]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id}: {self.organisation_id}"
+
+
+class Attendee(models.Model):
+    """A person who attended a meeting (see AttendingOrganisation)."""
+
+    forum = models.ForeignKey(Forum, on_delete=models.CASCADE, related_name="+")
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "meetings_meeting_attendees"
+        unique_together = [("meeting", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id}: {self.user_id}"
 
 
 class MeetingFlag(models.Model):

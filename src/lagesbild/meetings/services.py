@@ -209,12 +209,13 @@ def set_attendance(membership: Membership, meeting_id: int, organisation_ids: li
     if len(people) != len(set(user_ids)):
         raise InvalidInput(_("Only members of the forum can be listed as attending."), field="people")
     with transaction.atomic():
-        meeting.attending_organisations.set(organisations)
-        meeting.attendees.set(people)
+        forum = {"forum_id": meeting.forum_id}
+        meeting.attending_organisations.set(organisations, through_defaults=forum)
+        meeting.attendees.set(people, through_defaults=forum)
         # Someone who attended speaks for their organisation: it attended too.
         member_orgs = Organisation.objects.filter(memberships__forum_id=meeting.forum_id,
                                                   memberships__user__in=people)
-        meeting.attending_organisations.add(*member_orgs)
+        meeting.attending_organisations.add(*member_orgs, through_defaults=forum)
         audit.record(membership, AuditEvent.Action.UPDATE, meeting, {
             "attendance": [sorted(o.name for o in meeting.attending_organisations.all()),
                            sorted(p.display_name for p in people)]})

@@ -35,11 +35,30 @@ const dateTime = new Intl.DateTimeFormat(config.language === "en" ? "en-GB" : "s
 });
 const formatTime = (iso) => (iso ? dateTime.format(new Date(iso)) : "");
 
+// The lists and counts last read, by address: the server answers 304 to what the map has already (its ETag),
+// so a map panning back and forth fetches nothing again. Kept in memory only: the server lets no browser
+// store an answer that holds forum data.
+const revalidated = new Map();
+const REVALIDATED_KEPT = 40;
+
 async function api(path, options = {}) {
   const headers = { Accept: "application/json", "X-CSRFToken": csrfToken, ...(options.headers || {}) };
+  const keeps = !options.method && (path.startsWith("/deviations?") || path.startsWith("/deviations/aggregates?"));
+  const kept = keeps ? revalidated.get(path) : undefined;
+  if (kept) headers["If-None-Match"] = kept.etag;
   const response = await fetch(config.api + path, { credentials: "same-origin", ...options, headers });
   if (response.status === 204) return null;
+  if (response.status === 304 && kept) {
+    revalidated.delete(path); // and back at the end: the newest used stay
+    revalidated.set(path, kept);
+    return kept.body;
+  }
   const body = await response.json().catch(() => null);
+  const etag = response.headers.get("ETag");
+  if (response.ok && etag && keeps) {
+    revalidated.set(path, { etag, body });
+    if (revalidated.size > REVALIDATED_KEPT) revalidated.delete(revalidated.keys().next().value);
+  }
   if (!response.ok) {
     const error = new Error(body?.error?.message || response.statusText);
     error.field = body?.error?.field;
@@ -435,17 +454,26 @@ async function load() {
   showLayers();
   const params = filterParams();
   params.set("bbox", viewBbox());
-  params.set("limit", String(config.pointLimit));
   document.body.setAttribute("aria-busy", "true");
   try {
-    const collection = await api(`/deviations?${params}`);
+    // The count first (read from the forum's pre-aggregated counts, quick at any scale); every point only
+    // when there are few enough to draw, otherwise a page of the newest for the list.
+    const cells = await api(`/deviations/aggregates?${params}`);
     if (seq !== state.loadSeq) return; // a newer request is on its way
+    const few = cells.numberMatched <= config.pointLimit;
+    const listParams = new URLSearchParams(params);
+    listParams.set("limit", String(few ? config.pointLimit : LIST_PAGE));
+    if (!few) listParams.set("count", "false"); // the count is the aggregates' (counting a city costs)
+    const collection = await api(`/deviations?${listParams}`);
+    if (seq !== state.loadSeq) return;
+    listParams.delete("count");
+    state.listParams = listParams;
+    state.nextCursor = nextCursor(collection);
     const empty = { type: "FeatureCollection", features: [] };
-    state.aggregated = collection.numberMatched > collection.features.length;
+    // The counts place a deviation by its hexagon, the list by its own position: at the box's edge they can
+    // differ. When every point was asked for, the list decides.
+    state.aggregated = !few || collection.numberMatched > collection.features.length;
     if (state.aggregated) {
-      params.delete("limit");
-      const cells = await api(`/deviations/aggregates?${params}`);
-      if (seq !== state.loadSeq) return;
       map.getSource("aggregates").setData(cells);
       state.categoryCounts = new Map(Object.entries(cells.categories));
       map.getSource("deviations").setData(empty);
@@ -469,7 +497,7 @@ async function load() {
     }
     showHexagons(params);
     state.features = collection.features;
-    state.numberMatched = collection.numberMatched;
+    state.numberMatched = few ? collection.numberMatched : cells.numberMatched;
     state.listShown = LIST_PAGE;
     renderSummary();
     renderList();
@@ -539,7 +567,7 @@ function renderList() {
     item.append(button);
     list.append(item);
   }
-  $("#list-more").hidden = state.features.length <= state.listShown;
+  $("#list-more").hidden = state.features.length <= state.listShown && !state.nextCursor;
   // Filter the map down to a group of deviations, then decide one action about all of them.
   const groupLink = $("#group-action");
   if (groupLink) {
@@ -549,7 +577,32 @@ function renderList() {
   }
 }
 const GROUP_LIMIT = 100;
-$("#list-more").addEventListener("click", () => { state.listShown += LIST_PAGE; renderList(); });
+function nextCursor(collection) {
+  const next = collection.links.find((link) => link.rel === "next");
+  return next ? new URL(next.href).searchParams.get("cursor") : null;
+}
+$("#list-more").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  if (button.getAttribute("aria-disabled") === "true") return; // a page is on its way already
+  state.listShown += LIST_PAGE;
+  if (state.features.length < state.listShown && state.nextCursor) { // the next page of the newest
+    const seq = state.loadSeq;
+    const params = new URLSearchParams(state.listParams);
+    params.set("limit", String(LIST_PAGE));
+    params.set("cursor", state.nextCursor);
+    button.setAttribute("aria-disabled", "true");
+    try {
+      const page = await api(`/deviations?${params}`);
+      if (seq !== state.loadSeq) return;
+      state.features = state.features.concat(page.features);
+      state.nextCursor = nextCursor(page);
+      renderSummary();
+    } finally {
+      button.removeAttribute("aria-disabled");
+    }
+  }
+  renderList();
+});
 
 // --- Panel and tabs -----------------------------------------------------------------------------------
 

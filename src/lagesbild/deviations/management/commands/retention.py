@@ -3,7 +3,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lagesbild import data_version
-from lagesbild.deviations.retention import apply_retention
+from lagesbild.deviations import counts
+from lagesbild.deviations.retention import apply_retention, remove_orphan_photos
 from lagesbild.forums.models import Forum
 from lagesbild.interop.imports import remove_abandoned
 
@@ -37,3 +38,6 @@ class Command(BaseCommand):
             removed = remove_abandoned()
             self.stdout.write(f"Removed {removed} uploads older than a week that were never imported.")
             data_version.prune()  # the data versions stay; only the change log behind them shrinks
+            counts.prune()  # counts left at nothing by what retention deleted
+            orphans = remove_orphan_photos()
+            self.stdout.write(f"Removed {orphans} photo files that no report kept (left by a process that died).")

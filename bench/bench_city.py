@@ -97,8 +97,10 @@ def load(count: int) -> tuple[float, Any, Any]:
         orgs = [Organisation.objects.create(forum=forum, name=f"Organisation {n}", kind="district").pk
                 for n in range(10)]
         membership = Membership.objects.create(forum=forum, user=user, organisation_id=orgs[0], role=Role.REPORTER)
-        share = 1_000_000 if forums > 1 and index == 0 else (count - (1_000_000 if forums > 1 else 0)) // max(
-            1, forums - 1) if forums > 1 else count
+        if forums == 1:
+            share = count
+        else:  # Stockholm a million, the other forums the rest
+            share = 1_000_000 if index == 0 else (count - 1_000_000) // (forums - 1)
         rng = random.Random(index)
         hotspots = [(lon, lat + dy) for lon, lat in HOTSPOTS]
         started = time.perf_counter()

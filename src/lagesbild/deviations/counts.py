@@ -3,8 +3,9 @@
 A city's map over all time cannot count a million rows on every request (counting them by hand in SQL takes
 over a second). So database triggers keep `deviations_deviationcount` in step with every write to deviations
 (reports, edits, withdrawals, the import's COPY, retention's deletes): no write path can forget to. They count
-what the whole forum may see, once per deviation, in the hexagon of its anchor, at resolutions 8, 9 and 10,
-both per UTC day and per UTC month.
+what the whole forum may see, once per deviation, in the resolution-8 hexagon of its anchor, in its category and
+in "all categories", per UTC day and per UTC month; and per category in the forum as a whole. Finer hexagons
+(a district's view) are counted from the rows in the box.
 
 A reader's figures (`cell_counts`) are then:
 - whole months inside the period, from the month rows;
@@ -195,14 +196,12 @@ def _count_rows(connection: BaseDatabaseWrapper, where: str) -> None:
                 f"ON CONFLICT {_KEY} DO UPDATE SET count = {TABLE}.count + excluded.count")
 
 
-def rebuild(connection: BaseDatabaseWrapper = default_connection, forum_id: int | None = None) -> int:
+def rebuild(connection: BaseDatabaseWrapper = default_connection) -> int:
     """Count again from the rows (after a migration, or to check the triggers). Returns how many count rows
     there are now."""
-    only = f"d.forum_id = {int(forum_id)}" if forum_id is not None else "1 = 1"
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE}" + (f" WHERE forum_id = {int(forum_id)}" if forum_id is not None
-                                                 else ""))
-    _count_rows(connection, only)
+        cursor.execute(f"DELETE FROM {TABLE}")
+    _count_rows(connection, "1 = 1")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {TABLE}")
         row = cursor.fetchone()
@@ -229,8 +228,6 @@ def prune(connection: BaseDatabaseWrapper = default_connection) -> int:
 
 
 # --- Reading -------------------------------------------------------------------------------------------------
-
-DAY_SECONDS = 86400
 
 
 def day_of(moment: dt.datetime) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 import h3
 import mapbox_vector_tile
 import pytest
+import shapely.geometry
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
@@ -19,6 +20,7 @@ from pyproj import Transformer
 
 from lagesbild import data_version
 from lagesbild.deviations import bulk
+from lagesbild.deviations import services as deviations
 from lagesbild.deviations.models import Category, Deviation
 from lagesbild.interop import tiles
 from lagesbild.interop.tiles import Tile
@@ -80,6 +82,24 @@ def test_low_zooms_carry_hexagons_whose_counts_are_what_the_reader_may_see(world
         assert counts == {cell: expected}
         [centre] = found["cell-centres"]
         assert centre["properties"] == {"cell": cell, "count": expected}
+    # The hexagon is drawn where H3 has it: its corners and centre in the tile's units (y up as decoded), its
+    # outer ring wound as MVT wants it (a positive area with y down, so clockwise once decoded with y up).
+    [hexagon] = found["cells"]
+    west, south, east, north = tile.mercator_bounds()
+    to_mercator = Transformer.from_crs(4326, 3857, always_xy=True)
+
+    def units(lat: float, lon: float) -> tuple[float, float]:
+        mx, my = to_mercator.transform(lon, lat)
+        return 4096 * (mx - west) / (east - west), 4096 * (my - south) / (north - south)
+
+    [ring] = hexagon["geometry"]["coordinates"]
+    assert hexagon["geometry"]["type"] == "Polygon" and ring[0] == ring[-1]
+    corners = [units(lat, lon) for lat, lon in h3.cell_to_boundary(cell)]
+    assert len(ring) - 1 == len(corners)
+    for corner in corners:
+        assert min(math.dist(corner, point) for point in ring) <= 1
+    assert not shapely.geometry.Polygon(ring).exterior.is_ccw
+    assert math.dist(centre["geometry"]["coordinates"], units(*h3.cell_to_latlng(cell))) <= 1
 
 
 def test_a_hexagon_on_a_tile_edge_has_its_whole_count_in_both_tiles(world: World) -> None:
@@ -230,3 +250,49 @@ def test_the_databases_hexagon_parent_is_h3s(world: World, lon: float, lat: floa
     # be another cell than the one the point lies in at that resolution, so compare with the parent.
     finest = h3.latlng_to_cell(lat, lon, 10)
     assert parent == h3.str_to_int(h3.cell_to_parent(finest, resolution))
+
+
+def test_hexagon_tiles_read_from_the_counts_equal_counting_the_rows(world: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to resolution 8 a hexagon tile reads the pre-aggregated counts. Planted: restricted deviations, one
+    shared by name, a withdrawn one, a line and an area (the counts hold them once, the tile in every hexagon
+    they cross), times at a day's edge. Every tile must be the same bytes as one counted from the rows."""
+    rng = random.Random(14)
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    members = [world.coordinator, world.police_reporter, world.housing_reporter]
+    for k in range(60):
+        lon, lat = 18.051 + rng.random() * 0.098, 59.221 + rng.random() * 0.048
+        visibility = rng.choice(["forum", "forum", "forum", "organisation", "named"])
+        world.report(members[k % 3], lon=lon, lat=lat, category=rng.choice(["graffiti", "littering", "fire"]),
+                     visibility=visibility, shared_with=[world.school.pk] if visibility == "named" else [],
+                     observed_at=now - dt.timedelta(days=rng.randint(0, 60), hours=rng.randint(0, 23)))
+    world.report(world.housing_reporter, lon=18.09, lat=59.244, observed_at=now.replace(hour=0) -
+                 dt.timedelta(microseconds=1))  # the last moment of a day
+    withdrawn = world.report(world.housing_reporter, lon=18.1, lat=59.25)
+    Deviation.objects.filter(pk=withdrawn.pk).update(withdrawn_at=now)
+    line = {"type": "LineString", "coordinates": [[18.07, 59.235], [18.11, 59.25]]}
+    area = {"type": "Polygon", "coordinates": [[[18.06, 59.23], [18.08, 59.23], [18.08, 59.24], [18.06, 59.24],
+                                                [18.06, 59.23]]]}
+    world.report(world.housing_reporter, shape=line, lon=0.0, lat=0.0)
+    world.report(world.police_reporter, shape=area, lon=0.0, lat=0.0, visibility="organisation")
+    filters = [deviations.DeviationFilter(),
+               deviations.DeviationFilter(start=now - dt.timedelta(days=20, hours=5), end=now - dt.timedelta(hours=3)),
+               deviations.DeviationFilter(categories=["graffiti", "fire"])]
+    counted_from_rows = tiles._counted_cell_counts
+    compared = 0
+    for z in (6, 8, 10, 11):
+        centre = tile_of(18.09, 59.24, z)
+        for tile in (centre, Tile(z, centre.x + 1, centre.y), Tile(z, centre.x, centre.y - 1)):
+            for reader in (world.viewer, world.police_reporter, world.housing_reporter):
+                for flt in filters:
+                    def not_from_rows(*args: Any) -> Any:
+                        raise AssertionError("read from the rows")
+                    monkeypatch.setattr(tiles, "_counted_cell_counts", not_from_rows)
+                    kept = tiles.build(reader, flt, tile, hexagons=True)
+                    monkeypatch.setattr(tiles, "_counted_cell_counts", counted_from_rows)
+                    monkeypatch.setattr(tiles, "_kept_cell_counts", counted_from_rows)
+                    rows = tiles.build(reader, flt, tile, hexagons=True)
+                    monkeypatch.undo()
+                    assert kept == rows, (z, tile, reader.organisation.name, flt)
+                    compared += bool(rows)
+    assert compared >= 40  # most of the tiles hold hexagons

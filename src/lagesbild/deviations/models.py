@@ -204,6 +204,10 @@ class Deviation(models.Model):
             models.Index(fields=["police_flagged_org"], name="deviation_flagged_org",
                          condition=models.Q(police_flagged_org__isnull=False)),
             models.Index(fields=["round"], name="deviation_round", condition=models.Q(round__isnull=False)),
+            # Lines and areas, few among the points: a hexagon tile read from the counts (which hold each
+            # deviation once, at its anchor) finds them here to count them in every hexagon they cross.
+            models.Index(fields=["forum", "observed_at"], name="deviation_drawn",
+                         condition=models.Q(shape_min_lon__isnull=False)),
         ]
         constraints = [
             # Only reports from the app carry a key; imported rows (NULL) cost the index nothing.

@@ -273,12 +273,15 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(_("limit must be between 1 and %(max)d.") % {"max": MAX_LIMIT}, field="limit")
-    number_matched = queryset.count() if count else None
     ordered = queryset.order_by("-observed_at", "-id")
     if cursor:
         after_time, after_id = decode_cursor(cursor)
         ordered = ordered.filter(Q(observed_at__lt=after_time) | Q(observed_at=after_time, id__lt=after_id))
     rows = list(ordered.values_list(*FEATURE_FIELDS)[: limit + 1])
+    number_matched = None
+    if count:
+        # A first page that holds them all has counted them: the count query costs as much as the page.
+        number_matched = len(rows) if not cursor and len(rows) <= limit else queryset.count()
     next_cursor = encode_cursor(rows[limit - 1][5], rows[limit - 1][0]) if len(rows) > limit else None
     features = []
     for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility, drawn in rows[:limit]:

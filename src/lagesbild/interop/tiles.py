@@ -11,7 +11,10 @@ screen, not the number of deviations. Two layers then:
 
 Past that, the `deviations` layer has every deviation (a point, or the line or area it was drawn as), with its
 `id`, main `category` and `status`; the hexagon counts count a line or area in every hexagon it crosses. On PostgreSQL
-PostGIS encodes it (`ST_AsMVT`); on SQLite, and for the hexagons on both, mapbox-vector-tile does.
+PostGIS encodes it (`ST_AsMVT`); on SQLite mapbox-vector-tile does. The hexagon layers are encoded here.
+
+Hexagons up to resolution 8 (zoom 11) are read from the pre-aggregated counts (deviations.counts) when the filter
+is a period and categories; finer ones, and any other filter, are counted from the rows in the tile's box.
 
 A hexagon layer asks for `hexagons=true`: hexagons at every zoom, never points (the map page's "Hexagons with
 counts" draws them).
@@ -23,7 +26,9 @@ see. A process keeps the tiles it built until the forum's data version moves; th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -37,6 +42,7 @@ from django.db import connections
 from django.db.models import Count, F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
 from pyproj import Transformer
 
 from lagesbild import data_version
@@ -199,32 +205,139 @@ def _cells(membership: Membership, flt: deviations.DeviationFilter, tile: Tile, 
     # A hexagon is at most twice its edge across; the edge in degrees of latitude, widened for longitude.
     edge = h3.average_hexagon_edge_length(resolution, unit="km") / 111.0
     margin = 2.2 * edge / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.05) / width
-    counted = _in_box(membership, flt, tile.lonlat_bounds(margin)).exclude(h3_8__isnull=True)
-    counts = dict(counted.filter(shape_min_lon__isnull=True).annotate(cell=_parent_expression(resolution))
-                  .values("cell").order_by().annotate(n=Count("id")).values_list("cell", "n"))
+    if resolution <= max(counts.RESOLUTIONS) and flt.bbox is None and counts.simple_enough(flt):
+        found = _kept_cell_counts(membership, flt, tile.lonlat_bounds(margin), resolution)
+    else:
+        found = _counted_cell_counts(membership, flt, tile.lonlat_bounds(margin), resolution)
+    return _hexagon_tile(found, tile)
+
+
+def _hexagon_tile(found: Counter[int], tile: Tile) -> bytes:
+    """The `cells` and `cell-centres` layers of the hexagons that meet the tile, encoded here rather than by
+    mapbox-vector-tile: a city tile holds hundreds of hexagons, and going through shapely for each cost more
+    than reading the counts. A hexagon needs no clipping (it reaches at most a hexagon past the tile's edge, and
+    MapLibre clips what it draws) and is convex, so its ring's winding is one sign to check."""
+    west, south, east, north = tile.lonlat_bounds()
+    kept: list[tuple[str, int, list[tuple[float, float]]]] = []
+    for cell, count in sorted(found.items()):
+        if count <= 0:
+            continue
+        name = h3.int_to_str(cell)
+        boundary = h3.cell_to_boundary(name)  # (lat, lon) pairs
+        lats, lons = [p[0] for p in boundary], [p[1] for p in boundary]
+        if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
+            continue
+        kept.append((name, count, [*boundary, h3.cell_to_latlng(name)]))  # its corners, then its centre
+    if not kept:
+        return b""
+    # Every corner and centre of the tile in one transformation, to the tile's 4096 units (y down).
+    lats_lons = np.array([point for _name, _count, points in kept for point in points])
+    xs, ys = _to_mercator().transform(lats_lons[:, 1], lats_lons[:, 0])
+    left, bottom, right, top = tile.mercator_bounds()
+    units_x = np.rint((xs - left) / (right - left) * EXTENT).astype(np.int64).tolist()
+    units_y = np.rint((top - ys) / (top - bottom) * EXTENT).astype(np.int64).tolist()
+    cells, centres = _Layer("cells"), _Layer("cell-centres")
+    at = 0
+    for name, count, points in kept:
+        corners = len(points) - 1
+        ring = [(units_x[at + k], units_y[at + k]) for k in range(corners)]
+        centre_lat, centre_lon = points[-1]
+        centre = (units_x[at + corners], units_y[at + corners])
+        at += len(points)
+        ring = [p for k, p in enumerate(ring) if p != ring[k - 1]]  # corners that fell on one unit
+        area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
+        if len(ring) >= 3 and area != 0:
+            # An outer ring has a positive area in tile units (the MVT specification, 4.3.4.4).
+            cells.add(3, _geometry(ring if area > 0 else ring[::-1], close=True), name, count)
+        if west <= centre_lon < east and south < centre_lat <= north:  # labelled by one tile only
+            centres.add(1, _geometry([centre], close=False), name, count)
+    result = vector_tile_pb2.tile()
+    result.layers.extend(layer.layer for layer in (cells, centres) if layer.layer.features)
+    return result.SerializeToString() if result.layers else b""
+
+
+class _Layer:
+    """One layer of a vector tile whose features carry a hexagon's `cell` and `count`."""
+
+    def __init__(self, name: str) -> None:
+        self.layer = vector_tile_pb2.tile.layer()
+        self.layer.name, self.layer.version, self.layer.extent = name, 2, EXTENT
+        self.layer.keys.extend(["cell", "count"])
+        self.values: dict[tuple[type, Any], int] = {}
+
+    def _value(self, value: str | int) -> int:
+        key = (type(value), value)
+        if key not in self.values:
+            self.values[key] = len(self.values)
+            added = self.layer.values.add()
+            if isinstance(value, str):
+                added.string_value = value
+            else:
+                added.int_value = value
+        return self.values[key]
+
+    def add(self, kind: int, geometry: list[int], cell: str, count: int) -> None:
+        feature = self.layer.features.add()
+        feature.type = kind  # 1 a point, 3 a polygon
+        feature.tags.extend([0, self._value(cell), 1, self._value(count)])
+        feature.geometry.extend(geometry)
+
+
+def _geometry(points: list[tuple[int, int]], close: bool) -> list[int]:
+    """MVT geometry commands: MoveTo the first point, LineTo the rest, ClosePath for a ring; each position
+    relative to the last, zigzag-encoded."""
+
+    def zigzag(n: int) -> int:
+        return (n << 1) ^ (n >> 63)
+
+    x0, y0 = points[0]
+    commands = [1 | (1 << 3), zigzag(x0), zigzag(y0)]
+    if len(points) > 1:
+        commands.append(2 | ((len(points) - 1) << 3))
+        for (px, py), (x, y) in itertools.pairwise(points):
+            commands += [zigzag(x - px), zigzag(y - py)]
+    if close:
+        commands.append(7 | (1 << 3))
+    return commands
+
+
+def _counted_cell_counts(membership: Membership, flt: deviations.DeviationFilter,
+                         box: tuple[float, float, float, float], resolution: int) -> Counter[int]:
+    """Hexagon -> how many deviations the member may see there under the filter, counted from the rows in `box`."""
+    counted = _in_box(membership, flt, box).exclude(h3_8__isnull=True)
+    found = Counter(dict(counted.filter(shape_min_lon__isnull=True).annotate(cell=_parent_expression(resolution))
+                         .values("cell").order_by().annotate(n=Count("id")).values_list("cell", "n")))
     # A line or area counts in every hexagon it lies in (once, however many of its finer cells share it).
     stored = 8 if resolution <= 8 else resolution
     drawn = (counted.filter(shape_min_lon__isnull=False, cells__resolution=stored)
              .annotate(cell=_parent_expression(resolution, "cells__cell")).values("cell").order_by()
              .annotate(n=Count("id", distinct=True)).values_list("cell", "n"))
     for cell, n in drawn:
-        counts[cell] = counts.get(cell, 0) + n
-    polygons, centres = [], []
-    to_mercator = _to_mercator()
-    for cell, count in sorted(counts.items()):
-        boundary = h3.cell_to_boundary(h3.int_to_str(cell))  # (lat, lon) pairs
-        lons, lats = [p[1] for p in boundary], [p[0] for p in boundary]
-        if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
-            continue
-        xs, ys = to_mercator.transform(lons, lats)
-        ring = ", ".join(f"{x} {y}" for x, y in zip(xs, ys, strict=True))
-        properties = {"cell": h3.int_to_str(cell), "count": count}
-        polygons.append({"geometry": f"POLYGON (({ring}, {xs[0]} {ys[0]}))", "properties": properties})
-        lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
-        if west <= lon < east and south < lat <= north:
-            x, y = to_mercator.transform(lon, lat)
-            centres.append({"geometry": f"POINT ({x} {y})", "properties": properties})
-    return _encode([("cells", polygons), ("cell-centres", centres)], tile)
+        found[cell] += n
+    return found
+
+
+def _kept_cell_counts(membership: Membership, flt: deviations.DeviationFilter,
+                      box: tuple[float, float, float, float], resolution: int) -> Counter[int]:
+    """The same as `_counted_cell_counts`, from the pre-aggregated counts (deviations.counts) where the filter
+    is a period and categories: a city at zoom 10 reads some thousand counts rather than a million rows.
+
+    The counts hold each deviation once, at its anchor; a tile counts a line or area in every hexagon it
+    crosses. So the few lines and areas (found through their own index) are taken away at their anchors and
+    added where they lie."""
+    forum = membership.forum
+    ids = frozenset(deviations.category_ids_with_children(forum, flt.categories)) if flt.categories else None
+    found = counts.cell_totals(counts.Question(membership, flt.start, flt.end, ids, resolution,
+                                               counts.areas_of(box)))
+    drawn = deviations.apply_filter(deviations.visible_deviations(membership), forum, flt).filter(
+        shape_min_lon__isnull=False, h3_8__isnull=False)
+    for cell, n in (drawn.annotate(cell=_parent_expression(resolution)).values("cell").order_by()
+                    .annotate(n=Count("id")).values_list("cell", "n")):
+        found[cell] -= n
+    for cell, n in (drawn.filter(cells__resolution=8).annotate(cell=_parent_expression(resolution, "cells__cell"))
+                    .values("cell").order_by().annotate(n=Count("id", distinct=True)).values_list("cell", "n")):
+        found[cell] += n
+    return found
 
 
 def _encode(layers: list[tuple[str, list[dict[str, Any]]]], tile: Tile) -> bytes:

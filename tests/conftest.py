@@ -38,6 +38,18 @@ PASSWORD = "correct horse battery"
 MARKER = "HEMLIG-MARKÖR-7731"  # planted in restricted deviations; must never reach those who may not see them
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgresql` are left out of a run on SQLite (the PostgreSQL pass runs them)."""
+    from django.conf import settings
+
+    if not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        return
+    left_out = [item for item in items if item.get_closest_marker("postgresql")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tile_server(tmp_path_factory: Any) -> Iterator[TileServer]:
     """Raster basemap tiles from a server on loopback, for the whole run: the basemap as users meet it (the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,26 @@ def test_dry_run_and_forums_without_retention_change_nothing(world: World) -> No
     call_command("retention", "--forum", "farsta", stdout=out)
     old.refresh_from_db()
     assert old.description == ""
+
+
+def test_the_orphan_sweep_spares_files_younger_than_an_hour_and_those_with_a_row(world: World) -> None:
+    """A file no row names is a report that died before it committed, unless it is younger than the grace
+    (a report being written now has saved its files and not yet committed)."""
+    from lagesbild.deviations.retention import remove_orphan_photos
+
+    upload = SimpleUploadedFile("foto.jpg", image_bytes(), content_type="image/jpeg")
+    services.add_photos(world.housing_reporter, world.report(world.housing_reporter).pk, [upload])
+    kept = sorted(media_files())
+    assert len(kept) == 2  # the photo and its thumbnail
+    folder = kept[0].parent
+    fresh, stale, barely = folder / "fresh.jpg", folder / "stale.jpg", folder / "barely.jpg"
+    for path in (fresh, stale, barely):
+        path.write_bytes(b"left behind")
+    hour = dt.timedelta(hours=1).total_seconds()
+    now = timezone.now().timestamp()
+    for path, age in ((stale, hour + 60), (barely, hour - 60)):
+        os.utime(path, (now - age, now - age))
+    for old in kept:  # the row's own files are old too: a row keeps them whatever their age
+        os.utime(old, (now - 2 * hour, now - 2 * hour))
+    assert remove_orphan_photos() == 1
+    assert sorted(media_files()) == sorted([*kept, fresh, barely])

@@ -66,3 +66,28 @@ def test_the_basemap_is_offered_for_use_without_network_only_where_the_operator_
     assert '"offlineZoom": 15' in client.get("/f/farsta/").content.decode()
     settings.LAGESBILD_TILE_OFFLINE_ZOOM = 5  # type: ignore[attr-defined]  # kept from zoom 10 down, always
     assert '"offlineZoom": 10' in client.get("/f/farsta/").content.decode()
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    ("unable to open database file", 503),  # SQLite's file gone (a disk unmounted)
+    ("no such column: deviations_deviation.nothing", 500),  # a fault of ours, not an outage
+])
+@pytest.mark.parametrize("path", ["/api/forums/farsta/deviations", "/karta/farsta/"])
+def test_an_unreachable_database_is_a_503_to_try_again_and_other_errors_stay_500(error: str, status: int,
+                                                                                  path: str) -> None:
+    """PostgreSQL restarting is tested for real in test_faults.py; here the other kinds of database error."""
+    from django.db import OperationalError
+    from django.test import RequestFactory
+
+    from lagesbild.views import server_error
+
+    try:
+        raise OperationalError(error)
+    except OperationalError:
+        response = server_error(RequestFactory().get(path))
+    assert response.status_code == status
+    if status == 503:
+        assert response["Retry-After"] == "10"
+        text = response.content.decode()
+        assert "Inget sparades" in text and "databas" in text
+        assert error not in text  # the database's own words stay in the log

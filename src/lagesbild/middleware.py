@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
-from django.db import OperationalError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -186,6 +186,22 @@ CALLS_OUT = ("/hand-off",)
 def database_busy(exception: BaseException) -> bool:
     """Whether SQLite gave up waiting for its one writer (a large import holds it for as long as it writes)."""
     return isinstance(exception, OperationalError) and "database is locked" in str(exception)
+
+
+def database_unreachable(exception: BaseException) -> bool:
+    """Whether the database could not be reached or went away mid-request (PostgreSQL restarting, a lost
+    connection), rather than refusing a statement: the kind of error that trying again a little later cures."""
+    if isinstance(exception, InterfaceError):  # a connection already closed
+        return True
+    if not isinstance(exception, OperationalError):
+        return False
+    cause = exception.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if type(cause).__module__.startswith("psycopg"):
+        # No SQLSTATE: no answer from the server at all. Class 08 is a connection exception; 57P01 to 57P03
+        # are the server shutting down, crashing, or not yet accepting connections.
+        return sqlstate is None or sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+    return any(text in str(exception) for text in ("unable to open database file", "disk I/O error"))
 
 
 def busy_answer(request: HttpRequest) -> HttpResponse:

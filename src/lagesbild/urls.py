@@ -87,3 +87,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("drift/", admin.site.urls),  # the Django admin, for operators only
 ]
+
+# An error from a database that could not be reached is a 503 (try again), not a 500.
+handler500 = "lagesbild.views.server_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,11 +13,13 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 
 from lagesbild import basemap, geocoder
@@ -27,6 +30,7 @@ from lagesbild.deviations.services import forum_categories, hidden_category_ids
 from lagesbild.errors import NotFound
 from lagesbild.forums.services import membership_for, memberships_of
 from lagesbild.interop.export import XLSX_MAX_ROWS
+from lagesbild.middleware import database_unreachable
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -88,6 +92,24 @@ def _app_version() -> str:
 
 
 @never_cache
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An uncaught error: 503 when the database could not be reached (PostgreSQL restarting, say), so that
+    clients and the map know to try again and a member reads that nothing was saved; Django's 500 otherwise.
+
+    Rendered without the request's context: that would ask the database for the member again."""
+    error = sys.exc_info()[1]
+    if error is None or not database_unreachable(error):
+        return defaults.server_error(request)
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"error": {"code": "unavailable", "field": None, "message": str(_(
+            "Lägesbild cannot reach its database just now. Nothing was saved. Try again in a minute."))}},
+            status=503)
+    else:
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = "10"
+    return response
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the app and its database answer; 503 otherwise. For load balancers and monitoring."""
     try:

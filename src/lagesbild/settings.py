@@ -115,7 +115,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------
 # One variable chooses the backend: sqlite:///path or postgres://user:pass@host:port/name.
 DATABASE_URL = os.environ.get("LAGESBILD_DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lagesbild.sqlite3'}"
-_db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+# Connections are kept a minute, and checked when a request takes one up again: after PostgreSQL restarts, a
+# kept connection is dead, and the request opens a new one instead of failing.
+_db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     _db["OPTIONS"] = {

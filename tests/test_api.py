@@ -485,3 +485,51 @@ def test_personal_data_is_warned_about_and_can_be_refused(world: World) -> None:
     assert post_json(client, f"{BASE}/personal-data-check", {"fields": {"x": "y" * 5000}}).status_code == 422
     assert post_json(client, f"{BASE}/personal-data-check", {"text": "y"}).status_code == 422
     assert post_json(world.client(world.outsider), f"{BASE}/personal-data-check", {"fields": {}}).status_code == 404
+
+
+def _feature_in_python(deviation: Any) -> dict[str, Any]:
+    """What a list feature holds, built in Python from the stored deviation: the database writes it
+    (deviations.feature_json), and must write the same."""
+    anchor = [round(deviation.lon, 6), round(deviation.lat, 6)]
+    category = deviation.category
+    properties: dict[str, Any] = {
+        "id": deviation.pk, "category": category.key,
+        "parentCategory": category.parent.key if category.parent else category.key,
+        "observedAt": deviation.observed_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "status": deviation.status, "severity": deviation.severity, "organisation": deviation.organisation_id,
+        "placeName": deviation.place_name, "visibility": deviation.visibility}
+    if deviation.shape:
+        properties["anchor"] = anchor
+    return {"type": "Feature", "id": deviation.pk,
+            "geometry": deviation.shape or {"type": "Point", "coordinates": anchor}, "properties": properties}
+
+
+def test_the_features_the_database_writes_equal_those_built_in_python(world: World) -> None:
+    """Times with and without microseconds, a subcategory and a main one, place names with quotes, a
+    backslash, a line break and letters beyond ASCII, positions with many decimals, a line and an area; read
+    over pages by cursor."""
+    now = timezone.now().replace(microsecond=0)
+    places = ['Torget "Norra"', "Gång\\väg\nnedre", "Ängsgården 3 \u2013 baksidan", "", "<script>x</script>"]
+    for k in range(12):
+        world.report(world.housing_reporter, category=["graffiti", "damage", "littering"][k % 3],
+                     lon=18.0912345678 + k * 0.00013, lat=59.2441234567 + k * 0.00007, place_name=places[k % 5],
+                     observed_at=now - dt.timedelta(hours=k, microseconds=0 if k % 2 else 123456 + k))
+    world.report(world.housing_reporter, shape={"type": "LineString", "coordinates": [[18.09, 59.24],
+                                                                                      [18.1, 59.2412345]]},
+                 lon=0.0, lat=0.0, observed_at=now - dt.timedelta(minutes=30))
+    world.report(world.police_reporter, visibility="organisation", observed_at=now - dt.timedelta(minutes=40),
+                 shape={"type": "Polygon", "coordinates": [[[18.08, 59.25], [18.082, 59.25], [18.082, 59.251],
+                                                            [18.08, 59.25]]]})
+    client = world.client(world.police_reporter)
+    features, url, params = [], f"{BASE}/deviations", {"limit": 5}
+    while url:
+        body = client.get(url, params).json()
+        features += body["features"]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), "")
+        params = {}
+    assert len(features) == 14
+    expected = [_feature_in_python(d) for d in Deviation.objects.select_related("category__parent")
+                .order_by("-observed_at", "-id")]
+    assert features == expected
+    assert {f["geometry"]["type"] for f in features} == {"Point", "LineString", "Polygon"}
+    assert any("." in f["properties"]["observedAt"] for f in features)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
+import orjson
 import shapely.geometry
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -26,8 +27,8 @@ from django.utils.translation import gettext as _
 from lagesbild import geometry, inputs, personal_data, spatial_index
 from lagesbild.audit import services as audit
 from lagesbild.audit.models import AuditEvent
+from lagesbild.deviations import feature_json, shapes
 from lagesbild.deviations import photos as photo_files
-from lagesbild.deviations import shapes
 from lagesbild.deviations.derived import derived_fields, time_fields
 from lagesbild.deviations.models import (
     Category,
@@ -238,7 +239,8 @@ def category_ids_with_children(forum: Forum, keys: Iterable[str]) -> set[int]:
 
 @dataclass
 class Page:
-    features: list[dict[str, Any]]
+    features: bytes  # a JSON array of GeoJSON features, as the database wrote them (deviations.feature_json)
+    number_returned: int
     number_matched: int | None  # None when not counted
     next_cursor: str | None
 
@@ -260,10 +262,6 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
                            field="cursor") from exc
 
 
-FEATURE_FIELDS = ("id", "lon", "lat", "category__key", "category__parent__key", "observed_at", "status",
-                  "severity", "organisation_id", "place_name", "visibility", "shape")
-
-
 def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
                      cursor: str | None = None, count: bool = True) -> Page:
     """A page of GeoJSON features, newest first, with the total number matched.
@@ -277,31 +275,19 @@ def page_of_features(queryset: QuerySet[Deviation], limit: int = DEFAULT_LIMIT,
     if cursor:
         after_time, after_id = decode_cursor(cursor)
         ordered = ordered.filter(Q(observed_at__lt=after_time) | Q(observed_at=after_time, id__lt=after_id))
-    rows = list(ordered.values_list(*FEATURE_FIELDS)[: limit + 1])
+    rows: list[str] = list(ordered.annotate(feature=feature_json.feature_expression())
+                           .values_list("feature", flat=True)[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        last = orjson.loads(rows[limit - 1])
+        next_cursor = encode_cursor(dt.datetime.fromisoformat(last["properties"]["observedAt"]), last["id"])
     number_matched = None
     if count:
         # A first page that holds them all has counted them: the count query costs as much as the page.
         number_matched = len(rows) if not cursor and len(rows) <= limit else queryset.count()
-    next_cursor = encode_cursor(rows[limit - 1][5], rows[limit - 1][0]) if len(rows) > limit else None
-    features = []
-    for pk, lon, lat, cat, parent, observed, status, severity, org, place, visibility, drawn in rows[:limit]:
-        anchor = [round(lon, 6), round(lat, 6)]
-        properties = {
-            "id": pk,
-            "category": cat,
-            "parentCategory": parent or cat,
-            "observedAt": observed.isoformat().replace("+00:00", "Z"),
-            "status": status,
-            "severity": severity,
-            "organisation": org,
-            "placeName": place,
-            "visibility": visibility,
-        }
-        if drawn:  # a line or area: its true geometry, and the point a map marks it at
-            properties["anchor"] = anchor
-        features.append({"type": "Feature", "id": pk,
-                         "geometry": drawn or {"type": "Point", "coordinates": anchor}, "properties": properties})
-    return Page(features=features, number_matched=number_matched, next_cursor=next_cursor)
+    features = rows[:limit]
+    return Page(features=("[" + ",".join(features) + "]").encode(), number_returned=len(features),
+                number_matched=number_matched, next_cursor=next_cursor)
 
 
 def points_in_box(queryset: QuerySet[Deviation], bbox: geometry.BBox, limit: int) -> list[dict[str, Any]]:

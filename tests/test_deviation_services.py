@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -148,18 +149,54 @@ def test_spatial_index_follows_inserts_moves_and_deletes(world: World) -> None:
             assert cursor.fetchone()[0] == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: World) -> None:
+    """SQLite's bulk path indexes its rows at the end, with the insert trigger off meanwhile; the trigger is back
+    for what comes after. A box finds exactly the rows inside it, on both databases."""
+    from types import SimpleNamespace
+
+    from django.db import transaction
+
+    from lagesbild.deviations import bulk
+    from lagesbild.deviations.models import Category
+
+    category = Category.objects.get(key="graffiti", forum__isnull=True).pk
+    now = timezone.now()
+    spots = [(18.06 + (k % 40) * 0.002, 59.225 + (k // 40) * 0.001) for k in range(2000)]
+    rows = [SimpleNamespace(lon=lon, lat=lat, category_id=category, observed_at=now, observed_until=None,
+                            reported_at=None, place_name="", description="", organisation_id=world.housing.pk,
+                            severity="medium", visibility="forum", status="new") for lon, lat in spots]
+    with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+        writer.write(rows)
+    later = world.report(world.housing_reporter, lon=18.1405, lat=59.2605)
+    visible = services.visible_deviations(world.viewer)
+    box = (18.07, 59.23, 18.09, 59.24)
+    inside = sum(1 for lon, lat in spots if box[0] <= lon <= box[2] and box[1] <= lat <= box[3])
+    assert services.apply_filter(visible, world.forum, services.DeviationFilter(bbox=box)).count() == inside > 50
+    assert ids(services.apply_filter(visible, world.forum, services.DeviationFilter(
+        bbox=(18.14, 59.26, 18.141, 59.261)))) == {later.pk}
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM deviations_deviation_rtree")
+            assert cursor.fetchone()[0] == Deviation.objects.count() == 2001
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s",
+                           ["deviations_deviation_rtree_%"])
+            assert cursor.fetchone()[0] == 3
+
+
 def test_pages_are_keyset_paginated_newest_first(world: World) -> None:
     now = timezone.now()
     made = [world.report(world.police_reporter, observed_at=now - dt.timedelta(hours=h)) for h in range(1, 6)]
     queryset = services.visible_deviations(world.police_lead)
     first = services.page_of_features(queryset, limit=2)
     assert first.number_matched == 5
-    assert [f["id"] for f in first.features] == [made[0].pk, made[1].pk]
+    assert [f["id"] for f in orjson.loads(first.features)] == [made[0].pk, made[1].pk]
     second = services.page_of_features(queryset, limit=2, cursor=first.next_cursor)
-    assert [f["id"] for f in second.features] == [made[2].pk, made[3].pk]
+    assert [f["id"] for f in orjson.loads(second.features)] == [made[2].pk, made[3].pk]
     third = services.page_of_features(queryset, limit=2, cursor=second.next_cursor)
-    assert [f["id"] for f in third.features] == [made[4].pk]
+    assert [f["id"] for f in orjson.loads(third.features)] == [made[4].pk]
     assert third.next_cursor is None
+    assert (first.number_returned, third.number_returned) == (2, 1)
     with pytest.raises(InvalidInput):
         services.page_of_features(queryset, cursor="not-a-cursor")
     with pytest.raises(InvalidInput):

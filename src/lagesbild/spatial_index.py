@@ -70,6 +70,22 @@ def rebuild_spatial_index(connection: BaseDatabaseWrapper) -> None:
     ensure_spatial_index(connection)
 
 
+def drop_insert_trigger(connection: BaseDatabaseWrapper) -> None:
+    """SQLite only, inside a bulk load's transaction (deviations.bulk), which then calls `index_added`."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER IF EXISTS {RTREE}_insert")
+
+
+def index_added(connection: BaseDatabaseWrapper, where: str) -> None:
+    """Index the rows a bulk load wrote with the insert trigger off, and put the trigger back. The rows go in
+    in the order of their hexagon, neighbours together: the R*Tree takes them several times faster so than in
+    the order of the file, which sends every insert to another part of the tree."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT OR REPLACE INTO {RTREE} SELECT id, {_EXTENT.format(row=TABLE)} FROM {TABLE} "
+                       f"WHERE {where} ORDER BY h3_10")
+        cursor.execute(_SQLITE_STATEMENTS[1])
+
+
 def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         if TABLE not in connection.introspection.table_names(cursor):

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
-from lagesbild import data_version, geometry
+from lagesbild import data_version, geometry, spatial_index
 from lagesbild.deviations import counts
 from lagesbild.deviations.derived import h3_cells
 from lagesbild.deviations.models import Deviation
@@ -40,6 +40,11 @@ def _copy_text(value: Any) -> str:
     if isinstance(value, dict | list):
         value = json.dumps(value)
     return str(value).translate(_COPY_ESCAPES)
+
+
+# SQLite's page cache while a bulk load writes (KiB; 2 MB by default): a million rows update the R*Tree and nine
+# indexes all over, and with the default most of those pages are read again from the file for every few rows.
+BULK_CACHE_KIB = 256 * 1024
 
 
 class Writer:
@@ -85,13 +90,17 @@ class Writer:
             cursor = self._stack.enter_context(connection.cursor())
             self._copy = self._stack.enter_context(cursor.cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN"))
             return self
-        # SQLite has only row triggers: for a million rows, six counts and a data version each would cost more
-        # than the rows. They are off while this transaction writes (it holds SQLite's one write lock, and a
-        # rollback brings them back), and the rows are counted at once at the end.
+        # SQLite has only row triggers: for a million rows, six counts, a data version and an R*Tree insert each
+        # would cost more than the rows. They are off while this transaction writes (it holds SQLite's one write
+        # lock, and a rollback brings them back), and the rows are counted and indexed at once at the end.
         if not connection.in_atomic_block:
             raise RuntimeError("bulk.Writer on SQLite runs inside the caller's transaction (transaction.atomic)")
         with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            self._cache_size = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             counts.drop_insert_trigger(connection)  # the write lock from here: no one else adds rows meanwhile
+            spatial_index.drop_insert_trigger(connection)
             cursor.execute(f"DROP TRIGGER IF EXISTS {data_version.TABLE}_insert")
             cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}")
             row = cursor.fetchone()
@@ -105,13 +114,18 @@ class Writer:
         self._stack.__exit__(kind, error, traceback)
         if self.sqlite:
             try:
-                if kind is None:
-                    counts.count_added(connection, self.forum.pk, self.first_id)
-                    with connection.cursor() as cursor:
-                        cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
+                # Also after an error: a caller that carried on with its transaction would otherwise keep rows
+                # that the spatial index and the counts lack.
+                spatial_index.index_added(connection, f"forum_id = {int(self.forum.pk)} AND id >= {self.first_id}")
+                counts.count_added(connection, self.forum.pk, self.first_id)
+                with connection.cursor() as cursor:
+                    cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
             finally:
+                spatial_index.ensure_spatial_index(connection)
                 counts.ensure_triggers(connection)
                 data_version.ensure_triggers(connection)
+                with connection.cursor() as cursor:
+                    cursor.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
 
     def write(self, rows: Sequence[Any]) -> None:
         """Insert the rows (each with the fields of interop.imports.Staged), checked already."""

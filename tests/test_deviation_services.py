@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import orjson
 import pytest
@@ -182,6 +183,48 @@ def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: Wo
             cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s",
                            ["deviations_deviation_rtree_%"])
             assert cursor.fetchone()[0] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_that_fails_keeps_nothing_and_leaves_the_triggers_as_they_were(world: World) -> None:
+    from types import SimpleNamespace
+
+    from django.db import transaction
+
+    from lagesbild.deviations import bulk
+    from lagesbild.deviations.models import Category
+
+    def state() -> tuple[Any, ...]:
+        if connection.vendor != "sqlite":
+            return (Deviation.objects.count(),)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            triggers = cursor.fetchall()
+            cursor.execute("PRAGMA cache_size")
+            return Deviation.objects.count(), triggers, cursor.fetchone()
+
+    category = Category.objects.get(key="graffiti", forum__isnull=True).pk
+    rows = [SimpleNamespace(lon=18.06 + k * 0.001, lat=59.23, category_id=category, observed_at=timezone.now(),
+                            observed_until=None, reported_at=None, place_name="", description="",
+                            organisation_id=world.housing.pk, severity="medium", visibility="forum", status="new")
+            for k in range(50)]
+    world.report(world.housing_reporter)
+    before = state()
+    assert before[0] == 1
+    with pytest.raises(ValueError), transaction.atomic():
+        with bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+            writer.write(rows)
+            raise ValueError("the file broke off")
+    assert state() == before
+    # A caller that catches the error inside its transaction cannot keep the rows, unindexed and uncounted.
+    with transaction.atomic():
+        try:
+            with bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+                writer.write(rows)
+                raise ValueError("the file broke off")
+        except ValueError:
+            pass
+    assert state() == before
 
 
 def test_pages_are_keyset_paginated_newest_first(world: World) -> None:

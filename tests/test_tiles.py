@@ -296,3 +296,22 @@ def test_hexagon_tiles_read_from_the_counts_equal_counting_the_rows(world: World
                     assert kept == rows, (z, tile, reader.organisation.name, flt)
                     compared += bool(rows)
     assert compared >= 40  # most of the tiles hold hexagons
+
+
+@pytest.mark.parametrize("z", [0, 3, 12, 20])
+def test_a_hexagon_across_the_antimeridian_is_drawn_whole_on_one_side(world: World, z: int) -> None:
+    """Its corners lie near +180 and -180: taken as they come, the hexagon would be a band round the world,
+    and at zoom 20 its coordinates would not fit in a tile at all."""
+    world.report(world.outsider, lon=179.99995, lat=-17.0)  # the other forum has no area
+    tile = tile_of(179.99995, -17.0, z)
+    response = world.client(world.outsider).get(
+        f"/api/forums/skarholmen/tiles/WebMercatorQuad/{z}/{tile.x}/{tile.y}", {"hexagons": "true"})
+    found = layers(response)
+    [hexagon] = found["cells"]
+    assert hexagon["properties"]["count"] == 1
+    [ring] = hexagon["geometry"]["coordinates"]
+    polygon = shapely.geometry.Polygon(ring)
+    assert polygon.is_valid
+    # As wide as it is tall (give or take Mercator's stretch), not the width of the world.
+    west, south, east, north = polygon.bounds
+    assert east - west < 3 * (north - south)

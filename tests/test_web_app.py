@@ -91,3 +91,19 @@ def test_an_unreachable_database_is_a_503_to_try_again_and_other_errors_stay_500
         text = response.content.decode()
         assert "Inget sparades" in text and "databas" in text
         assert error not in text  # the database's own words stay in the log
+
+
+def test_a_misused_connection_that_is_still_open_stays_a_500() -> None:
+    """psycopg's InterfaceError also names faults of ours (a cursor used after closing): only a closed
+    connection is an outage."""
+    from django.db import InterfaceError, connection
+    from django.test import RequestFactory
+
+    from lagesbild.views import server_error
+
+    connection.ensure_connection()
+    try:
+        raise InterfaceError("the cursor is closed")
+    except InterfaceError:
+        response = server_error(RequestFactory().get("/api/forums/farsta/deviations"))
+    assert response.status_code == 500

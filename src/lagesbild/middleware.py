@@ -191,16 +191,20 @@ def database_busy(exception: BaseException) -> bool:
 def database_unreachable(exception: BaseException) -> bool:
     """Whether the database could not be reached or went away mid-request (PostgreSQL restarting, a lost
     connection), rather than refusing a statement: the kind of error that trying again a little later cures."""
-    if isinstance(exception, InterfaceError):  # a connection already closed
-        return True
+    if isinstance(exception, InterfaceError):
+        # The connection closed under the request; any other misuse of a connection is a fault of ours.
+        from django.db import connection
+
+        return connection.connection is None or bool(getattr(connection.connection, "closed", False))
     if not isinstance(exception, OperationalError):
         return False
     cause = exception.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
     if type(cause).__module__.startswith("psycopg"):
         # No SQLSTATE: no answer from the server at all. Class 08 is a connection exception; 57P01 to 57P03
-        # are the server shutting down, crashing, or not yet accepting connections.
-        return sqlstate is None or sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+        # are the server shutting down, crashing, or not yet accepting connections; 53300, too many
+        # connections.
+        return sqlstate is None or sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03", "53300"}
     return any(text in str(exception) for text in ("unable to open database file", "disk I/O error"))
 
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lagesbild import data_version, geometry, spatial_index
@@ -95,17 +95,24 @@ class Writer:
         # lock, and a rollback brings them back), and the rows are counted and indexed at once at the end.
         if not connection.in_atomic_block:
             raise RuntimeError("bulk.Writer on SQLite runs inside the caller's transaction (transaction.atomic)")
+        try:
+            self._start_sqlite()
+        except BaseException:
+            transaction.set_rollback(True)  # a trigger may be gone already
+            raise
+        return self
+
+    def _start_sqlite(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("PRAGMA cache_size")
-            self._cache_size = cursor.fetchone()[0]
-            cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             counts.drop_insert_trigger(connection)  # the write lock from here: no one else adds rows meanwhile
             spatial_index.drop_insert_trigger(connection)
             cursor.execute(f"DROP TRIGGER IF EXISTS {data_version.TABLE}_insert")
             cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}")
             row = cursor.fetchone()
             self.first_id = int(row[0]) if row else 1
-        return self
+            cursor.execute("PRAGMA cache_size")
+            self._cache_size = int(cursor.fetchone()[0])
+            cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
@@ -113,19 +120,26 @@ class Writer:
         self._copy = None
         self._stack.__exit__(kind, error, traceback)
         if self.sqlite:
-            try:
-                # Also after an error: a caller that carried on with its transaction would otherwise keep rows
-                # that the spatial index and the counts lack.
-                spatial_index.index_added(connection, f"forum_id = {int(self.forum.pk)} AND id >= {self.first_id}")
-                counts.count_added(connection, self.forum.pk, self.first_id)
-                with connection.cursor() as cursor:
-                    cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
-            finally:
-                spatial_index.ensure_spatial_index(connection)
-                counts.ensure_triggers(connection)
-                data_version.ensure_triggers(connection)
-                with connection.cursor() as cursor:
-                    cursor.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {self._cache_size}")
+        if kind is not None:
+            # What was written is not to be kept, even by a caller that catches the error (on SQLite the rows
+            # are neither indexed nor counted yet). The rollback brings SQLite's triggers back as well.
+            if connection.in_atomic_block:
+                transaction.set_rollback(True)
+            return
+        if not self.sqlite:
+            return
+        try:
+            spatial_index.index_added(connection, f"forum_id = {int(self.forum.pk)} AND id >= {self.first_id}")
+            counts.count_added(connection, self.forum.pk, self.first_id)
+            counts.ensure_triggers(connection)
+            data_version.ensure_triggers(connection)
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
+        except BaseException:
+            transaction.set_rollback(True)
+            raise
 
     def write(self, rows: Sequence[Any]) -> None:
         """Insert the rows (each with the fields of interop.imports.Staged), checked already."""

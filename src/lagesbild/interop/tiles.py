@@ -218,21 +218,29 @@ def _hexagon_tile(found: Counter[int], tile: Tile) -> bytes:
     than reading the counts. A hexagon needs no clipping (it reaches at most a hexagon past the tile's edge, and
     MapLibre clips what it draws) and is convex, so its ring's winding is one sign to check."""
     west, south, east, north = tile.lonlat_bounds()
+    middle = (west + east) / 2
     kept: list[tuple[str, int, list[tuple[float, float]]]] = []
     for cell, count in sorted(found.items()):
         if count <= 0:
             continue
         name = h3.int_to_str(cell)
-        boundary = h3.cell_to_boundary(name)  # (lat, lon) pairs
-        lats, lons = [p[0] for p in boundary], [p[1] for p in boundary]
+        lat, lon = h3.cell_to_latlng(name)
+        # A hexagon across the antimeridian has corners near +180 and -180: each corner is taken on the side of
+        # its centre, and the whole hexagon on the side nearer the tile.
+        shift = 360.0 * round((middle - lon) / 360.0)
+        points = [(p_lat, p_lon + 360.0 * round((lon - p_lon) / 360.0) + shift)
+                  for p_lat, p_lon in h3.cell_to_boundary(name)]
+        lats, lons = [p[0] for p in points], [p[1] for p in points]
         if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
             continue
-        kept.append((name, count, [*boundary, h3.cell_to_latlng(name)]))  # its corners, then its centre
+        kept.append((name, count, [*points, (lat, lon + shift)]))  # its corners, then its centre
     if not kept:
         return b""
-    # Every corner and centre of the tile in one transformation, to the tile's 4096 units (y down).
+    # Every corner and centre in one go, in Web Mercator (by its formula: a longitude past ±180 stays there,
+    # where pyproj would wrap it) and then the tile's 4096 units, y down.
     lats_lons = np.array([point for _name, _count, points in kept for point in points])
-    xs, ys = _to_mercator().transform(lats_lons[:, 1], lats_lons[:, 0])
+    xs = lats_lons[:, 1] * WORLD / 180.0
+    ys = np.log(np.tan(np.pi / 4 + np.radians(np.clip(lats_lons[:, 0], -85.06, 85.06)) / 2)) * WORLD / np.pi
     left, bottom, right, top = tile.mercator_bounds()
     units_x = np.rint((xs - left) / (right - left) * EXTENT).astype(np.int64).tolist()
     units_y = np.rint((top - ys) / (top - bottom) * EXTENT).astype(np.int64).tolist()
@@ -243,6 +251,9 @@ def _hexagon_tile(found: Counter[int], tile: Tile) -> bytes:
         ring = [(units_x[at + k], units_y[at + k]) for k in range(corners)]
         centre_lat, centre_lon = points[-1]
         centre = (units_x[at + corners], units_y[at + corners])
+        if centre_lat > 85.06 or centre_lat < -85.06:
+            at += len(points)
+            continue  # beyond Web Mercator's square
         at += len(points)
         ring = [p for k, p in enumerate(ring) if p != ring[k - 1]]  # corners that fell on one unit
         area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
@@ -323,14 +334,15 @@ def _kept_cell_counts(membership: Membership, flt: deviations.DeviationFilter,
     is a period and categories: a city at zoom 10 reads some thousand counts rather than a million rows.
 
     The counts hold each deviation once, at its anchor; a tile counts a line or area in every hexagon it
-    crosses. So the few lines and areas (found through their own index) are taken away at their anchors and
+    crosses. So the lines and areas in the box (few among the points) are taken away at their anchors and
     added where they lie."""
     forum = membership.forum
     ids = frozenset(deviations.category_ids_with_children(forum, flt.categories)) if flt.categories else None
     found = counts.cell_totals(counts.Question(membership, flt.start, flt.end, ids, resolution,
                                                counts.areas_of(box)))
-    drawn = deviations.apply_filter(deviations.visible_deviations(membership), forum, flt).filter(
-        shape_min_lon__isnull=False, h3_8__isnull=False)
+    # Only those that meet the box: a hexagon that meets the tile lies inside it, and so does any line or area
+    # in it, or anchored in it.
+    drawn = _in_box(membership, flt, box).filter(shape_min_lon__isnull=False, h3_8__isnull=False)
     for cell, n in (drawn.annotate(cell=_parent_expression(resolution)).values("cell").order_by()
                     .annotate(n=Count("id")).values_list("cell", "n")):
         found[cell] -= n

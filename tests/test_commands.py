@@ -92,3 +92,39 @@ def test_token_create_list_revoke() -> None:
     assert Client().get("/api/forums/farsta/deviations", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     with pytest.raises(CommandError):
         run("token", "create", "nobody@example.se")
+
+
+def test_requeue_puts_back_only_what_a_dead_or_long_silent_worker_held(db: None) -> None:
+    import datetime as dt
+    import os
+    import subprocess
+
+    from django.utils import timezone
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from lagesbild import task_queue
+    from tests.tasks_for_tests import slow_the_first_time
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process id no longer running
+    host = task_queue.worker_id().split(":")[0]
+    now = timezone.now()
+    held = {
+        "dead here": (f"{host}:{ended.pid}:abc", now, TaskResultStatus.RUNNING),
+        "alive here": (f"{host}:{os.getpid()}:abc", now - dt.timedelta(minutes=5), TaskResultStatus.RUNNING),
+        "elsewhere, lately": ("another-machine:1:abc", now - dt.timedelta(minutes=5), TaskResultStatus.RUNNING),
+        "elsewhere, long ago": ("another-machine:1:abc", now - dt.timedelta(hours=2), TaskResultStatus.RUNNING),
+        "done": (f"{host}:{ended.pid}:abc", now, TaskResultStatus.SUCCESSFUL),
+    }
+    ids = {}
+    for name, (worker, started, status) in held.items():
+        result = slow_the_first_time.enqueue(name)
+        DBTaskResult.objects.filter(pk=result.id).update(status=status, started_at=started, worker_ids=[worker])
+        ids[name] = result.id
+    assert task_queue.requeue_abandoned() == 2
+    status = {name: DBTaskResult.objects.get(pk=pk).status for name, pk in ids.items()}
+    assert status == {"dead here": TaskResultStatus.READY, "alive here": TaskResultStatus.RUNNING,
+                      "elsewhere, lately": TaskResultStatus.RUNNING, "elsewhere, long ago": TaskResultStatus.READY,
+                      "done": TaskResultStatus.SUCCESSFUL}
+    assert task_queue.requeue_abandoned() == 0

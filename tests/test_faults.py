@@ -235,6 +235,43 @@ def test_kill_9_of_the_app_during_a_write_storm_loses_nothing_acknowledged(tmp_p
     check_nothing_acknowledged_was_lost(storm, after_the_crash(server, connection.vendor))
 
 
+def test_kill_9_of_the_worker_mid_task_and_the_next_worker_runs_it_again(tmp_path: Path) -> None:
+    """A worker killed while it runs a task leaves the task RUNNING; the worker started after it (as the
+    service restarts it) puts the task back in the queue and runs it to the end."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.tasks_for_tests import slow_the_first_time
+
+    marker = tmp_path / "started"
+    result = slow_the_first_time.enqueue(str(marker))
+    connections.close_all()
+    env = {**Server(tmp_path).env, "PYTHONPATH": str(ROOT)}  # the worker imports the test's task
+    lagesbild = str(Path(sys.executable).parent / "lagesbild")
+    with (tmp_path / "worker.log").open("ab") as log:
+        worker = subprocess.Popen([lagesbild, "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"],
+                                  env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            time.sleep(0.1)
+        os.killpg(worker.pid, signal.SIGKILL)  # in the middle of the task
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    assert DBTaskResult.objects.get(pk=result.id).status == TaskResultStatus.RUNNING  # held by a dead worker
+    again = subprocess.run([lagesbild, "db_worker", "--batch", "--no-startup-delay"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Put 1 tasks back in the queue" in again.stdout
+    done = DBTaskResult.objects.get(pk=result.id)
+    assert (done.status, done.return_value) == (TaskResultStatus.SUCCESSFUL, "again")
+    assert len(done.worker_ids) == 2  # the dead worker and the one that finished it
+
+
 def _with_postgres() -> Any:
     spec = importlib.util.spec_from_file_location("with_postgres", ROOT / "scripts" / "with_postgres.py")
     assert spec is not None and spec.loader is not None

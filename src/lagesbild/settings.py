@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django-tasks-db: its `db_worker` command is replaced by the forums app's (lagesbild.task_queue).
+    "lagesbild.forums",
     "django_tasks",
     "django_tasks_db",
     "allauth",
@@ -60,7 +62,6 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
-    "lagesbild.forums",
     "lagesbild.deviations",
     "lagesbild.places",
     "lagesbild.meetings",

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lagesbild import data_version
+from lagesbild import data_version, task_queue
 from lagesbild.deviations import counts
 from lagesbild.deviations.retention import apply_retention, remove_orphan_photos
 from lagesbild.forums.models import Forum
@@ -41,3 +41,5 @@ class Command(BaseCommand):
             counts.prune()  # counts left at nothing by what retention deleted
             orphans = remove_orphan_photos()
             self.stdout.write(f"Removed {orphans} photo files that no report kept (left by a process that died).")
+            requeued = task_queue.requeue_abandoned()  # a worker's own restart does it for its machine at once
+            self.stdout.write(f"Put {requeued} background tasks back in the queue, held by a worker that died.")

@@ -37,10 +37,12 @@ def main() -> int:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
+    from lagesbild.deviations.models import Deviation
     from lagesbild.forums.models import ApiToken, Role
     from lagesbild.meetings.models import Meeting
 
     _writing, forum, membership = load(args.count)
+    deviations = Deviation.objects.filter(forum=forum).count()  # a database loaded before may hold more
     membership.role = Role.COORDINATOR
     membership.save(update_fields=["role"])
     tokens = [ApiToken.issue(membership, f"load {n}")[1] for n in range(10)]
@@ -90,7 +92,7 @@ def main() -> int:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
     total = rows["Aggregated"]
     summary = {
-        "users": args.users, "minutes": args.minutes, "deviations": args.count, "workers": args.workers,
+        "users": args.users, "minutes": args.minutes, "deviations": deviations, "workers": args.workers,
         "requests": int(total["Request Count"]), "failures": int(total["Failure Count"]),
         "median_ms": float(total["50%"]), "p95_ms": float(total["95%"]), "p99_ms": float(total["99%"]),
         "requests_per_second": float(total["Requests/s"]),

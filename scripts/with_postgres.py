@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
                                     "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"]),
                        check=True, stdout=subprocess.DEVNULL)
         options = (f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=250")
         subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "data"), "-l", str(log),
                                     "-o", options, "-w", "-t", "60", "start"]),
                        check=True, stdout=subprocess.DEVNULL)

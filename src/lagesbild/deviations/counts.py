@@ -466,7 +466,7 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
         for (cell, category), n in cell_counts(question).items():
             if n > 0 and centre_in_box(cell):
                 by_category[main_key.get(category, "")] += n
-    features = []
+    features = []  # cells and categories in a fixed order: the bytes (and ETag) must not follow the database's
     for cell, n in sorted(by_cell.items()):
         lon, lat = inside[cell] or (0.0, 0.0)
         features.append({"type": "Feature", "geometry": {"type": "Point",
@@ -474,5 +474,5 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
                          "properties": {"count": n, "cell": h3.int_to_str(cell)}})
     across = 2 * h3.average_hexagon_edge_length(resolution, "km") / 111.32
     middle = math.radians((bbox[1] + bbox[3]) / 2)
-    return services.Aggregates(features=features, by_category={k: v for k, v in by_category.items() if v},
+    return services.Aggregates(features=features, by_category={k: v for k, v in sorted(by_category.items()) if v},
                                cell_size=(across / max(math.cos(middle), 0.01), across))

@@ -350,7 +350,9 @@ def grid_aggregates(queryset: QuerySet[Deviation], forum: Forum, bbox: geometry.
         }
         for (col, row), (n, lon, lat) in sorted(cells.items())
     ]
-    return Aggregates(features=features, cell_size=(width, height), by_category=by_category)
+    # In key order: the order the database groups rows in can change with what else the table holds (rows the
+    # reader may not see among them), and the answer's bytes, and so its ETag, must not.
+    return Aggregates(features=features, cell_size=(width, height), by_category=dict(sorted(by_category.items())))
 
 
 def history_of(deviation: Deviation) -> QuerySet[AuditEvent]:

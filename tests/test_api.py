@@ -542,3 +542,13 @@ def test_the_features_the_database_writes_equal_those_built_in_python(world: Wor
     assert features == expected
     assert {f["geometry"]["type"] for f in features} == {"Point", "LineString", "Polygon"}
     assert any("." in f["properties"]["observedAt"] for f in features)
+
+
+def test_the_openapi_document_is_built_once_and_each_caller_gets_a_copy_of_its_own(client: Client) -> None:
+    from lagesbild.api import api
+
+    first = api.get_openapi_schema(path_prefix="/api/")
+    first["paths"].clear()  # what one caller does to its copy reaches no other
+    assert api.get_openapi_schema(path_prefix="/api/")["paths"]
+    served = client.get("/api/openapi.json")
+    assert served.status_code == 200 and json.loads(served.content)["paths"]

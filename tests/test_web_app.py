@@ -107,3 +107,16 @@ def test_a_misused_connection_that_is_still_open_stays_a_500() -> None:
     except InterfaceError:
         response = server_error(RequestFactory().get("/api/forums/farsta/deviations"))
     assert response.status_code == 500
+
+
+def test_the_static_files_are_found_once_per_process_and_served_by_every_instance() -> None:
+    from django.http import HttpResponse
+
+    from lagesbild.middleware import StaticFilesMiddleware
+
+    first, second = (StaticFilesMiddleware(lambda request: HttpResponse(status=404)) for _ in range(2))
+    url = "/static/vendor/maplibre-gl/maplibre-gl.js"
+    assert second.files[url] is first.files[url]  # the second instance did not look for the files again
+    response = Client().get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/javascript")
+    assert b"maplibre" in b"".join(response.streaming_content)[:5000].lower()

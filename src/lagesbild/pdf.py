@@ -51,13 +51,15 @@ class ProtocolPDF(FPDF):
 
     def __init__(self, title: str, author: str, footer_text: str) -> None:
         super().__init__(format="A4")
+        # Each style's file, read when first set: reading one takes a tenth of a second, and most documents
+        # use two of the four.
+        self.font_files: dict[str, Path] = {}
         font = unicode_font()
         if font is not None:
-            self.add_font("DejaVu", "", str(font[0]))
-            self.add_font("DejaVu", "B", str(font[1]))
+            self.font_files = {"": font[0], "B": font[1]}
             for style, name in (("I", "DejaVuSans-Oblique.ttf"), ("BI", "DejaVuSans-BoldOblique.ttf")):
                 if (font[0].parent / name).is_file():  # fonts-dejavu-extra; without it, upright
-                    self.add_font("DejaVu", style, str(font[0].parent / name))
+                    self.font_files[style] = font[0].parent / name
         self.footer_text = footer_text
         self.set_title(printable(title))
         self.set_author(printable(author))
@@ -75,8 +77,11 @@ class ProtocolPDF(FPDF):
             # fpdf2 passes a TextEmphasis (B, I, U as flags) from its tables; we pass letters.
             letters = (style if isinstance(style, str) else getattr(style, "style", "")).upper()
             wanted = "".join(sorted(letters.replace("U", ""), key="BI".index))
+            if wanted not in self.font_files:
+                wanted = wanted.replace("I", "")  # no oblique installed: upright
+                style = letters.replace("I", "")
             if f"dejavu{wanted}" not in self.fonts:
-                style = letters.replace("I", "")  # no oblique installed: upright
+                self.add_font("DejaVu", wanted, str(self.font_files[wanted]))
         super().set_font(family, style, size)
 
     def heading(self, text: str, size: int = 13) -> None:

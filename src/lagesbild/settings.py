@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "lagesbild.middleware.SecurityHeadersMiddleware",
     "lagesbild.middleware.CompressionMiddleware",  # compresses what the middleware below it and views answer
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "lagesbild.middleware.StaticFilesMiddleware",  # WhiteNoise
     "lagesbild.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "lagesbild.middleware.ApiErrorsAsJsonMiddleware",

@@ -137,14 +137,21 @@ def filter_bbox(queryset: QuerySet[_M], bbox: BBox, *, selective: bool = True) -
     if vendor == "sqlite":
         # Points by their coordinates; a shape by its extent first, then exactly (CASE, so the Python function
         # runs only for the few shapes whose extent meets the box).
+        # The first condition says less than the second, but only with columns of the (forum, observed_at, lon,
+        # lat, shape_min_lon) index: SQLite tests it there and reads from the table only the rows in the box.
+        # With the second alone, it read every row of the period to test it (a district's month: 140 ms of
+        # rows from all over the city at 1 M; 30 ms with the first).
         exact = queryset.extra(  # noqa: S610 - fixed SQL, values passed as parameters
-            where=[f"""(({TABLE}.shape_min_lon IS NULL AND {TABLE}.lon >= %s AND {TABLE}.lon <= %s
+            where=[f"""(({TABLE}.lon >= %s AND {TABLE}.lon <= %s AND {TABLE}.lat >= %s AND {TABLE}.lat <= %s)
+                        OR {TABLE}.shape_min_lon IS NOT NULL)""",
+                   f"""(({TABLE}.shape_min_lon IS NULL AND {TABLE}.lon >= %s AND {TABLE}.lon <= %s
                          AND {TABLE}.lat >= %s AND {TABLE}.lat <= %s)
                         OR ({TABLE}.shape_min_lon IS NOT NULL AND CASE WHEN {TABLE}.shape_min_lon <= %s
                             AND {TABLE}.shape_max_lon >= %s AND {TABLE}.shape_min_lat <= %s
                             AND {TABLE}.shape_max_lat >= %s
                             THEN lagesbild_meets_box({TABLE}.shape, %s, %s, %s, %s) ELSE 0 END))"""],
-            params=[min_lon, max_lon, min_lat, max_lat, max_lon, min_lon, max_lat, min_lat,
+            params=[min_lon, max_lon, min_lat, max_lat,
+                    min_lon, max_lon, min_lat, max_lat, max_lon, min_lon, max_lat, min_lat,
                     min_lon, min_lat, max_lon, max_lat],
         )
         if not selective:

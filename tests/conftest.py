@@ -39,15 +39,15 @@ MARKER = "HEMLIG-MARKÖR-7731"  # planted in restricted deviations; must never r
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgresql` are left out of a run on SQLite (the PostgreSQL pass runs them)."""
+    """Tests marked `postgresql` are left out of a run on SQLite (the PostgreSQL pass runs them), and those
+    marked `sqlite` out of a run on PostgreSQL."""
     from django.conf import settings
 
-    if not settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        return
-    left_out = [item for item in items if item.get_closest_marker("postgresql")]
+    other = "postgresql" if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") else "sqlite"
+    left_out = [item for item in items if item.get_closest_marker(other)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -167,8 +167,16 @@ def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: Wo
     rows = [SimpleNamespace(lon=lon, lat=lat, category_id=category, observed_at=now, observed_until=None,
                             reported_at=None, place_name="", description="", organisation_id=world.housing.pk,
                             severity="medium", visibility="forum", status="new") for lon, lat in spots]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # sqlite_stat1 exists from here on
+            cursor.execute("DELETE FROM sqlite_stat1")
     with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
         writer.write(rows)
+    if connection.vendor == "sqlite":  # the load gathered the planner's statistics (spatial_index)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'deviation_forum_observed'")
+            assert int(cursor.fetchone()[0].split()[0]) >= 1000
     later = world.report(world.housing_reporter, lon=18.1405, lat=59.2605)
     visible = services.visible_deviations(world.viewer)
     box = (18.07, 59.23, 18.09, 59.24)

@@ -118,3 +118,19 @@ def test_the_orphan_sweep_spares_files_younger_than_an_hour_and_those_with_a_row
         os.utime(old, (now - 2 * hour, now - 2 * hour))
     assert remove_orphan_photos() == 1
     assert sorted(media_files()) == sorted([*kept, fresh, barely])
+
+
+@pytest.mark.sqlite  # PostgreSQL's autovacuum gathers its statistics itself
+def test_the_nightly_run_gathers_sqlites_planner_statistics(world: World) -> None:
+    """SQLite keeps no statistics by itself; without them its planner took the wrong index (spatial_index)."""
+    from django.db import connection
+
+    old_and_new(world)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # sqlite_stat1 exists from here on
+        cursor.execute("DELETE FROM sqlite_stat1")
+    call_command("retention", stdout=io.StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'deviation_forum_observed'")
+        row = cursor.fetchone()
+    assert row is not None and int(row[0].split()[0]) == Deviation.objects.count() > 0

@@ -10,11 +10,12 @@ def _ensure_triggers(using: str = "default", **kwargs: Any) -> None:
 
     from lagesbild.data_version import ensure_triggers
     from lagesbild.deviations import counts
-    from lagesbild.spatial_index import ensure_spatial_index
+    from lagesbild.spatial_index import ensure_spatial_index, refresh_statistics
 
     ensure_spatial_index(connections[using])
     ensure_triggers(connections[using])
     counts.ensure_triggers(connections[using])
+    refresh_statistics(connections[using])  # a migration may have added an index
 
 
 class DeviationsConfig(AppConfig):

@@ -137,6 +137,7 @@ class Writer:
             data_version.ensure_triggers(connection)
             with connection.cursor() as cursor:
                 cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
+            spatial_index.refresh_statistics(connection)  # the rows may have changed what is worth an index
         except BaseException:
             transaction.set_rollback(True)
             raise

@@ -1,8 +1,9 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
-from lagesbild import data_version, task_queue
+from lagesbild import data_version, spatial_index, task_queue
 from lagesbild.deviations import counts
 from lagesbild.deviations.retention import apply_retention, remove_orphan_photos
 from lagesbild.forums.models import Forum
@@ -41,5 +42,6 @@ class Command(BaseCommand):
             counts.prune()  # counts left at nothing by what retention deleted
             orphans = remove_orphan_photos()
             self.stdout.write(f"Removed {orphans} photo files that no report kept (left by a process that died).")
+            spatial_index.refresh_statistics(connection)  # SQLite's planner statistics, as the data grows
             requeued = task_queue.requeue_abandoned()  # a worker's own restart does it for its machine at once
             self.stdout.write(f"Put {requeued} background tasks back in the queue, held by a worker that died.")

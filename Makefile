@@ -30,12 +30,14 @@ $(SECRET_FILE):
 
 # The whole suite. Its three passes run side by side (two cores; each waits for much of its time: the browser
 # tests on Chromium, the PostgreSQL pass on its server): the tests without a browser on SQLite, those on
-# PostgreSQL, and the browser tests. Each pass's output follows when all are done; any failing fails the run.
+# PostgreSQL, and the browser tests. The browser tests, the longest pass, go first when all want the CPU (the
+# other two run at a lower priority, `nice`). Each pass's output follows when all are done; any failing fails
+# the run.
 test: install-dev system-packages lint typecheck
 	@mkdir -p var; rm -f var/test-sqlite.rc var/test-postgres.rc; \
-	( LAGESBILD_DATABASE_URL= $(BIN)/python -m pytest -m "not browser" $(PARALLEL) > var/test-sqlite.log 2>&1; \
+	( LAGESBILD_DATABASE_URL= nice -n 5 $(BIN)/python -m pytest -m "not browser" $(PARALLEL) > var/test-sqlite.log 2>&1; \
 	  echo $$? > var/test-sqlite.rc ) & \
-	( $(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1; echo $$? > var/test-postgres.rc ) & \
+	( nice -n 5 $(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1; echo $$? > var/test-postgres.rc ) & \
 	LAGESBILD_DATABASE_URL= LAGESBILD_TEST_SQLITE=var/test-browser.sqlite3 $(BIN)/python -m pytest -m browser; \
 	browser=$$?; wait; \
 	echo "--- The SQLite pass without a browser (run beside the browser tests) ---"; cat var/test-sqlite.log; \

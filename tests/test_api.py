@@ -552,3 +552,24 @@ def test_the_openapi_document_is_built_once_and_each_caller_gets_a_copy_of_its_o
     assert api.get_openapi_schema(path_prefix="/api/")["paths"]
     served = client.get("/api/openapi.json")
     assert served.status_code == 200 and json.loads(served.content)["paths"]
+    # A script prefix that a proxy passed on (SCRIPT_NAME, which Django's WSGI handler sets as the request's
+    # prefix) gives that request its own paths, and no other.
+    from django.urls import set_script_prefix
+
+    set_script_prefix("/x/")
+    try:
+        prefixed = api.get_openapi_schema()["paths"]
+    finally:
+        set_script_prefix("/")
+    assert prefixed and all(path.startswith("/x/api/") for path in prefixed)
+    assert all(path.startswith("/api/") for path in api.get_openapi_schema()["paths"])
+    assert all(path.startswith("/api/") for path in json.loads(client.get("/api/openapi.json").content)["paths"])
+
+
+def test_every_answer_in_the_openapi_document_has_a_description() -> None:
+    from lagesbild.api import api
+
+    lacking = [(path, method, status) for path, item in api.get_openapi_schema(path_prefix="/api/")["paths"].items()
+               for method, operation in item.items() for status, answer in operation["responses"].items()
+               if not answer.get("description")]
+    assert lacking == []  # OpenAPI requires one

@@ -158,12 +158,14 @@ def test_a_hostile_geocoder_gives_no_addresses_and_no_error(world: World, tile_s
                                                             monkeypatch: Any, path: str) -> None:
     from lagesbild import geocoder
 
-    monkeypatch.setattr(geocoder, "TIMEOUT_S", 1.0)  # the slow one trickles for four seconds
+    monkeypatch.setattr(geocoder, "TIMEOUT_S", 1.0)  # the slow one trickles for ten seconds
     settings.LAGESBILD_GEOCODER_URL = tile_server.root + path
     started = time.monotonic()
     answer = find(world, "farstavägen", addresses=True)
     assert (answer.addresses, answer.results) == ("unavailable", [])
-    assert time.monotonic() - started < 2.5  # the deadline is for the whole answer, not for each read
+    # The deadline is for the whole answer, not for each read (then it would take ten seconds); the margin is
+    # for a machine busy with other tests, where the search's own queries took nearly two seconds.
+    assert time.monotonic() - started < 4.0
 
 
 def test_results_a_geocoder_gets_wrong_are_left_out_and_the_rest_kept(world: World, tile_server: TileServer,

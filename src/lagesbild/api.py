@@ -12,7 +12,6 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from django.core.exceptions import SuspiciousOperation
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import translation
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth
 from ninja.utils import check_csrf
@@ -107,7 +107,8 @@ def answers(ok: Any, status: int = 200) -> dict[int, Any]:
 def geojson(schema: type[BaseModel]) -> dict[str, Any]:
     """openapi_extra for an operation that answers application/geo+json in the shape of `schema`."""
     ref = {"$ref": f"#/components/schemas/{schema.__name__}"}
-    return {"responses": {"200": {"content": {"application/geo+json": {"schema": ref}}}}}
+    # "200" as text replaces ninja's own 200 (an integer) in the document served, so it repeats the description.
+    return {"responses": {"200": {"description": "OK", "content": {"application/geo+json": {"schema": ref}}}}}
 
 
 class PointGeometry(Schema):
@@ -149,11 +150,16 @@ class LagesbildAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:
-        key = (path_prefix, tuple(sorted((path_params or {}).items())), translation.get_language())
-        if key not in self._documents:
-            document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-            self._documents[key] = json.dumps(document, cls=DjangoJSONEncoder)
-        return json.loads(self._documents[key])  # a fresh copy: a caller may change it
+        if path_prefix is None:
+            # As ninja works it out: with the request's script prefix, which a proxy may pass on (SCRIPT_NAME).
+            path_prefix = self.get_root_path(path_params or {})
+        key = (path_prefix, translation.get_language())
+        text = self._documents.get(key)
+        if text is None:
+            text = json.dumps(super().get_openapi_schema(path_prefix=path_prefix), cls=NinjaJSONEncoder)
+            if len(self._documents) < 16:  # prefixes come from requests: keep a few, not one per request
+                self._documents[key] = text
+        return json.loads(text)  # a fresh copy: a caller may change it
 
 
 api = LagesbildAPI(

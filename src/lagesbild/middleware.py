@@ -9,7 +9,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError, transaction
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -322,6 +324,17 @@ class SessionMiddleware(DjangoSessionMiddleware):
 
 # The static files found, by the settings that shape their answers: one scan per process.
 _STATIC_FILES: dict[tuple[object, ...], dict[str, Any]] = {}
+
+
+_STATIC_SETTINGS = {"DEBUG", "INSTALLED_APPS", "STATIC_URL", "STATIC_ROOT", "STATICFILES_DIRS", "STATICFILES_FINDERS",
+                    "STORAGES", "FORCE_SCRIPT_NAME"}
+
+
+@receiver(setting_changed)
+def _forget_static_files(setting: str, **kwargs: Any) -> None:
+    """A test that changes a setting WhiteNoise reads gets a fresh scan."""
+    if setting in _STATIC_SETTINGS or setting.startswith("WHITENOISE_"):
+        _STATIC_FILES.clear()
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

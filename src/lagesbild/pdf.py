@@ -66,6 +66,7 @@ class ProtocolPDF(FPDF):
         self.set_lang("sv")
         self.set_auto_page_break(True, margin=16)
         self.add_page()
+        # The title loads the bold face, which fpdf2's tables look up directly for their headings.
         self.set_font("Helvetica", "B", 18)
         self.multi_cell(self.epw, 9, printable(title), new_x="LMARGIN", new_y="NEXT")
         self.set_font("Helvetica", size=10)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Sequence
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from lagesbild import data_version, geometry, spatial_index
@@ -24,6 +25,8 @@ from lagesbild.deviations.derived import h3_cells
 from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.services import search_text_for
 from lagesbild.forums.models import Membership
+
+logger = logging.getLogger(__name__)
 
 # COPY's text format: a backslash, tab, newline or carriage return inside a value is written escaped.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -45,6 +48,13 @@ def _copy_text(value: Any) -> str:
 # SQLite's page cache while a bulk load writes (KiB; 2 MB by default): a million rows update the R*Tree and nine
 # indexes all over, and with the default most of those pages are read again from the file for every few rows.
 BULK_CACHE_KIB = 256 * 1024
+
+
+def _refresh_statistics() -> None:
+    try:
+        spatial_index.refresh_statistics(connection)
+    except OperationalError:  # busy: `lagesbild retention` gathers them tonight
+        logger.warning("SQLite's statistics were not gathered after a bulk load", exc_info=True)
 
 
 class Writer:
@@ -137,7 +147,11 @@ class Writer:
             data_version.ensure_triggers(connection)
             with connection.cursor() as cursor:
                 cursor.execute(f"INSERT INTO {data_version.TABLE} (forum_id) VALUES (%s)", [self.forum.pk])
-            spatial_index.refresh_statistics(connection)  # the rows may have changed what is worth an index
+            if self.written * 10 >= self.first_id - 1:
+                # A tenth or more of the rows there are now came with this load: the planner's statistics are
+                # gathered again once it is committed (not inside it: they hold the write lock a while, and a
+                # failure there is no reason to lose the load).
+                transaction.on_commit(_refresh_statistics)
         except BaseException:
             transaction.set_rollback(True)
             raise

@@ -116,8 +116,9 @@ def _parameters(*specs: tuple[str, str, dict[str, Any]], answers_in: tuple[str, 
                                              "description": description, "schema": schema}
                                             for name, description, schema in specs]}
     if answers_in:
-        extra["responses"] = {"200": {"content": {media_type: {"schema": {"type": "object"}}
-                                                  for media_type in answers_in}}}
+        # "200" as text replaces ninja's own 200 (an integer) in the document served: so the description again.
+        extra["responses"] = {"200": {"description": "OK", "content": {media_type: {"schema": {"type": "object"}}
+                                                                       for media_type in answers_in}}}
     return extra
 
 

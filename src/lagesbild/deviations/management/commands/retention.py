@@ -42,6 +42,7 @@ class Command(BaseCommand):
             counts.prune()  # counts left at nothing by what retention deleted
             orphans = remove_orphan_photos()
             self.stdout.write(f"Removed {orphans} photo files that no report kept (left by a process that died).")
-            spatial_index.refresh_statistics(connection)  # SQLite's planner statistics, as the data grows
             requeued = task_queue.requeue_abandoned()  # a worker's own restart does it for its machine at once
             self.stdout.write(f"Put {requeued} background tasks back in the queue, held by a worker that died.")
+            # Last: on SQLite it holds the write lock for a while (2 s at 1 M deviations).
+            spatial_index.refresh_statistics(connection)  # SQLite's planner statistics, as the data grows

@@ -442,3 +442,23 @@ def test_racing_edits_from_two_connections_let_exactly_one_win(world: World) -> 
     deviation.refresh_from_db()
     assert deviation.version == 2
     assert AuditEvent.objects.filter(object_id=deviation.pk, action="update").count() == 1
+
+
+@pytest.mark.sqlite
+def test_sqlites_time_index_holds_the_position_even_after_django_remakes_the_table(db: None) -> None:
+    """The model declares (forum, observed_at), as PostgreSQL keeps it; SQLite's holds the position as well, and
+    Django's schema editor, which remakes a table for some changes and its indexes as the model says, does not
+    take that away: the check after every migrate puts it back (spatial_index.ensure_spatial_index)."""
+    from lagesbild import spatial_index
+
+    def columns() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT name FROM pragma_index_info('{spatial_index.TIME_INDEX}') ORDER BY seqno")
+            return [row[0] for row in cursor.fetchall()]
+
+    assert columns() == spatial_index.TIME_INDEX_COLUMNS
+    with connection.cursor() as cursor:  # as a remade table has it
+        cursor.execute(f"DROP INDEX {spatial_index.TIME_INDEX}")
+        cursor.execute(f"CREATE INDEX {spatial_index.TIME_INDEX} ON deviations_deviation (forum_id, observed_at)")
+    spatial_index.ensure_spatial_index(connection)
+    assert columns() == spatial_index.TIME_INDEX_COLUMNS

@@ -193,10 +193,8 @@ class Deviation(models.Model):
         verbose_name = _("deviation")
         verbose_name_plural = _("deviations")
         indexes = [
-            # By time, with the position in the index: SQLite tests a short period's rows against the viewport
-            # in the index and reads from the table only those inside it (spatial_index.filter_bbox).
-            models.Index(fields=["forum", "observed_at", "lon", "lat", "shape_min_lon"],
-                         name="deviation_forum_observed"),
+            # On SQLite this index also holds the position (spatial_index.ensure_spatial_index says why).
+            models.Index(fields=["forum", "observed_at"], name="deviation_forum_observed"),
             models.Index(fields=["forum", "status"], name="deviation_forum_status"),
             # What the forum-wide counts leave out, and each reader's figures add live: their organisation's few
             # restricted ones (with the organisation first: most of an organisation's reports are forum-wide).

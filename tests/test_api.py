@@ -562,6 +562,13 @@ def test_the_openapi_document_is_built_once_and_each_caller_gets_a_copy_of_its_o
     finally:
         set_script_prefix("/")
     assert prefixed and all(path.startswith("/x/api/") for path in prefixed)
+    for n in range(20):  # prefixes that a proxy passed on: a few are kept, the latest ones
+        set_script_prefix(f"/p{n}/")
+        try:
+            api.get_openapi_schema()
+        finally:
+            set_script_prefix("/")
+    assert api.document_text.cache_info().currsize == 16
     assert all(path.startswith("/api/") for path in api.get_openapi_schema()["paths"])
     assert all(path.startswith("/api/") for path in json.loads(client.get("/api/openapi.json").content)["paths"])
 

@@ -134,3 +134,22 @@ def test_the_nightly_run_gathers_sqlites_planner_statistics(world: World) -> Non
         cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'deviation_forum_observed'")
         row = cursor.fetchone()
     assert row is not None and int(row[0].split()[0]) == Deviation.objects.count() > 0
+
+
+@pytest.mark.sqlite
+def test_a_busy_database_is_said_plainly_without_a_traceback(world: World) -> None:
+    """Another process holding SQLite's write lock past the busy timeout: the nightly run says so and stops."""
+    import sqlite3
+
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    old_and_new(world)
+    other = sqlite3.connect(connection.settings_dict["NAME"])
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(CommandError, match="The database is busy"):
+            call_command("retention", stdout=io.StringIO())
+    finally:
+        other.rollback()
+        other.close()

@@ -7,6 +7,7 @@ message in the request's language (Swedish unless the client asks for English).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Annotated, Any, TypeVar
 
@@ -138,27 +139,26 @@ def member(request: HttpRequest, forum: str) -> Membership:
 
 
 class LagesbildAPI(NinjaAPI):
-    """NinjaAPI, with its OpenAPI document built once per process and language.
+    """NinjaAPI, with its OpenAPI document built once per process, script prefix and language.
 
     Building it takes about 0.4 s, and /api/openapi.json is open to anyone: without this, every request for
-    it cost the server that much. The routes do not change once the module is imported.
+    it cost the server that much. The routes do not change once the module is imported. The script prefix
+    comes with the request (a proxy may pass on SCRIPT_NAME), so only the 16 most recently asked are kept.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._documents: dict[tuple[Any, ...], str] = {}
+        self.document_text = functools.lru_cache(maxsize=16)(self._document_text)
+
+    def _document_text(self, path_prefix: str, language: str | None) -> str:
+        return json.dumps(super().get_openapi_schema(path_prefix=path_prefix), cls=NinjaJSONEncoder)
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:
         if path_prefix is None:
-            # As ninja works it out: with the request's script prefix, which a proxy may pass on (SCRIPT_NAME).
+            # As ninja works it out: with the request's script prefix.
             path_prefix = self.get_root_path(path_params or {})
-        key = (path_prefix, translation.get_language())
-        text = self._documents.get(key)
-        if text is None:
-            text = json.dumps(super().get_openapi_schema(path_prefix=path_prefix), cls=NinjaJSONEncoder)
-            if len(self._documents) < 16:  # prefixes come from requests: keep a few, not one per request
-                self._documents[key] = text
+        text = self.document_text(path_prefix, translation.get_language())
         return json.loads(text)  # a fresh copy: a caller may change it
 
 

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import OperationalError, connection
 
 from lagesbild import data_version, spatial_index, task_queue
 from lagesbild.deviations import counts
@@ -19,6 +19,16 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._run(options)
+        except OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            # SQLite's write lock, held by another process longer than the busy timeout: no traceback for cron.
+            raise CommandError("The database is busy: another process held its write lock too long. What was "
+                               "done so far is kept; run `lagesbild retention` again later.") from error
+
+    def _run(self, options: dict[str, Any]) -> None:
         forums = Forum.objects.all()
         if options["forum"]:
             forums = forums.filter(slug=options["forum"])

@@ -322,10 +322,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
         return super().process_response(request, response)
 
 
-# The static files found, by the settings that shape their answers: one scan per process.
-_STATIC_FILES: dict[tuple[object, ...], dict[str, Any]] = {}
-
-
+# The static files found, once per process (None: not yet, or a setting WhiteNoise reads has changed).
+_static_files: dict[str, Any] | None = None
 _STATIC_SETTINGS = {"DEBUG", "INSTALLED_APPS", "STATIC_URL", "STATIC_ROOT", "STATICFILES_DIRS", "STATICFILES_FINDERS",
                     "STORAGES", "FORCE_SCRIPT_NAME"}
 
@@ -333,8 +331,9 @@ _STATIC_SETTINGS = {"DEBUG", "INSTALLED_APPS", "STATIC_URL", "STATIC_ROOT", "STA
 @receiver(setting_changed)
 def _forget_static_files(setting: str, **kwargs: Any) -> None:
     """A test that changes a setting WhiteNoise reads gets a fresh scan."""
+    global _static_files
     if setting in _STATIC_SETTINGS or setting.startswith("WHITENOISE_"):
-        _STATIC_FILES.clear()
+        _static_files = None
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
@@ -346,13 +345,10 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
     """
 
     def add_files_from_finders(self) -> None:
-        key = (self.static_prefix, self.max_age, self.allow_all_origins, self.charset,
-               repr(settings.STATICFILES_DIRS), repr(settings.STATICFILES_FINDERS))
-        found = _STATIC_FILES.get(key)
-        if found is None:
+        global _static_files
+        if _static_files is None:
             before = dict(self.files)
             super().add_files_from_finders()
-            found = {url: file for url, file in self.files.items() if before.get(url) is not file}
-            _STATIC_FILES[key] = found
+            _static_files = {url: file for url, file in self.files.items() if before.get(url) is not file}
         else:
-            self.files.update(found)
+            self.files.update(_static_files)

@@ -8,6 +8,7 @@ from lagesbild.deviations import counts
 from lagesbild.deviations.retention import apply_retention, remove_orphan_photos
 from lagesbild.forums.models import Forum
 from lagesbild.interop.imports import remove_abandoned
+from lagesbild.middleware import database_busy
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         try:
             self._run(options)
         except OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            if not database_busy(error):
                 raise
             # SQLite's write lock, held by another process longer than the busy timeout: no traceback for cron.
             raise CommandError("The database is busy: another process held its write lock too long. What was "

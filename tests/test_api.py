@@ -10,6 +10,7 @@ import h3
 import pytest
 from django.test import Client
 from django.utils import timezone
+from ninja.responses import NinjaJSONEncoder
 
 from lagesbild.audit.models import AuditEvent
 from lagesbild.deviations.models import Deviation, Photo
@@ -571,6 +572,16 @@ def test_the_openapi_document_is_built_once_and_each_caller_gets_a_copy_of_its_o
     assert api.document_text.cache_info().currsize == 16
     assert all(path.startswith("/api/") for path in api.get_openapi_schema()["paths"])
     assert all(path.startswith("/api/") for path in json.loads(client.get("/api/openapi.json").content)["paths"])
+
+
+def test_a_document_for_another_script_prefix_equals_the_one_ninja_builds_for_it() -> None:
+    from ninja import NinjaAPI
+
+    from lagesbild.api import api
+
+    for prefix in ("/x/api/", "/api/", "/a/b/api/"):
+        built = json.loads(json.dumps(NinjaAPI.get_openapi_schema(api, path_prefix=prefix), cls=NinjaJSONEncoder))
+        assert api.get_openapi_schema(path_prefix=prefix) == built
 
 
 def test_every_answer_in_the_openapi_document_has_a_description() -> None:

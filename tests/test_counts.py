@@ -290,3 +290,40 @@ def test_a_list_may_leave_out_its_count(world: World) -> None:
     assert "numberMatched" not in uncounted
     assert uncounted["features"] == counted["features"]
     assert any(link["rel"] == "next" for link in uncounted["links"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_load_adds_its_rows_to_the_counts_as_counting_them_by_hand_does(world: World) -> None:
+    """An import's rows are counted at once after the load (on SQLite, with the row triggers off): at times on
+    a day's and a month's edge, restricted ones among them (not counted), onto counts that exist already."""
+    import random
+    from types import SimpleNamespace
+
+    from django.db import transaction
+
+    from lagesbild.deviations import bulk
+
+    world.report(world.housing_reporter, category="graffiti", observed_at=moment(EDGES[0]))  # counts to add to
+    rng = random.Random(5)
+    category = {key: Category.objects.get(key=key, forum__isnull=True).pk for key in CATEGORIES}
+    rows = [SimpleNamespace(lon=INSIDE[0] + rng.uniform(-0.02, 0.02), lat=INSIDE[1] + rng.uniform(-0.01, 0.01),
+                            category_id=category[rng.choice(CATEGORIES)],
+                            observed_at=moment(rng.choice(EDGES), rng.choice([-1, 0, 1])), observed_until=None,
+                            reported_at=None, place_name="", description="", organisation_id=world.housing.pk,
+                            severity="medium", visibility=rng.choice(["forum", "forum", "organisation"]),
+                            status="new") for _ in range(600)]
+    with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+        writer.write(rows)
+
+    by_hand: Counter[tuple[Any, ...]] = Counter()
+    counted = Deviation.objects.filter(forum=world.forum, visibility="forum", withdrawn_at__isnull=True)
+    for h3_8, category_id, observed_at in counted.values_list("h3_8", "category_id", "observed_at"):
+        day = counts.day_of(observed_at)
+        month = observed_at.year * 12 + observed_at.month - 1
+        area = h3_int.cell_to_parent(h3_8, counts.AREA_RESOLUTION)
+        for span, period in ((counts.DAY, day), (counts.MONTH, month)):
+            for key in (category_id, counts.ALL):
+                by_hand[(world.forum.pk, 8, span, period, area, h3_8, key)] += 1
+            by_hand[(world.forum.pk, 0, span, period, 0, 0, category_id)] += 1
+    assert counted.count() > 300
+    assert kept_counts() == dict(by_hand)

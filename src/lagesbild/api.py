@@ -23,7 +23,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
 from ninja.security.session import SessionAuth
-from ninja.utils import check_csrf
+from ninja.utils import check_csrf, normalize_path
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
@@ -139,19 +139,28 @@ def member(request: HttpRequest, forum: str) -> Membership:
 
 
 class LagesbildAPI(NinjaAPI):
-    """NinjaAPI, with its OpenAPI document built once per process, script prefix and language.
+    """NinjaAPI, with its OpenAPI document built once per process and language.
 
     Building it takes about 0.4 s, and /api/openapi.json is open to anyone: without this, every request for
     it cost the server that much. The routes do not change once the module is imported. The script prefix
-    comes with the request (a proxy may pass on SCRIPT_NAME), so only the 16 most recently asked are kept.
+    comes with the request (a proxy may pass on SCRIPT_NAME) and changes only the paths' keys, so a document
+    for another prefix is the built one with its paths renamed; the 16 most recently asked are kept.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.built_document = functools.lru_cache(maxsize=8)(self._built_document)
         self.document_text = functools.lru_cache(maxsize=16)(self._document_text)
 
+    def _built_document(self, language: str | None) -> str:
+        return json.dumps(super().get_openapi_schema(path_prefix=""), cls=NinjaJSONEncoder)
+
     def _document_text(self, path_prefix: str, language: str | None) -> str:
-        return json.dumps(super().get_openapi_schema(path_prefix=path_prefix), cls=NinjaJSONEncoder)
+        document = json.loads(self.built_document(language))
+        # As ninja joins a prefix to a path (ninja.openapi.schema.OpenAPISchema.get_paths).
+        document["paths"] = {normalize_path("/" + path_prefix + path): item
+                             for path, item in document["paths"].items()}
+        return json.dumps(document)
 
     def get_openapi_schema(self, *, path_prefix: str | None = None,
                            path_params: dict[str, Any] | None = None) -> Any:

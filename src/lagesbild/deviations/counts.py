@@ -457,14 +457,16 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
             inside[cell] = (lon, lat) if bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3] else None
         return inside[cell]
 
-    by_cell = Counter({cell: n for cell, n in cell_totals(question).items() if n > 0 and centre_in_box(cell)})
+    by_cell: Counter[int] = Counter()
     by_category: Counter[str] = Counter()
-    if whole:  # the legend from the forum-wide counts per category
+    if whole:  # the hexagons from the counts of all categories, the legend from the forum-wide ones
+        by_cell.update({cell: n for cell, n in cell_totals(question).items() if n > 0 and centre_in_box(cell)})
         for (_cell, category), n in cell_counts(replace(question, resolution=0)).items():
             by_category[main_key.get(category, "")] += n
-    else:
+    else:  # both from one count per hexagon and category (a district's finer hexagons count the rows)
         for (cell, category), n in cell_counts(question).items():
             if n > 0 and centre_in_box(cell):
+                by_cell[cell] += n
                 by_category[main_key.get(category, "")] += n
     features = []  # cells and categories in a fixed order: the bytes (and ETag) must not follow the database's
     for cell, n in sorted(by_cell.items()):

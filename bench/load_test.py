@@ -66,9 +66,12 @@ def main() -> int:
            "LAGESBILD_SSL_REDIRECT": "false", "LAGESBILD_KEPT_MB": "32", "PYTHONPATH": str(ROOT / "src"),
            "LAGESBILD_LOAD_SETTINGS": str(settings_file)}
     bin_dir = Path(sys.executable).parent
-    # As docs/deployment.md runs it: threads, since every open map also holds a live stream.
+    # As docs/deployment.md runs it: threads, since every open map also holds a live stream; connections kept
+    # open between a member's actions, as a reverse proxy keeps its own (gunicorn's 2 s would close them while
+    # the next request is on its way, and locust counts that as a failure).
     server = subprocess.Popen([str(bin_dir / "gunicorn"), "lagesbild.wsgi:application", "--workers",
                                str(args.workers), "--worker-class", "gthread", "--threads", "50",
+                               "--keep-alive", "75",
                                "--bind", f"127.0.0.1:{port}", "--log-file", str(work / "gunicorn.log")],
                               env=env, cwd=ROOT)
     name = f"load-{args.users}-{args.minutes:g}min"

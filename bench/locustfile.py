@@ -29,6 +29,11 @@ def district_box(rng: random.Random) -> str:
     return f"{west:.5f},{south:.5f},{west + width:.5f},{south + height:.5f}"
 
 
+def last_month() -> str:
+    """The map's period: about the month since the last meeting."""
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z")
+
+
 class Member(HttpUser):
     """A member with the map open: pans, filters, opens what they see, now and then reports."""
 
@@ -57,17 +62,19 @@ class Member(HttpUser):
             return body
 
     def _view(self, query: str) -> None:
-        """The map's two requests: the count, then every point or a page of the newest."""
+        """The map's two requests (map.js): the count, then every point, or a page of the newest without counting
+        them again."""
         counted = self._get(f"{API}/deviations/aggregates?{query}", "aggregates")
-        limit = 3000 if counted is None or counted["numberMatched"] <= 3000 else 100
-        listed = self._get(f"{API}/deviations?{query}&limit={limit}", f"list (limit {limit})")
+        few = counted is None or counted["numberMatched"] <= 3000
+        listed = self._get(f"{API}/deviations?{query}&limit=3000" if few
+                           else f"{API}/deviations?{query}&limit=100&count=false", "list (all points)" if few
+                           else "list (a page of 100)")
         if listed:
             self.seen = [f["id"] for f in listed["features"][:50]]
 
     @task(10)
     def pan(self) -> None:
-        since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z")
-        self._view(f"bbox={district_box(self.rng)}&from={since}")
+        self._view(f"bbox={district_box(self.rng)}&from={last_month()}")
 
     @task(3)
     def filter_by_category(self) -> None:
@@ -83,12 +90,13 @@ class Member(HttpUser):
 
     @task(2)
     def hexagon_tiles(self) -> None:
+        """The hexagon layer at zoom 12: three tiles, with the map's filter (the last month), as map.js asks."""
         z = 12
         lon, lat = self.rng.uniform(CITY[0], CITY[2]), self.rng.uniform(CITY[1], CITY[3])
         x = int((lon + 180) / 360 * 2**z)
         y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
         for dx in range(3):
-            path = f"{API}/tiles/WebMercatorQuad/{z}/{x + dx}/{y}?hexagons=true"
+            path = f"{API}/tiles/WebMercatorQuad/{z}/{x + dx}/{y}?from={last_month()}&hexagons=true"
             headers = {"If-None-Match": self.tags[path]} if path in self.tags else {}
             answer = self.client.get(path, name="hexagon tile", headers=headers)
             if answer.status_code == 200 and "ETag" in answer.headers:

@@ -248,7 +248,8 @@ def test_the_map_aggregates_count_a_restricted_one_only_for_those_who_may_see_it
 
 @pytest.mark.parametrize(("bbox", "cells"), [
     ("17.9,59.1,18.3,59.4", 8), ("18.05,59.22,18.15,59.27", 4), ("18.05,59.22,18.15,59.27", 16),
-    ("18.07,59.235,18.10,59.25", 16), ("18.085,59.24,18.095,59.245", 16)])
+    ("18.07,59.235,18.10,59.25", 16), ("18.085,59.24,18.095,59.245", 16),
+    ("16.8,59.3,19.2,59.55", 4)])  # hexagons of resolution 4, far larger than the box's areas (found from outside)
 def test_the_map_hexagons_and_legend_equal_counting_the_rows_by_hand(world: World, bbox: str, cells: int) -> None:
     """The forum's whole area and a city's box (hexagons from the counts), districts' (finer hexagons, from the
     rows): each hexagon whose centre is in the box holds the deviations the reader may see there, and the
@@ -262,6 +263,11 @@ def test_the_map_hexagons_and_legend_equal_counting_the_rows_by_hand(world: Worl
         world.report(who, category=rng.choice(CATEGORIES), lon=rng.uniform(18.06, 18.14),
                      lat=rng.uniform(59.225, 59.265), observed_at=moment(rng.randrange(0, 20 * 1440)),
                      visibility="organisation" if n % 3 == 0 else "forum")
+    # At the area's corners, where a hexagon's centre can lie outside a box around the whole area (found from
+    # outside): the legend and the number must leave out what the hexagons leave out.
+    for lon, lat in ((18.0505, 59.2205), (18.1495, 59.2695)):
+        world.report(world.housing_reporter, lon=lon, lat=lat, observed_at=moment(60))
+        world.report(world.police_reporter, lon=lon, lat=lat, observed_at=moment(60), visibility="organisation")
     west, south, east, north = map(float, bbox.split(","))
     for reader in (world.housing_reporter, world.police_reporter, world.viewer):
         answer = world.client(reader).get("/api/forums/farsta/deviations/aggregates", {
@@ -279,6 +285,20 @@ def test_the_map_hexagons_and_legend_equal_counting_the_rows_by_hand(world: Worl
         got = {f["properties"]["cell"]: f["properties"]["count"] for f in answer["features"]}
         assert got == dict(by_cell), (reader, resolution)
         assert answer["categories"] == dict(by_main) and answer["numberMatched"] == sum(by_cell.values())
+
+
+def test_a_hexagon_larger_than_the_boxs_areas_counts_all_it_holds(world: World) -> None:
+    """Found from outside: at resolution 4 a hexagon whose centre is in the box reaches far past the areas the
+    box meets; its kept counts from there were left out, while the reader's restricted one was counted."""
+    at = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+    world.report(world.housing_reporter, category="graffiti", lon=18.0505, lat=59.2205, observed_at=at)
+    world.report(world.housing_reporter, category="graffiti", lon=18.0505, lat=59.2205, observed_at=at,
+                 visibility="organisation")
+    answer = world.client(world.housing_reporter).get("/api/forums/farsta/deviations/aggregates", {
+        "bbox": "16.8,59.3,19.2,59.55", "cells": 4}).json()
+    cell = h3.latlng_to_cell(59.2205, 18.0505, 4)
+    assert [(f["properties"]["cell"], f["properties"]["count"]) for f in answer["features"]] == [(cell, 2)]
+    assert answer["numberMatched"] == 2
 
 
 def test_a_filter_the_counts_cannot_answer_counts_the_rows(world: World) -> None:

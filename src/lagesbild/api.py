@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -157,8 +158,8 @@ class LagesbildAPI(NinjaAPI):
 
     def _document_text(self, path_prefix: str, language: str | None) -> str:
         document = json.loads(self.built_document(language))
-        # As ninja joins a prefix to a path (ninja.openapi.schema.OpenAPISchema.get_paths).
-        document["paths"] = {normalize_path("/" + path_prefix + path): item
+        # As ninja joins a prefix to a path, path converters taken out (ninja.openapi.schema.OpenAPISchema.get_paths).
+        document["paths"] = {re.sub(r"{[^}:]+:", "{", normalize_path("/" + path_prefix + path)): item
                              for path, item in document["paths"].items()}
         return json.dumps(document)
 

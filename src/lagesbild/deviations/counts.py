@@ -446,8 +446,10 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
     resolution = resolution_for(bbox, cells_across)
     ids = (frozenset(services.category_ids_with_children(forum, flt.categories)) if flt.categories else None)
     whole = bounds is not None and geometry.bbox_contains(bbox, bounds)  # the forum's whole area in view
-    question = Question(membership, flt.start, flt.end, ids, resolution, None if whole else areas_of(bbox),
-                        None if whole else bbox)
+    # A hexagon coarser than the areas (resolution 4 or 5) reaches well beyond the areas the box meets: every
+    # area is read then, or a hexagon whose centre is in the box would lose the counts of its outer parts.
+    areas = None if whole or resolution < AREA_RESOLUTION else areas_of(bbox)
+    question = Question(membership, flt.start, flt.end, ids, resolution, areas, None if whole else bbox)
     main_key = {c.pk: (c.parent.key if c.parent else c.key) for c in services.forum_categories(forum)}
     inside: dict[int, tuple[float, float] | None] = {}
 
@@ -459,11 +461,16 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
 
     by_cell: Counter[int] = Counter()
     by_category: Counter[str] = Counter()
-    if whole:  # the hexagons from the counts of all categories, the legend from the forum-wide ones
-        by_cell.update({cell: n for cell, n in cell_totals(question).items() if n > 0 and centre_in_box(cell)})
-        for (_cell, category), n in cell_counts(replace(question, resolution=0)).items():
-            by_category[main_key.get(category, "")] += n
-    else:  # both from one count per hexagon and category (a district's finer hexagons count the rows)
+    if whole:  # the hexagons from the counts of all categories, the legend from the forum-wide ones...
+        totals = {cell: n for cell, n in cell_totals(question).items() if n > 0}
+        by_cell.update({cell: n for cell, n in totals.items() if centre_in_box(cell)})
+        if len(by_cell) == len(totals):
+            for (_cell, category), n in cell_counts(replace(question, resolution=0)).items():
+                by_category[main_key.get(category, "")] += n
+        else:  # ...unless a hexagon at the area's edge has its centre outside the box: then as below
+            whole = False
+            by_cell.clear()
+    if not whole:  # both from one count per hexagon and category (a district's finer hexagons count the rows)
         for (cell, category), n in cell_counts(question).items():
             if n > 0 and centre_in_box(cell):
                 by_cell[cell] += n

@@ -268,8 +268,9 @@ class AggregateQuery(DeviationQuery):
 @router.get("/{forum}/deviations/aggregates", response=answers(AggregatesOut), openapi_extra=geojson(AggregatesOut),
             summary="Counts per hexagon for the same filters, for views with too many points",
             description="A box, a period and categories are answered from pre-aggregated counts: one point per "
-                        "H3 hexagon (at its centre) whose centre lies in the box, at the resolution nearest to "
-                        "`cells` hexagons across it. Other filters count the rows, in a square grid. "
+                        "H3 hexagon (at its centre) whose centre lies in the box (every hexagon of the forum when "
+                        "the box holds its whole area), at the resolution nearest to `cells` hexagons across it. "
+                        "Other filters count the rows, in a square grid. "
                         "`numberMatched` is how many deviations the cells hold: ask this first, and fetch the "
                         "points only when it is small.")
 def aggregate_deviations(request: HttpRequest, forum: str, params: Query[AggregateQuery]) -> HttpResponse:

@@ -435,7 +435,7 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
                        cells_across: int) -> services.Aggregates:
     """The map's aggregates from the counts: one point per hexagon (at its centre) with how many deviations
     the member may see whose anchor lies in it, and the counts per main category for the legend. A hexagon
-    belongs to the box when its centre does."""
+    belongs to the box when its centre does; every hexagon does when the box holds the forum's whole area."""
     forum = membership.forum
     if not 4 <= cells_across <= 128:
         raise InvalidInput(_("cells must be between 4 and 128."), field="cells")
@@ -451,33 +451,35 @@ def hexagon_aggregates(membership: Membership, flt: services.DeviationFilter,
     areas = None if whole or resolution < AREA_RESOLUTION else areas_of(bbox)
     question = Question(membership, flt.start, flt.end, ids, resolution, areas, None if whole else bbox)
     main_key = {c.pk: (c.parent.key if c.parent else c.key) for c in services.forum_categories(forum)}
-    inside: dict[int, tuple[float, float] | None] = {}
+    centres: dict[int, tuple[float, float]] = {}
 
-    def centre_in_box(cell: int) -> tuple[float, float] | None:
-        if cell not in inside:
+    def centre(cell: int) -> tuple[float, float]:
+        if cell not in centres:
             lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
-            inside[cell] = (lon, lat) if bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3] else None
-        return inside[cell]
+            centres[cell] = (lon, lat)
+        return centres[cell]
+
+    def centre_in_box(cell: int) -> bool:
+        lon, lat = centre(cell)
+        return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
 
     by_cell: Counter[int] = Counter()
     by_category: Counter[str] = Counter()
-    if whole:  # the hexagons from the counts of all categories, the legend from the forum-wide ones...
-        totals = {cell: n for cell, n in cell_totals(question).items() if n > 0}
-        by_cell.update({cell: n for cell, n in totals.items() if centre_in_box(cell)})
-        if len(by_cell) == len(totals):
-            for (_cell, category), n in cell_counts(replace(question, resolution=0)).items():
-                by_category[main_key.get(category, "")] += n
-        else:  # ...unless a hexagon at the area's edge has its centre outside the box: then as below
-            whole = False
-            by_cell.clear()
-    if not whole:  # both from one count per hexagon and category (a district's finer hexagons count the rows)
+    if whole:
+        # Every deviation lies in the forum's area, so in view: every hexagon that holds one, also one at the
+        # area's edge whose centre is outside the box (or the number and the legend would count deviations no
+        # hexagon shows). The hexagons from the counts of all categories, the legend from the forum-wide ones.
+        by_cell.update({cell: n for cell, n in cell_totals(question).items() if n > 0})
+        for (_cell, category), n in cell_counts(replace(question, resolution=0)).items():
+            by_category[main_key.get(category, "")] += n
+    else:  # both from one count per hexagon and category (a district's finer hexagons count the rows)
         for (cell, category), n in cell_counts(question).items():
             if n > 0 and centre_in_box(cell):
                 by_cell[cell] += n
                 by_category[main_key.get(category, "")] += n
     features = []  # cells and categories in a fixed order: the bytes (and ETag) must not follow the database's
     for cell, n in sorted(by_cell.items()):
-        lon, lat = inside[cell] or (0.0, 0.0)
+        lon, lat = centre(cell)
         features.append({"type": "Feature", "geometry": {"type": "Point",
                                                          "coordinates": [round(lon, 6), round(lat, 6)]},
                          "properties": {"count": n, "cell": h3.int_to_str(cell)}})

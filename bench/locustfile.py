@@ -68,10 +68,10 @@ class Member(HttpUser):
         """The map's two requests (map.js): the count, then every point, or a page of the newest without counting
         them again."""
         counted = self._get(f"{API}/deviations/aggregates?{query}", "aggregates")
-        few = counted is None or counted["numberMatched"] <= 3000
-        listed = self._get(f"{API}/deviations?{query}&limit=3000" if few
-                           else f"{API}/deviations?{query}&limit=100&count=false", "list (all points)" if few
-                           else "list (a page of 100)")
+        if counted is None or counted["numberMatched"] <= 3000:
+            listed = self._get(f"{API}/deviations?{query}&limit=3000", "list (all points)")
+        else:
+            listed = self._get(f"{API}/deviations?{query}&limit=100&count=false", "list (a page of 100)")
         if listed:
             self.seen = [f["id"] for f in listed["features"][:50]]
 

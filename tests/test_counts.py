@@ -250,12 +250,12 @@ def test_the_map_aggregates_count_a_restricted_one_only_for_those_who_may_see_it
 @pytest.mark.parametrize(("bbox", "cells"), [
     ("17.9,59.1,18.3,59.4", 8), ("18.05,59.22,18.15,59.27", 4), ("18.05,59.22,18.15,59.27", 16),
     ("18.07,59.235,18.10,59.25", 16), ("18.085,59.24,18.095,59.245", 16),
-    ("16.8,59.3,19.2,59.55", 4)])  # hexagons of resolution 4, far larger than the box's areas (found from outside)
+    ("16.8,59.3,19.2,59.55", 4)])  # resolution 4 (the outside case: test_a_hexagon_larger_than_the_boxs_areas...)
 def test_the_map_hexagons_and_legend_equal_counting_the_rows_by_hand(world: World, bbox: str, cells: int) -> None:
     """The forum's whole area and a city's box (hexagons from the counts), districts' (finer hexagons, from the
-    rows): each hexagon whose centre is in the box holds the deviations the reader may see there, and the
-    legend adds them up by main category. Restricted ones planted, of another organisation and the reader's
-    own."""
+    rows): each hexagon whose centre is in the box (every hexagon, for a box around the whole area) holds the
+    deviations the reader may see there, and the legend adds them up by main category. Restricted ones
+    planted, of another organisation and the reader's own."""
     import random
 
     rng = random.Random(3)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.basemaps import TileServer, make_pmtiles
@@ -21,6 +22,8 @@ PHONE = {"width": 375, "height": 667}
 # CI runs this pass beside the two database passes on two cores, where a map with WebGL in software
 # can take longer than expect()'s own 5 s to draw. Waiting longer changes no assertion.
 expect.set_options(timeout=15_000)
+AXE = Path(settings.NODE_MODULES) / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +117,21 @@ def sign_in(page: Page, site: str, email: str, password: str = "lagesbild-demo")
     page.get_by_label("Lösenord").fill(password)
     page.get_by_role("button", name="Logga in").click()
     page.wait_for_selector("body.map-ready", timeout=45_000)  # the first map of a session, on a busy machine
+
+
+def violations(page: Page, include: str | None = None) -> list[dict[str, Any]]:
+    """Every WCAG 2.1 A/AA violation axe finds, whatever its impact (minor ones too).
+
+    axe is evaluated by the test rather than added as a script tag, so the page keeps its own
+    Content-Security-Policy (which rightly refuses inline scripts) and is checked as users get it."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}; run `npm ci` (make test does).")
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    context = f"'{include}'" if include else "document"
+    results = page.evaluate(
+        f"async () => await axe.run({context}, {{runOnly: {{type: 'tag', values: {TAGS}}}}})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in results["violations"]
+    ]

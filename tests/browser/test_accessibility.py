@@ -1,58 +1,33 @@
-"""WCAG 2.1 A and AA checks with axe-core (from npm) in the browser: no violation of any impact, on every page
-and in the states the map page and the patterns page open into, at desktop and phone sizes."""
+"""WCAG 2.1 A and AA checks with axe-core (from npm) in the browser: no violation of any impact, in the states
+the map page and the patterns page open into, on the pages before signing in and on forms, at desktop and phone
+sizes. Every main page as it opens is checked in test_screens.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, new_page, sign_in
+from tests.browser.conftest import DESKTOP, PHONE, close_checked, new_page, sign_in, violations
 from tests.browser.test_screens import PAGES, _ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-AXE = Path(settings.NODE_MODULES) / "axe-core" / "axe.min.js"
-TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
 def page(browser: Browser, request: Any) -> Iterator[Page]:
-    # axe is injected as an inline script, which the page's Content-Security-Policy rightly forbids.
-    page = new_page(browser, request.param, bypass_csp=True)
+    page = new_page(browser, request.param)
     yield page
-    page.context.close()
+    close_checked(page)
 
 
-def violations(page: Page, include: str | None = None) -> list[dict[str, Any]]:
-    """Every WCAG 2.1 A/AA violation axe finds, whatever its impact (minor ones too)."""
-    if not AXE.exists():
-        pytest.fail(f"axe-core is missing at {AXE}; run `npm ci` (make test does).")
-    if not page.evaluate("() => typeof axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    context = f"'{include}'" if include else "document"
-    results = page.evaluate(
-        f"async () => await axe.run({context}, {{runOnly: {{type: 'tag', values: {TAGS}}}}})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in results["violations"]
-    ]
-
-
-def test_every_page_of_a_forum(site: str, page: Page) -> None:
-    """Each main page as the coordinator sees it, and the meeting screen as a member following it."""
+def test_the_states_pages_open_into(site: str, page: Page) -> None:
+    """What a page shows after a click, and the meeting screen as a member following it. (Each main page as it
+    opens is checked in test_screens.py, beside its screenshot.)"""
     sign_in(page, site, "samordnare@farsta.demo")
     ids = _ids()
     found = {}
-    for name, path in PAGES.items():
-        page.goto(site + path.format(**ids))
-        page.wait_for_load_state("networkidle")
-        found[name] = violations(page)
-    # The patterns page with every table opened, and the map with its search results and hexagon legend.
     page.goto(f"{site}/f/farsta/monster/?period=all")
     for summary in page.locator("main details summary").all():
         summary.click()

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PHONE, sign_in
-from tests.browser.test_accessibility import page, violations  # noqa: F401 - the axe page fixture
+from tests.browser.conftest import PHONE, sign_in, violations
+from tests.browser.test_accessibility import page  # noqa: F401 - the desktop and phone page fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

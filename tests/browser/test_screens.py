@@ -1,6 +1,7 @@
 """Every main page at desktop and phone size, as the coordinator meets it with the basemap on: a screenshot of
 each is saved (LAGESBILD_SCREENSHOTS, default var/screenshots/) for a reviewer to look at, and each must keep
-its navigation on one line at 1366 px, and log no CSP violation and no script error."""
+its navigation on one line at 1366 px, log no CSP violation and no script error, and have no WCAG 2.1 A or AA
+violation that axe-core finds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page
 
-from tests.browser.conftest import PHONE, close_checked, new_page, sign_in
+from tests.browser.conftest import PHONE, close_checked, new_page, sign_in, violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +60,7 @@ def test_every_main_page(site: str, browser: Browser, size: str) -> None:
     try:
         sign_in(page, site, "samordnare@farsta.demo")
         ids = _ids()
+        found = {}
         for name, path in PAGES.items():
             page.goto(site + path.format(**ids))
             if name == "karta":
@@ -71,6 +73,8 @@ def test_every_main_page(site: str, browser: Browser, size: str) -> None:
             if size == "desktop":
                 header = page.locator(".topbar").bounding_box()
                 assert header is not None and header["height"] < 64, f"{name}: the header wraps"
+            found[name] = violations(page)
+        assert {name: v for name, v in found.items() if v} == {}
         assert page.js_errors == [], page.js_errors  # type: ignore[attr-defined]
     finally:
         close_checked(page)

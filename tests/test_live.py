@@ -5,6 +5,7 @@ anything, and hears of events written by another process."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import os
 import random
@@ -14,6 +15,7 @@ import textwrap
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.sessions.models import Session
 from django.db import connection
 from hypothesis import HealthCheck, given
@@ -246,10 +248,11 @@ def test_the_stream_ends_with_the_session_and_does_not_keep_it_alive(world: Worl
     monkeypatch.setattr(live_views, "RECHECK_SECONDS", 0)
     client = world.client(world.housing_reporter)
     session = Session.objects.get()
-    response = _open(client)
-    chunks = iter(response.streaming_content)
-    assert next(chunks).startswith(b"retry")
-    assert next(chunks) == b": \n\n"  # still signed in: a keepalive
+    with time_machine.travel(dt.timedelta(minutes=2)):  # past the minute in which a session is not written again
+        response = _open(client)
+        chunks = iter(response.streaming_content)
+        assert next(chunks).startswith(b"retry")
+        assert next(chunks) == b": \n\n"  # still signed in: a keepalive
     # An open map is not activity: the session's end stays where it was.
     assert Session.objects.get().expire_date == session.expire_date
     client.logout()
@@ -264,7 +267,8 @@ def test_a_changed_password_ends_the_stream_and_a_refusal_keeps_no_session_alive
     client = world.client(world.housing_reporter)
     session = Session.objects.get()
     settings.LAGESBILD_LIVE_MAX_PER_USER = 0
-    assert client.get("/f/farsta/live").status_code == 429  # the map's retry every 30 s
+    with time_machine.travel(dt.timedelta(minutes=2)):  # past the minute in which a session is not written again
+        assert client.get("/f/farsta/live").status_code == 429  # the map's retry every 30 s
     assert Session.objects.get().expire_date == session.expire_date
     settings.LAGESBILD_LIVE_MAX_PER_USER = 10
     chunks = iter(_open(client).streaming_content)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import time
 from typing import Any
 
 import pytest
+import time_machine
+from django.contrib.sessions.models import Session
+from django.http import HttpResponse
 from django.test import Client
 
 from lagesbild.forums.models import Membership
@@ -78,12 +83,49 @@ def test_healthz_needs_no_sign_in() -> None:
     assert response.json()["database"] in {"sqlite", "postgresql"}
 
 
-def test_sessions_end_after_inactivity_and_each_request_extends_them(world: World, settings: object) -> None:
-    client = world.client(world.police_reporter)
-    response = client.get("/api/forums/farsta/deviations")
-    assert response.cookies["sessionid"]["max-age"] == 120 * 60
-    again = client.get("/api/forums/farsta")
-    assert "sessionid" in again.cookies  # the idle clock starts again with every request
+def test_sessions_end_after_inactivity_and_each_request_extends_them(world: World) -> None:
+    """The idle clock starts again with each request, to the minute: a session that nothing changed is
+    written at most once a minute, so that a panning map's reads do not each write."""
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        client = world.client(world.police_reporter)
+        response = client.get("/api/forums/farsta/deviations")
+        assert response.cookies["sessionid"]["max-age"] == 120 * 60
+        written = Session.objects.get().expire_date
+        assert written == start + dt.timedelta(minutes=120)
+        clock.shift(dt.timedelta(seconds=59))
+        again = client.get("/api/forums/farsta")
+        assert again.status_code == 200 and "sessionid" not in again.cookies
+        assert Session.objects.get().expire_date == written  # not written again within the minute
+        clock.shift(dt.timedelta(seconds=2))
+        later = client.get("/api/forums/farsta")
+        assert later.cookies["sessionid"]["max-age"] == 120 * 60
+        assert Session.objects.get().expire_date == start + dt.timedelta(seconds=61, minutes=120)
+        # Two hours without a request: signed out.
+        clock.shift(dt.timedelta(minutes=120, seconds=1))
+        assert client.get("/api/forums/farsta").status_code == 401
+
+
+def test_a_session_changed_within_the_minute_is_written_at_once(world: World) -> None:
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    from lagesbild.middleware import SessionMiddleware
+
+    with time_machine.travel(dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC), tick=False) as clock:
+        store = SessionStore()
+        store[SessionMiddleware.REFRESHED] = int(time.time())
+        store.save()
+        middleware = SessionMiddleware(lambda request: HttpResponse())
+        for change, written in ((False, False), (True, True)):
+            clock.shift(dt.timedelta(seconds=10))
+            request = RequestFactory().get("/")
+            request.session = SessionStore(session_key=store.session_key)
+            if change:
+                request.session["language"] = "en"
+            response = middleware.process_response(request, HttpResponse())
+            assert ("sessionid" in response.cookies) is written
+            assert ("language" in SessionStore(session_key=store.session_key).load()) is written
 
 
 def test_passwords_are_hashed_with_argon2(world: World, settings: object) -> None:

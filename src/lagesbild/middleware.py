@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.http.response import HttpResponseBase
 from django.middleware.gzip import GZipMiddleware
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -312,13 +314,29 @@ class CompressionMiddleware(GZipMiddleware):
 
 
 class SessionMiddleware(DjangoSessionMiddleware):
-    """Django's, except that a request marked `passive` (following the map live) does not count as activity:
-    every request otherwise moves the end of the session forward, and a map left open on an unattended
-    device, reconnecting its stream now and then, must still be signed out after the idle time."""
+    """Django's, with two exceptions to "every request moves the end of the session forward":
+
+    - A request marked `passive` (following the map live) is not activity: a map left open on an unattended
+      device, reconnecting its stream now and then, must still be signed out after the idle time.
+    - A session that nothing changed is written again at most once a minute. A panning map asks several
+      times a second, and writing the session for each made every read a write: on SQLite, a wait for its
+      one writer. The idle time is then kept to the minute.
+    """
+
+    REFRESH_SECONDS = 60
+    REFRESHED = "_lagesbild_refreshed"  # when the session was last written, in seconds since the epoch
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if getattr(request, "passive", False):
             return response
+        session = request.session  # type: ignore[attr-defined]
+        if not session.is_empty():
+            now = int(time.time())
+            if not session.modified and 0 <= now - session.get(self.REFRESHED, 0) < self.REFRESH_SECONDS:
+                patch_vary_headers(response, ("Cookie",))  # as Django does for an answer that read the session
+                return response
+            if not session.is_empty():  # reading it may have found it gone (expired, or signed out elsewhere)
+                session[self.REFRESHED] = now
         return super().process_response(request, response)
 
 

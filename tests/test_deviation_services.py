@@ -462,3 +462,16 @@ def test_sqlites_time_index_holds_the_position_even_after_django_remakes_the_tab
         cursor.execute(f"CREATE INDEX {spatial_index.TIME_INDEX} ON deviations_deviation (forum_id, observed_at)")
     spatial_index.ensure_spatial_index(connection)
     assert columns() == spatial_index.TIME_INDEX_COLUMNS
+
+
+@pytest.mark.postgresql
+def test_postgresql_has_an_index_for_each_side_of_the_viewports_condition(db: None) -> None:
+    """filter_bbox asks for points inside the box or shapes meeting it; each side has a partial index whose
+    condition is the side's own, so the planner can combine them (a BitmapOr) instead of crossing the time
+    index with the GiST index of every row."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'deviations_deviation'")
+        indexes = dict(cursor.fetchall())
+    assert indexes["deviation_points_in_time"].endswith(
+        "btree (forum_id, observed_at, lon, lat) WHERE (shape IS NULL)")
+    assert indexes["deviation_drawn_gist"].endswith("gist (geom) WHERE (shape IS NOT NULL)")

@@ -51,8 +51,9 @@ SQLITE_TRIGGERS = [f"{RTREE}_insert", f"{RTREE}_update", f"{RTREE}_delete"]
 
 # SQLite's (forum, observed_at) index holds each deviation's position too: a short period's rows are tested
 # against the viewport in the index, and only those inside it are read from the table (filter_bbox). The model
-# declares the index without them, as PostgreSQL keeps it: there the app's query, points or shapes, cannot be
-# tested inside a B-tree index, and the wider index only cost space and writes.
+# declares the index without them, as PostgreSQL keeps it: there the app's condition (a point inside the box,
+# or a line or area meeting it) is an OR, which one B-tree cannot test. PostgreSQL has an index for each side
+# of the OR instead (below), and combines them (a BitmapOr).
 TIME_INDEX = "deviation_forum_observed"
 TIME_INDEX_COLUMNS = ["forum_id", "observed_at", "lon", "lat", "shape_min_lon"]
 
@@ -62,6 +63,12 @@ _POSTGIS_STATEMENTS = [
         GENERATED ALWAYS AS (CASE WHEN shape IS NULL THEN ST_SetSRID(ST_MakePoint(lon, lat), 4326)
                                   ELSE ST_SetSRID(ST_GeomFromGeoJSON(shape), 4326) END) STORED""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_geom_gist ON {TABLE} USING gist (geom)",
+    # A viewport over a period: the points by time with their position, tested inside the index, and the lines
+    # and areas (few) by their shape. Measured at 1 M deviations, a district's month: 46 -> 25 ms in the
+    # database, where the time index and the whole GiST index each found far more rows than the two together.
+    f"CREATE INDEX IF NOT EXISTS deviation_points_in_time ON {TABLE} (forum_id, observed_at, lon, lat) "
+    "WHERE shape IS NULL",
+    f"CREATE INDEX IF NOT EXISTS deviation_drawn_gist ON {TABLE} USING gist (geom) WHERE shape IS NOT NULL",
 ]
 
 

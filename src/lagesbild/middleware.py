@@ -329,8 +329,8 @@ class SessionMiddleware(DjangoSessionMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if getattr(request, "passive", False):
             return response
-        session = request.session  # type: ignore[attr-defined]
-        if not session.is_empty():
+        session = getattr(request, "session", None)
+        if session is not None and not session.is_empty():
             now = int(time.time())
             if not session.modified and 0 <= now - session.get(self.REFRESHED, 0) < self.REFRESH_SECONDS:
                 patch_vary_headers(response, ("Cookie",))  # as Django does for an answer that read the session

@@ -92,9 +92,7 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
     for lon, lat in WALKED[1:3]:
         move_to(page, lon, lat)
         page.wait_for_timeout(300)
-    page.wait_for_function(f"() => JSON.parse(localStorage.getItem('{queue}') || '[]').length === 2")
-    assert len(track_of(walk)) == 1  # the two new points wait for the batch
-    page.clock.fast_forward("00:16")
+    page.clock.fast_forward("00:16")  # the batch is due
     page.wait_for_function(f"() => !localStorage.getItem('{queue}')")
     assert len(track_of(walk)) == 3
     page.context.set_offline(True)
@@ -102,7 +100,7 @@ def _walk_it(site: str, page: Page, browser: Browser) -> None:
     page.clock.fast_forward("00:16")
     expect(page.locator("#track-status")).to_contain_text("väntar")
     assert [p[:2] for p in track_of(walk)][-1] != list(WALKED[3])
-    page.context.set_offline(False)  # the "online" event sends what waits
+    page.context.set_offline(False)  # back online, what waits is sent
     page.wait_for_function(f"() => !localStorage.getItem('{queue}')")
     walked = [p[:2] for p in track_of(walk)]
     assert walked[-1] == list(WALKED[3]) and len(walked) == len({tuple(p) for p in walked})  # each point once

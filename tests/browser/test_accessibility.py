@@ -15,6 +15,7 @@ from tests.browser.test_screens import PAGES, _ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
 def page(browser: Browser, request: Any) -> Iterator[Page]:
     page = new_page(browser, request.param)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in, violations
 
@@ -18,8 +18,7 @@ def work() -> None:
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
 
 
-def test_an_old_spreadsheet_from_upload_to_the_map_and_back(site: str, desktop: Page, browser: Browser,
-                                                            tmp_path: Path) -> None:
+def test_an_old_spreadsheet_from_upload_to_the_map_and_back(site: str, desktop: Page, tmp_path: Path) -> None:
     from lagesbild.deviations.models import Deviation
 
     # Saved by Swedish Excel as "CSV (semikolonavgränsad)": Windows-1252, semicolons, decimal commas.

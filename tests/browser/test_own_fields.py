@@ -5,7 +5,7 @@ empty, shown in the detail and changed by editing; with the real Content-Securit
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from lagesbild.deviations.models import Deviation
 from tests.browser.conftest import sign_in, violations
@@ -14,8 +14,7 @@ from tests.browser.test_map_page import report_at_centre_by_click
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_field_from_the_categories_page_to_the_report_and_its_detail(site: str, desktop: Page,
-                                                                        browser: Browser) -> None:
+def test_a_field_from_the_categories_page_to_the_report_and_its_detail(site: str, desktop: Page) -> None:
     sign_in(desktop, site, "samordnare@farsta.demo")
     desktop.goto(f"{site}/f/farsta/kategorier/")
     for label, kind, required in (("Antal personer", "Tal", True), ("Polisen tillkallad", "Ja eller nej", False)):

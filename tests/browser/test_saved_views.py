@@ -8,14 +8,14 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in, violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_save_a_view_reopen_it_and_get_an_alert(site: str, desktop: Page, browser: Browser) -> None:
+def test_save_a_view_reopen_it_and_get_an_alert(site: str, desktop: Page) -> None:
     from lagesbild.alerts.models import SavedView
     from lagesbild.deviations import services
     from lagesbild.forums.models import Membership

@@ -49,12 +49,12 @@ def test_a_walk_from_plan_to_protocol_pdf(site: str, browser: Browser) -> None:
     # walker's wait for that need not be the test's.
     page.clock.install()
     try:
-        _walk_it(site, page, browser)
+        _walk_it(site, page)
     finally:
         close_checked(page)
 
 
-def _walk_it(site: str, page: Page, browser: Browser) -> None:
+def _walk_it(site: str, page: Page) -> None:
     sign_in(page, site, "samordnare@farsta.demo")
     page.get_by_role("navigation").get_by_role("link", name="Vandringar").click()
     page.get_by_text("Planera en vandring").click()

@@ -104,7 +104,8 @@ def load(count: int) -> tuple[float, Any, Any]:
         rng = random.Random(index)
         hotspots = [(lon, lat + dy) for lon, lat in HOTSPOTS]
         started = time.perf_counter()
-        with transaction.atomic(), bulk.Writer(membership, None, "import") as writer:  # type: ignore[arg-type]
+        with transaction.atomic(), bulk.Writer(  # type: ignore[arg-type]
+                membership, None, "import", expected=share) as writer:
             chunk: list[Any] = []
             for staged in rows_for(rng, share, box, categories, orgs, now, hotspots):
                 chunk.append(staged)

@@ -171,10 +171,16 @@ def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: Wo
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # sqlite_stat1 exists from here on
             cursor.execute("DELETE FROM sqlite_stat1")
-    with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+    indexes_before = sqlite_indexes()
+    # As many rows as there are: SQLite builds the table's plain indexes afresh at the end.
+    with transaction.atomic(), bulk.Writer(  # type: ignore[arg-type]
+            world.housing_reporter, None, "import", expected=len(rows)) as writer:
         writer.write(rows)
+    assert sqlite_indexes() == indexes_before
     if connection.vendor == "sqlite":  # the load gathered the planner's statistics (spatial_index)
         with connection.cursor() as cursor:
+            cursor.execute("PRAGMA integrity_check")  # every index holds every row
+            assert cursor.fetchall() == [("ok",)]
             cursor.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'deviation_forum_observed'")
             assert int(cursor.fetchone()[0].split()[0]) >= 1000
     later = world.report(world.housing_reporter, lon=18.1405, lat=59.2605)
@@ -193,13 +199,23 @@ def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: Wo
             assert cursor.fetchone()[0] == 3
 
 
+def sqlite_indexes() -> list[tuple[str, str]]:
+    """SQLite's indexes, as made (none listed on PostgreSQL)."""
+    if connection.vendor != "sqlite":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        return cursor.fetchall()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_bulk_load_that_fails_keeps_nothing_and_leaves_the_triggers_as_they_were(world: World) -> None:
+def test_a_bulk_load_that_fails_keeps_nothing_and_leaves_the_triggers_as_they_were(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from django.db import transaction
+    from django.db import OperationalError, transaction
 
-    from lagesbild.deviations import bulk
+    from lagesbild.deviations import bulk, counts
     from lagesbild.deviations.models import Category
 
     def state() -> tuple[Any, ...]:
@@ -209,7 +225,7 @@ def test_a_bulk_load_that_fails_keeps_nothing_and_leaves_the_triggers_as_they_we
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
             triggers = cursor.fetchall()
             cursor.execute("PRAGMA cache_size")
-            return Deviation.objects.count(), triggers, cursor.fetchone()
+            return Deviation.objects.count(), triggers, cursor.fetchone(), sqlite_indexes()
 
     category = Category.objects.get(key="graffiti", forum__isnull=True).pk
     rows = [SimpleNamespace(lon=18.06 + k * 0.001, lat=59.23, category_id=category, observed_at=timezone.now(),
@@ -220,19 +236,29 @@ def test_a_bulk_load_that_fails_keeps_nothing_and_leaves_the_triggers_as_they_we
     before = state()
     assert before[0] == 1
     with pytest.raises(ValueError), transaction.atomic():
-        with bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+        with bulk.Writer(world.housing_reporter, None, "import", len(rows)) as writer:  # type: ignore[arg-type]
             writer.write(rows)
             raise ValueError("the file broke off")
     assert state() == before
     # A caller that catches the error inside its transaction cannot keep the rows, unindexed and uncounted.
     with transaction.atomic():
         try:
-            with bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+            with bulk.Writer(world.housing_reporter, None, "import", len(rows)) as writer:  # type: ignore[arg-type]
                 writer.write(rows)
                 raise ValueError("the file broke off")
         except ValueError:
             pass
     assert state() == before
+    # Nor when indexing or counting them at the end fails: SQLite's page cache is set back all the same.
+    if connection.vendor == "sqlite":
+        def broken(*args: Any) -> None:
+            raise OperationalError("disk I/O error")
+
+        monkeypatch.setattr(counts, "add_loaded", broken)
+        with pytest.raises(OperationalError), transaction.atomic():
+            with bulk.Writer(world.housing_reporter, None, "import", len(rows)) as writer:  # type: ignore[arg-type]
+                writer.write(rows)
+        assert state() == before
 
 
 def test_pages_are_keyset_paginated_newest_first(world: World) -> None:

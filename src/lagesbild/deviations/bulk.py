@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from types import TracebackType
@@ -22,7 +23,7 @@ from django.utils import timezone
 from lagesbild import data_version, geometry, spatial_index
 from lagesbild.deviations import counts
 from lagesbild.deviations.derived import h3_cells
-from lagesbild.deviations.models import Deviation
+from lagesbild.deviations.models import Deviation, DeviationCount
 from lagesbild.deviations.services import search_text_for
 from lagesbild.forums.models import Membership
 
@@ -74,7 +75,12 @@ class Writer:
     # ...and those that are the same for the whole import.
     SHARED = ("forum", "updated_at", "reporter", "source", "version", "import_batch")
 
-    def __init__(self, membership: Membership, batch_id: int, source: str) -> None:
+    def __init__(self, membership: Membership, batch_id: int, source: str, expected: int = 0) -> None:
+        """`expected`: how many rows are coming, if known (an import's checked rows). On SQLite, a load at
+        least as large as the table's rows builds the table's indexes afresh at the end, rather than adding to
+        them row by row."""
+        self.expected = expected
+        self._set_aside: list[str] = []
         self.forum = membership.forum
         self.now = timezone.now()
         self.zone = ZoneInfo(self.forum.timezone)
@@ -90,6 +96,8 @@ class Writer:
         self.shared_text = "\t".join(_copy_text(value) for value in self.shared)
         self.columns = [fields[name].column for name in self.VARYING] + [fields[name].column for name, _v in shared]
         self.written = 0
+        # SQLite: the forum-wide rows written, by UTC day, hexagons and category (for the counts, at the end).
+        self.loaded: Counter[tuple[dt.date, tuple[int, int, int], int]] = Counter()
         self.table = connection.ops.quote_name(Deviation._meta.db_table)
         self.names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
         self._stack = ExitStack()
@@ -123,6 +131,21 @@ class Writer:
             cursor.execute("PRAGMA cache_size")
             self._cache_size = int(cursor.fetchone()[0])
             cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {DeviationCount._meta.db_table}")
+            count_rows = int(cursor.fetchone()[0])
+            # A table's index sorted and written once is several times quicker than the same index grown row by
+            # row, but rebuilding it reads the whole table: worth it when the load at least doubles the table (a
+            # first import, a benchmark), not for a file added to millions. max(id) is at least the rows there.
+            # Only plain indexes: a unique one checks every row as it comes. The rollback of a failed load
+            # brings them back as they were.
+            tables = [name for name, rows in ((Deviation._meta.db_table, self.first_id - 1),
+                                              (DeviationCount._meta.db_table, count_rows)) if self.expected >= rows]
+            for table in tables:
+                cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
+                               "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'", [table])
+                for name, sql in cursor.fetchall():
+                    cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+                    self._set_aside.append(sql)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
@@ -130,19 +153,26 @@ class Writer:
         self._copy = None
         self._stack.__exit__(kind, error, traceback)
         if self.sqlite:
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA cache_size = {self._cache_size}")
-        if kind is not None:
+            try:
+                if kind is None:
+                    self._index_and_count()
+            finally:
+                # With the load's page cache still: the R*Tree and the counts are filled from pages just written.
+                # Not through Django's cursor, which refuses to run in a transaction marked for rollback.
+                connection.connection.execute(f"PRAGMA cache_size = {self._cache_size}")
+        if kind is not None and connection.in_atomic_block:
             # What was written is not to be kept, even by a caller that catches the error (on SQLite the rows
             # are neither indexed nor counted yet). The rollback brings SQLite's triggers back as well.
-            if connection.in_atomic_block:
-                transaction.set_rollback(True)
-            return
-        if not self.sqlite:
-            return
+            transaction.set_rollback(True)
+
+    def _index_and_count(self) -> None:
+        """SQLite: index and count the loaded rows at once, and bring the row triggers back."""
         try:
             spatial_index.index_added(connection, f"forum_id = {int(self.forum.pk)} AND id >= {self.first_id}")
-            counts.count_added(connection, self.forum.pk, self.first_id)
+            counts.add_loaded(connection, self.forum.pk, self.loaded)
+            with connection.cursor() as cursor:
+                for sql in self._set_aside:
+                    cursor.execute(sql)
             counts.ensure_triggers(connection)
             data_version.ensure_triggers(connection)
             with connection.cursor() as cursor:
@@ -182,11 +212,17 @@ class Writer:
 
     def _values(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
         when, now = self.prepare, self.prepare(self.now)
+        worked_out = self._derived(rows)
+        # Counted here, where the rows and their hexagons are at hand (bulk rows are never withdrawn).
+        loaded = self.loaded
+        for row, (_x, _y, h3_8, h3_9, h3_10, *_local) in zip(rows, worked_out, strict=True):
+            if row.visibility == "forum":
+                loaded[row.observed_at.astimezone(dt.UTC).date(), (h3_8, h3_9, h3_10), row.category_id] += 1
         return [(row.category_id, row.lon, row.lat, *derived, row.place_name, when(row.observed_at),
                  when(row.observed_until), when(row.reported_at) if row.reported_at else now, row.organisation_id,
                  row.description, row.severity, row.visibility, row.status,
                  search_text_for(row.place_name, row.description), *self.shared)
-                for row, derived in zip(rows, self._derived(rows), strict=True)]
+                for row, derived in zip(rows, worked_out, strict=True)]
 
     def _copy_lines(self, rows: Sequence[Any]) -> list[str]:
         escape, shared, now = _COPY_ESCAPES, self.shared_text, self.now.isoformat()

@@ -47,6 +47,7 @@ RESOLUTIONS = (8,)
 AREA_RESOLUTION = 6
 ALL = DeviationCount.ALL_CATEGORIES
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 # What the counts hold: the forum-wide deviations that are not withdrawn (and have hexagons).
 _COUNTED = "{row}.visibility = 'forum' AND {row}.withdrawn_at IS NULL AND {row}.h3_8 IS NOT NULL"
@@ -182,18 +183,23 @@ def drop_triggers(connection: BaseDatabaseWrapper) -> None:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_{event} ON {DEVIATIONS}")
 
 
+def _add(cursor: Any, source: str, condition: str, day: str, month: str, n: str) -> None:
+    """Add the rows of `source` (as d) that `condition` selects to the counts, one statement per kind of count;
+    each row stands for `n` deviations."""
+    for resolution, span, period, area, cell, category in _keys("d", day, month):
+        # No query parameters: a % in the SQL would be read as one.
+        cursor.execute(
+            f"INSERT INTO {TABLE} {_COLUMNS} "
+            f"SELECT d.forum_id, {resolution}, {span}, {period}, {area}, {cell}, {category}, {n} "
+            f"FROM {source} AS d WHERE {condition} GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+            f"ON CONFLICT {_KEY} DO UPDATE SET count = {TABLE}.count + excluded.count")
+
+
 def _count_rows(connection: BaseDatabaseWrapper, where: str) -> None:
-    """Add the deviations that `where` selects (of those counted) to the counts, one statement per kind of count."""
+    """Add the deviations that `where` selects (of those counted) to the counts."""
     day, month = (_SQLITE_DAY, _SQLITE_MONTH) if connection.vendor == "sqlite" else (_PG_DAY, _PG_MONTH)
     with connection.cursor() as cursor:
-        for resolution, span, period, area, cell, category in _keys("d", day, month):
-            # No query parameters: a % in the SQL would be read as one.
-            cursor.execute(
-                f"INSERT INTO {TABLE} {_COLUMNS} "
-                f"SELECT d.forum_id, {resolution}, {span}, {period}, {area}, {cell}, {category}, count(*) "
-                f"FROM {DEVIATIONS} AS d WHERE {_COUNTED.format(row='d')} AND {where} "
-                f"GROUP BY 1, 2, 3, 4, 5, 6, 7 "
-                f"ON CONFLICT {_KEY} DO UPDATE SET count = {TABLE}.count + excluded.count")
+        _add(cursor, DEVIATIONS, f"{_COUNTED.format(row='d')} AND {where}", day, month, "count(*)")
 
 
 def rebuild(connection: BaseDatabaseWrapper = default_connection) -> int:
@@ -208,10 +214,23 @@ def rebuild(connection: BaseDatabaseWrapper = default_connection) -> int:
     return int(row[0]) if row else 0
 
 
-def count_added(connection: BaseDatabaseWrapper, forum_id: int, from_id: int) -> None:
-    """Add a bulk load's rows (the forum's, with ids from `from_id` on) to the counts at once: SQLite's bulk
-    path loads with the row triggers off (deviations.bulk)."""
-    _count_rows(connection, f"d.forum_id = {int(forum_id)} AND d.id >= {int(from_id)}")
+def add_loaded(connection: BaseDatabaseWrapper, forum_id: int,
+               loaded: Counter[tuple[dt.date, tuple[int, int, int], int]]) -> None:
+    """Add a bulk load's forum-wide deviations, counted as they were written by (UTC day, hexagons at resolutions
+    8, 9 and 10, category), to the counts at once: SQLite's bulk path loads with the row triggers off
+    (deviations.bulk). Counting them from the table afterwards read every new row, a million of them, six
+    times over; this reads a narrow table of their distinct keys instead."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE lagesbild_loaded "
+                       "(forum_id, category_id, day, month, h3_8, h3_9, h3_10, n)")
+        try:
+            cursor.executemany(
+                "INSERT INTO temp.lagesbild_loaded VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [(forum_id, category, day.toordinal() - _EPOCH_ORDINAL, day.year * 12 + day.month - 1, *cells, n)
+                 for (day, cells, category), n in loaded.items()])
+            _add(cursor, "temp.lagesbild_loaded", "true", "{row}.day", "{row}.month", "sum(d.n)")
+        finally:
+            cursor.execute("DROP TABLE temp.lagesbild_loaded")
 
 
 def drop_insert_trigger(connection: BaseDatabaseWrapper) -> None:

@@ -1078,7 +1078,7 @@ def run_import(batch_id: int) -> None:
             outcome = Outcome()
             still = _StillValid(reader)
             reported_since = _reported_since_check(membership, batch)
-            writer = bulk.Writer(membership, batch.pk, Deviation.Source.IMPORT)
+            writer = bulk.Writer(membership, batch.pk, Deviation.Source.IMPORT, expected=batch.ok_count)
             with transaction.atomic():
                 with writer:
                     for chunk in _staged_chunks(batch):

@@ -46,8 +46,9 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
-# SQLite's page cache while a bulk load writes (KiB; 2 MB by default): a million rows update the R*Tree and nine
-# indexes all over, and with the default most of those pages are read again from the file for every few rows.
+# SQLite's page cache while a bulk load writes (KiB; 2 MB by default): a million rows update the table, its unique
+# indexes, the R*Tree and the counts all over, and with the default most of those pages are read again from the
+# file for every few rows.
 BULK_CACHE_KIB = 256 * 1024
 
 
@@ -80,7 +81,8 @@ class Writer:
         least as large as the table's rows builds the table's indexes afresh at the end, rather than adding to
         them row by row."""
         self.expected = expected
-        self._set_aside: list[str] = []
+        self._set_aside: list[tuple[str, str]] = []  # SQLite: the indexes built again at the end (name, SQL)
+        self._statistics: list[tuple[str, str, str]] = []
         self.forum = membership.forum
         self.now = timezone.now()
         self.zone = ZoneInfo(self.forum.timezone)
@@ -96,8 +98,8 @@ class Writer:
         self.shared_text = "\t".join(_copy_text(value) for value in self.shared)
         self.columns = [fields[name].column for name in self.VARYING] + [fields[name].column for name, _v in shared]
         self.written = 0
-        # SQLite: the forum-wide rows written, by UTC day, hexagons and category (for the counts, at the end).
-        self.loaded: Counter[tuple[dt.date, tuple[int, int, int], int]] = Counter()
+        # SQLite: the forum-wide rows written, by UTC day, resolution-8 hexagon and category (for the counts).
+        self.loaded: Counter[tuple[dt.date, int, int]] = Counter()
         self.table = connection.ops.quote_name(Deviation._meta.db_table)
         self.names = ", ".join(connection.ops.quote_name(c) for c in self.columns)
         self._stack = ExitStack()
@@ -128,24 +130,33 @@ class Writer:
             cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}")
             row = cursor.fetchone()
             self.first_id = int(row[0]) if row else 1
-            cursor.execute("PRAGMA cache_size")
-            self._cache_size = int(cursor.fetchone()[0])
-            cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             cursor.execute(f"SELECT coalesce(max(id), 0) FROM {DeviationCount._meta.db_table}")
             count_rows = int(cursor.fetchone()[0])
             # A table's index sorted and written once is several times quicker than the same index grown row by
             # row, but rebuilding it reads the whole table: worth it when the load at least doubles the table (a
-            # first import, a benchmark), not for a file added to millions. max(id) is at least the rows there.
-            # Only plain indexes: a unique one checks every row as it comes. The rollback of a failed load
-            # brings them back as they were.
+            # first import, a benchmark; an empty table always), not for a file added to millions. max(id) is at
+            # least the rows there. Only plain indexes: a unique one checks every row as it comes. The rollback
+            # of a failed load brings them back as they were.
             tables = [name for name, rows in ((Deviation._meta.db_table, self.first_id - 1),
                                               (DeviationCount._meta.db_table, count_rows)) if self.expected >= rows]
             for table in tables:
                 cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
                                "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'", [table])
                 for name, sql in cursor.fetchall():
-                    cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
-                    self._set_aside.append(sql)
+                    self._set_aside.append((name, sql))
+            # Dropping an index drops the planner's statistics of it; they are put back with it (the statistics
+            # are gathered afresh after a large load, but that may be refused while others write).
+            cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            if cursor.fetchone() and self._set_aside:
+                names = [name for name, _sql in self._set_aside]
+                cursor.execute(f"SELECT tbl, idx, stat FROM sqlite_stat1 WHERE idx IN "
+                               f"({', '.join(['%s'] * len(names))})", names)
+                self._statistics = cursor.fetchall()
+            for name, _sql in self._set_aside:
+                cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+            cursor.execute("PRAGMA cache_size")
+            self._cache_size = int(cursor.fetchone()[0])
+            cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")  # the last step: __exit__ sets it back
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
@@ -171,8 +182,9 @@ class Writer:
             spatial_index.index_added(connection, f"forum_id = {int(self.forum.pk)} AND id >= {self.first_id}")
             counts.add_loaded(connection, self.forum.pk, self.loaded)
             with connection.cursor() as cursor:
-                for sql in self._set_aside:
+                for _name, sql in self._set_aside:
                     cursor.execute(sql)
+                cursor.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (%s, %s, %s)", self._statistics)
             counts.ensure_triggers(connection)
             data_version.ensure_triggers(connection)
             with connection.cursor() as cursor:
@@ -193,9 +205,16 @@ class Writer:
         if self._copy is not None:
             self._copy.write("".join(self._copy_lines(rows)).encode())
         elif self.sqlite:
+            worked_out = self._derived(rows)
             with connection.cursor() as cursor:
                 cursor.executemany(f"INSERT INTO {self.table} ({self.names}) "
-                                   f"VALUES ({', '.join(['%s'] * len(self.columns))})", self._values(rows))
+                                   f"VALUES ({', '.join(['%s'] * len(self.columns))})", self._values(rows, worked_out))
+            # Counted here, where the rows and their hexagons are at hand (bulk rows are never withdrawn), once
+            # they are in. Keyed by the hexagons the counts keep (counts.RESOLUTIONS).
+            loaded = self.loaded
+            for row, (_x, _y, h3_8, *_finer_and_local) in zip(rows, worked_out, strict=True):
+                if row.visibility == "forum":
+                    loaded[row.observed_at.astimezone(dt.UTC).date(), h3_8, row.category_id] += 1
         else:
             raise RuntimeError("Writer.write outside `with Writer(...)`")
         self.written += len(rows)
@@ -210,14 +229,8 @@ class Writer:
                             local.year * 100 + local.month))
         return derived
 
-    def _values(self, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _values(self, rows: Sequence[Any], worked_out: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         when, now = self.prepare, self.prepare(self.now)
-        worked_out = self._derived(rows)
-        # Counted here, where the rows and their hexagons are at hand (bulk rows are never withdrawn).
-        loaded = self.loaded
-        for row, (_x, _y, h3_8, h3_9, h3_10, *_local) in zip(rows, worked_out, strict=True):
-            if row.visibility == "forum":
-                loaded[row.observed_at.astimezone(dt.UTC).date(), (h3_8, h3_9, h3_10), row.category_id] += 1
         return [(row.category_id, row.lon, row.lat, *derived, row.place_name, when(row.observed_at),
                  when(row.observed_until), when(row.reported_at) if row.reported_at else now, row.organisation_id,
                  row.description, row.severity, row.visibility, row.status,

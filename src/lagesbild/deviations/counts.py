@@ -214,23 +214,23 @@ def rebuild(connection: BaseDatabaseWrapper = default_connection) -> int:
     return int(row[0]) if row else 0
 
 
-def add_loaded(connection: BaseDatabaseWrapper, forum_id: int,
-               loaded: Counter[tuple[dt.date, tuple[int, int, int], int]]) -> None:
-    """Add a bulk load's forum-wide deviations, counted as they were written by (UTC day, hexagons at resolutions
-    8, 9 and 10, category), to the counts at once: SQLite's bulk path loads with the row triggers off
-    (deviations.bulk). Counting them from the table afterwards read every new row, a million of them, six
-    times over; this reads a narrow table of their distinct keys instead."""
+def add_loaded(connection: BaseDatabaseWrapper, forum_id: int, loaded: Counter[tuple[dt.date, int, int]]) -> None:
+    """Add a bulk load's forum-wide deviations, counted as they were written by (UTC day, resolution-8 hexagon,
+    category), to the counts at once: SQLite's bulk path loads with the row triggers off (deviations.bulk).
+    Counting them from the table afterwards read every new row, a million of them, six times over; this reads a
+    narrow table of their distinct keys instead, with the same SQL (`_keys`; a resolution kept besides 8 would
+    need its column here too)."""
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE lagesbild_loaded "
-                       "(forum_id, category_id, day, month, h3_8, h3_9, h3_10, n)")
+        cursor.execute("CREATE TEMP TABLE lagesbild_loaded (forum_id, category_id, day, month, h3_8, n)")
         try:
             cursor.executemany(
-                "INSERT INTO temp.lagesbild_loaded VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(forum_id, category, day.toordinal() - _EPOCH_ORDINAL, day.year * 12 + day.month - 1, *cells, n)
-                 for (day, cells, category), n in loaded.items()])
+                "INSERT INTO temp.lagesbild_loaded VALUES (%s, %s, %s, %s, %s, %s)",
+                [(forum_id, category, day.toordinal() - _EPOCH_ORDINAL, day.year * 12 + day.month - 1, h3_8, n)
+                 for (day, h3_8, category), n in loaded.items()])
             _add(cursor, "temp.lagesbild_loaded", "true", "{row}.day", "{row}.month", "sum(d.n)")
         finally:
-            cursor.execute("DROP TABLE temp.lagesbild_loaded")
+            # IF EXISTS: an error that made SQLite roll the transaction back has taken the table already.
+            cursor.execute("DROP TABLE IF EXISTS temp.lagesbild_loaded")
 
 
 def drop_insert_trigger(connection: BaseDatabaseWrapper) -> None:

@@ -223,17 +223,14 @@ def _hexagon_tile(found: Counter[int], tile: Tile) -> bytes:
     for cell, count in sorted(found.items()):
         if count <= 0:
             continue
-        name = h3.int_to_str(cell)
-        lat, lon = h3.cell_to_latlng(name)
-        # A hexagon across the antimeridian has corners near +180 and -180: each corner is taken on the side of
-        # its centre, and the whole hexagon on the side nearer the tile.
+        name, outline, (min_lat, min_lon, max_lat, max_lon) = _outline(cell)
+        lon = outline[-1][1]
+        # The whole hexagon on the side of the antimeridian nearer the tile.
         shift = 360.0 * round((middle - lon) / 360.0)
-        points = [(p_lat, p_lon + 360.0 * round((lon - p_lon) / 360.0) + shift)
-                  for p_lat, p_lon in h3.cell_to_boundary(name)]
-        lats, lons = [p[0] for p in points], [p[1] for p in points]
-        if max(lons) < west or min(lons) > east or max(lats) < south or min(lats) > north:
+        if max_lon + shift < west or min_lon + shift > east or max_lat < south or min_lat > north:
             continue
-        kept.append((name, count, [*points, (lat, lon + shift)]))  # its corners, then its centre
+        points = [(p_lat, p_lon + shift) for p_lat, p_lon in outline] if shift else list(outline)
+        kept.append((name, count, points))  # its corners, then its centre
     if not kept:
         return b""
     # Every corner and centre in one go, in Web Mercator (by its formula: a longitude past ±180 stays there,
@@ -350,6 +347,18 @@ def _kept_cell_counts(membership: Membership, flt: deviations.DeviationFilter,
                     .values("cell").order_by().annotate(n=Count("id", distinct=True)).values_list("cell", "n")):
         found[cell] += n
     return found
+
+
+@lru_cache(maxsize=16384)
+def _outline(cell: int) -> tuple[str, tuple[tuple[float, float], ...], tuple[float, float, float, float]]:
+    """A hexagon's name, its corners and then its centre as (lat, lon), and their extent: the same for every
+    tile and request, so a panning map's hexagons are worked out once (16,384 of them, some 20 MB, are kept).
+    A hexagon across the antimeridian has corners near +180 and -180: each is taken on the side of its centre."""
+    name = h3.int_to_str(cell)
+    lat, lon = h3.cell_to_latlng(name)
+    corners = [(p_lat, p_lon + 360.0 * round((lon - p_lon) / 360.0)) for p_lat, p_lon in h3.cell_to_boundary(name)]
+    lats, lons = [p[0] for p in corners], [p[1] for p in corners]
+    return name, (*corners, (lat, lon)), (min(lats), min(lons), max(lats), max(lons))
 
 
 def _encode(layers: list[tuple[str, list[dict[str, Any]]]], tile: Tile) -> bytes:

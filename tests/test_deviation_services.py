@@ -154,19 +154,12 @@ def test_spatial_index_follows_inserts_moves_and_deletes(world: World) -> None:
 def test_a_bulk_load_is_in_the_spatial_index_and_later_reports_are_too(world: World) -> None:
     """SQLite's bulk path indexes its rows at the end, with the insert trigger off meanwhile; the trigger is back
     for what comes after. A box finds exactly the rows inside it, on both databases."""
-    from types import SimpleNamespace
-
     from django.db import transaction
 
     from lagesbild.deviations import bulk
-    from lagesbild.deviations.models import Category
 
-    category = Category.objects.get(key="graffiti", forum__isnull=True).pk
-    now = timezone.now()
     spots = [(18.06 + (k % 40) * 0.002, 59.225 + (k // 40) * 0.001) for k in range(2000)]
-    rows = [SimpleNamespace(lon=lon, lat=lat, category_id=category, observed_at=now, observed_until=None,
-                            reported_at=None, place_name="", description="", organisation_id=world.housing.pk,
-                            severity="medium", visibility="forum", status="new") for lon, lat in spots]
+    rows = graffiti_rows(world, spots)
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # sqlite_stat1 exists from here on

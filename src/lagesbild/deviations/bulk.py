@@ -23,7 +23,7 @@ from django.utils import timezone
 from lagesbild import data_version, geometry, spatial_index
 from lagesbild.deviations import counts
 from lagesbild.deviations.derived import h3_cells
-from lagesbild.deviations.models import Deviation, DeviationCount
+from lagesbild.deviations.models import Deviation
 from lagesbild.deviations.services import search_text_for
 from lagesbild.forums.models import Membership
 
@@ -130,15 +130,15 @@ class Writer:
             cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {self.table}")
             row = cursor.fetchone()
             self.first_id = int(row[0]) if row else 1
-            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {DeviationCount._meta.db_table}")
+            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {counts.TABLE}")
             count_rows = int(cursor.fetchone()[0])
             # A table's index sorted and written once is several times quicker than the same index grown row by
             # row, but rebuilding it reads the whole table: worth it when the load at least doubles the table (a
             # first import, a benchmark; an empty table always), not for a file added to millions. max(id) is at
             # least the rows there. Only plain indexes: a unique one checks every row as it comes. The rollback
             # of a failed load brings them back as they were.
-            tables = [name for name, rows in ((Deviation._meta.db_table, self.first_id - 1),
-                                              (DeviationCount._meta.db_table, count_rows)) if self.expected >= rows]
+            tables = [name for name, rows in ((counts.DEVIATIONS, self.first_id - 1), (counts.TABLE, count_rows))
+                      if self.expected >= rows]
             for table in tables:
                 cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s "
                                "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%%'", [table])

@@ -159,6 +159,25 @@ def test_a_change_that_is_rolled_back_is_never_told(world: World, django_capture
     assert not LiveEvent.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_live_event_that_cannot_be_written_loses_nothing_but_the_event(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The event is written after the report is committed (PostgreSQL may have gone just then): the report stays,
+    the request goes on, and the error is logged. Django logs a failed hook by its __qualname__, so a hook
+    without one (a functools.partial) turned the logging itself into an error: a 500 for a saved report."""
+    from django.db import OperationalError, transaction
+
+    def down(fields: dict[str, Any]) -> None:
+        raise OperationalError("connection failed: Connection refused")
+
+    monkeypatch.setattr(live_events, "_write", down)
+    with transaction.atomic():
+        made = world.report(world.police_reporter)
+    assert Deviation.objects.filter(pk=made.pk).exists()
+    assert not LiveEvent.objects.exists()
+    assert "Connection refused" in caplog.text
+
+
 # --- The stream -------------------------------------------------------------------------------------------
 
 def _open(client: Any, url: str = "/f/farsta/live", **headers: Any) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -65,7 +64,13 @@ def _publish(forum_id: int, deviation_id: int | None, kind: str, seen: Audience,
         "forum_id": forum_id, "deviation_id": deviation_id, "kind": kind,
         "seen_all": seen is None, "seen": sorted(seen or ()), "lost_all": lost_all, "lost": sorted(lost),
     }
-    transaction.on_commit(partial(_write, fields), robust=True)
+
+    def write() -> None:
+        _write(fields)
+
+    # A function, not a functools.partial: Django logs a robust hook that fails by its __qualname__, which a
+    # partial lacks, and the logging then fails in turn: a 500 for a report that was saved.
+    transaction.on_commit(write, robust=True)
 
 
 def _write(fields: dict[str, Any]) -> None:

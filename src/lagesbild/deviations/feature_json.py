@@ -1,13 +1,15 @@
 """A deviation as the list's GeoJSON feature, written by the database rather than by Python.
 
 A district's list is thousands of features. Reading each row into Python (a datetime parsed, two floats
-rounded, three dicts built) and writing it out again as JSON took about as long as the query itself; SQLite's
-JSON functions and PostgreSQL's `jsonb_build_object` write the same feature in C, and Python only joins the
-texts. `tests/test_api.py` holds the feature equal to one built in Python, on both databases.
+rounded, three dicts built) and writing it out again as JSON took about as long as the query itself. SQLite's
+JSON functions, and PostgreSQL joining the feature's text from its parts, write the same feature in C, and
+Python only joins the features. `tests/test_api.py` holds the feature equal to one built in Python, on both
+databases.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db.models import Case, F, FloatField, Func, JSONField, TextField, Value, When
@@ -26,13 +28,58 @@ class _Moment(Func):
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         utc = "(%(expressions)s AT TIME ZONE 'UTC')"
-        template = (f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({utc}, 'US') = '000000' "
-                    f"THEN '' ELSE '.' || to_char({utc}, 'US') END || 'Z')")
+        seconds = "'YYYY-MM-DD\"T\"HH24:MI:SS"
+        template = (f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN to_char({utc}, {seconds}\"Z\"') "
+                    f"ELSE to_char({utc}, {seconds}.US\"Z\"') END")
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
+def _json_text(compiler: Any, connection: Any, expression: Any) -> tuple[str, list[Any]]:
+    """An expression's value as JSON text in PostgreSQL: as it is if it is JSON text already (an object or
+    array of this module's), else through to_json, which quotes and escapes a text and writes a number as JSON
+    does; SQL's NULL as null."""
+    if isinstance(expression, Value):  # a constant ("Feature"): its JSON, as a parameter
+        return "%s", [json.dumps(expression.value)]
+    sql, params = compiler.compile(expression)
+    if isinstance(expression, (_Object, _Array, _Stored, _Either)):
+        return sql, params
+    return f"COALESCE(to_json({sql})::text, 'null')", params
+
+
+class _Object(JSONObject):
+    """Django's JSONObject (SQLite's json_object), but on PostgreSQL the object's text joined from its parts
+    with `||`. Django's jsonb_build_object builds a binary value, sorts its keys and writes it out again, and
+    json_build_object looks up each value's type again for every row: for a district's 3,000 features these
+    took 47 and 37-41 ms in the database, the joined text 31 ms (and a tenth fewer bytes: no spaces)."""
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        expressions = self.get_source_expressions()
+        parts, params = [], []
+        for index in range(0, len(expressions), 2):
+            key = expressions[index].value
+            if not key.isidentifier():  # the keys are this module's own, and need no escaping in SQL or JSON
+                raise ValueError(key)
+            sql, value_params = _json_text(compiler, connection, expressions[index + 1])
+            parts.append(f"'{'{' if index == 0 else ','}\"{key}\":' || {sql}")
+            params.extend(value_params)
+        return "(" + " || ".join(parts) + " || '}')", params
+
+
+class _Array(JSONArray):
+    """Django's JSONArray (SQLite's json_array), joined from its parts on PostgreSQL (see _Object)."""
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        parts, params = [], []
+        for expression in self.get_source_expressions():
+            sql, value_params = _json_text(compiler, connection, expression)
+            parts.append(sql)
+            params.extend(value_params)
+        return "('[' || " + " || ',' || ".join(parts) + " || ']')", params
+
+
 class _Stored(Func):
-    """A JSONField's value as JSON inside another (SQLite keeps it as text, which json_object would quote)."""
+    """A JSONField's value as JSON inside another (SQLite keeps it as text, which json_object would quote;
+    PostgreSQL keeps jsonb, written out here as text)."""
 
     output_field = JSONField()
 
@@ -40,24 +87,14 @@ class _Stored(Func):
         return self.as_sql(compiler, connection, template="json(%(expressions)s)", **extra)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="%(expressions)s", **extra)
+        return self.as_sql(compiler, connection, template="(%(expressions)s)::text", **extra)
 
 
-class _WithAnchor(Func):
-    """The properties with `anchor` added last (a line's or area's point on the map)."""
+class _Either(Case):
+    """A point's or a shape's JSON: a Case whose every branch is JSON already (so _json_text takes it as it is)."""
 
-    output_field = JSONField()
-
-    def __init__(self, properties: Any, anchor: Any) -> None:
-        super().__init__(properties, anchor)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="json_insert(%(expressions)s)", arg_joiner=", '$.anchor', ",
-                           **extra)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(%(expressions)s))",
-                           arg_joiner=" || jsonb_build_object('anchor', ", **extra)
+    def __init__(self, point: Any, shape: Any) -> None:
+        super().__init__(When(shape__isnull=True, then=point), default=shape, output_field=JSONField())
 
 
 def _coordinate(name: str) -> Cast:
@@ -68,16 +105,15 @@ def _coordinate(name: str) -> Cast:
 
 def feature_expression() -> Cast:
     """The feature of each row, as JSON text."""
-    anchor = JSONArray(_coordinate("lon"), _coordinate("lat"))
-    properties = JSONObject(
-        id=F("id"), category=F("category__key"),
-        parentCategory=Coalesce(F("category__parent__key"), F("category__key")),
-        observedAt=_Moment(F("observed_at")), status=F("status"), severity=F("severity"),
-        organisation=F("organisation_id"), placeName=F("place_name"), visibility=F("visibility"))
-    point = JSONObject(type=Value("Point"), coordinates=anchor)
-    feature = JSONObject(
-        type=Value("Feature"), id=F("id"),
-        geometry=Case(When(shape__isnull=True, then=point), default=_Stored(F("shape")), output_field=JSONField()),
-        properties=Case(When(shape__isnull=True, then=properties), default=_WithAnchor(properties, anchor),
-                        output_field=JSONField()))
+    anchor = _Array(_coordinate("lon"), _coordinate("lat"))
+    fields = {
+        "id": F("id"), "category": F("category__key"),
+        "parentCategory": Coalesce(F("category__parent__key"), F("category__key")),
+        "observedAt": _Moment(F("observed_at")), "status": F("status"), "severity": F("severity"),
+        "organisation": F("organisation_id"), "placeName": F("place_name"), "visibility": F("visibility")}
+    point = _Object(type=Value("Point"), coordinates=anchor)
+    feature = _Object(
+        type=Value("Feature"), id=F("id"), geometry=_Either(point, _Stored(F("shape"))),
+        # A line's or area's properties also hold its anchor, its point on the map.
+        properties=_Either(_Object(**fields), _Object(**fields, anchor=anchor)))
     return Cast(feature, TextField())

@@ -506,15 +506,18 @@ def _feature_in_python(deviation: Any) -> dict[str, Any]:
 
 
 def test_the_features_the_database_writes_equal_those_built_in_python(world: World) -> None:
-    """Times with and without microseconds, a subcategory and a main one, place names with quotes, a
-    backslash, a line break and letters beyond ASCII, positions with many decimals, a line and an area; read
-    over pages by cursor."""
+    """Times with and without microseconds (whole milliseconds too), a subcategory and a main one, place names
+    with quotes, a backslash, a line break, other control characters and letters beyond ASCII, positions with
+    many decimals, a line and an area; read over pages by cursor."""
     now = timezone.now().replace(microsecond=0)
-    places = ['Torget "Norra"', "Gång\\väg\nnedre", "Ängsgården 3 \u2013 baksidan", "", "<script>x</script>"]
+    places = ['Torget "Norra"', "Gång\\väg\nnedre", "Ängsgården 3 \u2013 baksidan", "", "<script>x</script>",
+              "Tab\there, \u0001\u001f and \u2028 \U0001f6b2"]  # control characters that JSON must escape
     for k in range(12):
+        # Microseconds of every kind: none, some, and whole milliseconds (.877000, .500000).
+        fraction = 0 if k % 2 else [123456 + k, 123000, 500000][k % 3]
         world.report(world.housing_reporter, category=["graffiti", "damage", "littering"][k % 3],
-                     lon=18.0912345678 + k * 0.00013, lat=59.2441234567 + k * 0.00007, place_name=places[k % 5],
-                     observed_at=now - dt.timedelta(hours=k, microseconds=0 if k % 2 else 123456 + k))
+                     lon=18.0912345678 + k * 0.00013, lat=59.2441234567 + k * 0.00007, place_name=places[k % 6],
+                     observed_at=now - dt.timedelta(hours=k, microseconds=fraction))
     world.report(world.housing_reporter, lon=18.0912345, lat=59.2441235)  # halfway between two 6th decimals
     world.report(world.housing_reporter, shape={"type": "LineString", "coordinates": [[18.09, 59.24],
                                                                                       [18.1, 59.2412345]]},

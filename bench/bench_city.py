@@ -323,7 +323,7 @@ def main() -> int:
     query = "&".join(f"{k}={urllib.request.quote(str(v))}" for k, v in listed.items())
     app, sql_rate = _served_throughput(args, client, f"{api}/deviations?{query}"), sql_throughput(
         sql["list"], [*seen, since, DISTRICT[0], DISTRICT[2], DISTRICT[1], DISTRICT[3]], args.clients_seconds)
-    row("the same, 8 clients at once", f"{sql_rate:.0f} req/s", f"{app:.0f} req/s")
+    row("the same, 8 clients at once", f"{sql_rate:.1f} req/s", f"{app:.1f} req/s")
 
     # Whole city, all time, aggregates.
     width = (CITY[2] - CITY[0]) / 32

@@ -73,9 +73,15 @@ class Member(FastHttpUser):
                 answer.success()
                 return self.kept.get(path)
             if answer.status_code != 200:
-                answer.failure(f"{answer.status_code}: {(answer.content or b'')[:200]!r}")
+                # No answer at all (status 0: a timeout, a connection reset) is reported by its error.
+                body = (answer.content or b"")[:200]
+                answer.failure(getattr(answer, "error", None) or f"{answer.status_code}: {body!r}")
                 return None
-            kept = read(json.loads(answer.content or b"{}"))
+            try:
+                kept = read(json.loads(answer.content))
+            except (ValueError, KeyError, TypeError) as error:  # a 200 that is not the answer the map expects
+                answer.failure(f"unreadable answer: {error!r}")
+                return None
             if answer.headers and "ETag" in answer.headers:
                 self.tags[path] = answer.headers["ETag"]
                 self.kept[path] = kept
@@ -89,7 +95,7 @@ class Member(FastHttpUser):
             listed = self._get(f"{API}/deviations?{query}&limit=3000", "list (all points)", first_ids)
         else:
             listed = self._get(f"{API}/deviations?{query}&limit=100&count=false", "list (a page of 100)", first_ids)
-        if listed:
+        if listed is not None:  # an empty view leaves nothing to open
             self.seen = listed
 
     @task(10)

@@ -34,7 +34,7 @@ class _Moment(Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
-def _json_text(compiler: Any, connection: Any, expression: Any) -> tuple[str, list[Any]]:
+def _json_text(compiler: Any, expression: Any) -> tuple[str, list[Any]]:
     """An expression's value as JSON text in PostgreSQL: as it is if it is JSON text already (an object or
     array of this module's), else through to_json, which quotes and escapes a text and writes a number as JSON
     does; SQL's NULL as null."""
@@ -59,8 +59,9 @@ class _Object(JSONObject):
             key = expressions[index].value
             if not key.isidentifier():  # the keys are this module's own, and need no escaping in SQL or JSON
                 raise ValueError(key)
-            sql, value_params = _json_text(compiler, connection, expressions[index + 1])
-            parts.append(f"'{'{' if index == 0 else ','}\"{key}\":' || {sql}")
+            sql, value_params = _json_text(compiler, expressions[index + 1])
+            before = "{" if index == 0 else ","
+            parts.append(f"'{before}\"{key}\":' || {sql}")
             params.extend(value_params)
         return "(" + " || ".join(parts) + " || '}')", params
 
@@ -71,7 +72,7 @@ class _Array(JSONArray):
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         parts, params = [], []
         for expression in self.get_source_expressions():
-            sql, value_params = _json_text(compiler, connection, expression)
+            sql, value_params = _json_text(compiler, expression)
             parts.append(sql)
             params.extend(value_params)
         return "('[' || " + " || ',' || ".join(parts) + " || ']')", params

@@ -386,3 +386,38 @@ def test_a_bulk_load_adds_its_rows_to_the_counts_as_counting_them_by_hand_does(w
             by_hand[(world.forum.pk, 0, span, period, 0, 0, category_id)] += 1
     assert counted.count() > 300
     assert kept_counts() == dict(by_hand)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("rows", "vacuumed"), [(300, True), (299, False)])
+def test_a_big_load_is_vacuumed_once_committed_so_its_counts_are_read_from_their_indexes(
+        world: World, monkeypatch: pytest.MonkeyPatch, rows: int, vacuumed: bool) -> None:
+    """PostgreSQL reads a table's rows from an index alone only on pages its visibility map marks all visible,
+    and only VACUUM marks them. A bulk load of at least VACUUM_ROWS (300 here) vacuums the deviations and their
+    counts once it has committed; a smaller one is left to autovacuum. (Whether VACUUM can mark the new pages
+    depends on what other transactions are open, so this counts the vacuums rather than the pages.)"""
+    from types import SimpleNamespace
+
+    from django.db import transaction
+
+    from lagesbild.deviations import bulk
+
+    monkeypatch.setattr(bulk, "VACUUM_ROWS", 300)
+    category = Category.objects.get(key="graffiti", forum__isnull=True).pk
+    staged = [SimpleNamespace(lon=INSIDE[0] + n * 1e-5, lat=INSIDE[1], category_id=category, observed_at=moment(n),
+                              observed_until=None, reported_at=None, place_name="", description="",
+                              organisation_id=world.housing.pk, severity="medium", visibility="forum",
+                              status="new") for n in range(rows)]
+
+    def vacuums() -> list[tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # the figures as they are now
+            cursor.execute("SELECT relname, vacuum_count FROM pg_stat_user_tables "
+                           "WHERE relname IN ('deviations_deviation', 'deviations_deviationcount') ORDER BY relname")
+            return cursor.fetchall()
+
+    before = vacuums()
+    with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
+        writer.write(staged)
+    assert vacuums() == [(name, n + vacuumed) for name, n in before]

@@ -511,23 +511,42 @@ def test_racing_edits_from_two_connections_let_exactly_one_win(world: World) -> 
 
 
 @pytest.mark.sqlite
-def test_sqlites_time_index_holds_the_position_even_after_django_remakes_the_table(db: None) -> None:
-    """The model declares (forum, observed_at), as PostgreSQL keeps it; SQLite's holds the position as well, and
-    Django's schema editor, which remakes a table for some changes and its indexes as the model says, does not
-    take that away: the check after every migrate puts it back (spatial_index.ensure_spatial_index)."""
+@pytest.mark.parametrize("name", ["deviation_forum_observed", "deviation_restricted", "deviation_count_category"])
+def test_sqlites_wider_indexes_stay_wide_even_after_django_remakes_the_table(db: None, name: str) -> None:
+    """The model declares the time index as (forum, observed_at), as PostgreSQL keeps it, and two others with
+    INCLUDE columns that SQLite leaves out; SQLite's hold those columns in their key instead. Django's schema
+    editor, which remakes a table for some changes and its indexes as the model says, does not take that away:
+    the check after every migrate puts it back (spatial_index.ensure_spatial_index)."""
     from lagesbild import spatial_index
+
+    table, wanted = spatial_index.SQLITE_INDEXES[name]
 
     def columns() -> list[str]:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT name FROM pragma_index_info('{spatial_index.TIME_INDEX}') ORDER BY seqno")
+            cursor.execute(f"SELECT name FROM pragma_index_info('{name}') ORDER BY seqno")
             return [row[0] for row in cursor.fetchall()]
 
-    assert columns() == spatial_index.TIME_INDEX_COLUMNS
-    with connection.cursor() as cursor:  # as a remade table has it
-        cursor.execute(f"DROP INDEX {spatial_index.TIME_INDEX}")
-        cursor.execute(f"CREATE INDEX {spatial_index.TIME_INDEX} ON deviations_deviation (forum_id, observed_at)")
+    assert columns() == wanted
+    with connection.cursor() as cursor:  # as a remade table has it: the model's key columns only
+        cursor.execute(f"DROP INDEX {name}")
+        cursor.execute(f"CREATE INDEX {name} ON {table} ({', '.join(wanted[:2])})")
     spatial_index.ensure_spatial_index(connection)
-    assert columns() == spatial_index.TIME_INDEX_COLUMNS
+    assert columns() == wanted
+
+
+def test_every_index_with_included_columns_is_made_wide_on_sqlite() -> None:
+    """SQLite leaves out INCLUDE (and the warning that says so is silenced): every such index of the models is
+    one that SQLite gets wider, with exactly its key and included columns, in that order."""
+    from django.apps import apps
+
+    from lagesbild import spatial_index
+
+    included = {index.name: (model, index) for model in apps.get_models() for index in model._meta.indexes
+                if index.include}
+    assert set(included) == set(spatial_index.SQLITE_INDEXES) - {spatial_index.TIME_INDEX}
+    for name, (model, index) in included.items():
+        columns = [model._meta.get_field(field).column for field in [*index.fields, *index.include]]
+        assert spatial_index.SQLITE_INDEXES[name] == (model._meta.db_table, columns)
 
 
 @pytest.mark.postgresql

@@ -382,6 +382,10 @@ def _postgres_restore(dump: Path) -> None:
                            "-f", "-"], input=sql, env=env, capture_output=True, check=False)
     if done.returncode != 0:
         raise BackupError(f"The restore failed, and the database is as it was: {done.stderr.decode().strip()}")
+    # A restored table has no planner statistics and no visibility map: without them the map's counts are read
+    # through their tables rather than their indexes alone, until autovacuum comes by.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
 
 
 def check(manifest: dict[str, Any]) -> None:

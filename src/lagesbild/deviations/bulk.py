@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from lagesbild import data_version, geometry, spatial_index
@@ -57,6 +57,22 @@ def _refresh_statistics() -> None:
         spatial_index.refresh_statistics(connection)
     except OperationalError:  # busy: `lagesbild retention` gathers them tonight
         logger.warning("SQLite's statistics were not gathered after a bulk load", exc_info=True)
+
+
+# PostgreSQL: a load of at least this many rows is vacuumed at once; autovacuum takes care of smaller ones.
+VACUUM_ROWS = 10_000
+
+
+def _vacuum() -> None:
+    """PostgreSQL, after a big load has committed: the planner's statistics, and the visibility map, without
+    which the map's counts and the restricted rows are not read from their indexes alone (docs/architecture.md)
+    until autovacuum comes by. VACUUM skips pages that are all visible already, so a load into a large table
+    costs about what it added."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (ANALYZE) {Deviation._meta.db_table}, {counts.TABLE}")
+    except DatabaseError:  # the load is kept; autovacuum will do it
+        logger.warning("The deviations were not vacuumed after a bulk load", exc_info=True)
 
 
 class Writer:
@@ -163,6 +179,8 @@ class Writer:
         # Ends the COPY; after an error psycopg aborts it, and the caller's transaction rolls back.
         self._copy = None
         self._stack.__exit__(kind, error, traceback)
+        if kind is None and not self.sqlite and self.written >= VACUUM_ROWS:
+            transaction.on_commit(_vacuum)  # VACUUM cannot run inside a transaction
         if self.sqlite:
             try:
                 if kind is None:

@@ -271,7 +271,7 @@ class DeviationCount(models.Model):
         indexes = [
             models.Index(fields=["forum", "resolution", "span", "area", "period"], name="deviation_count_area"),
             # With the area, cell and count in the index (PostgreSQL), a city's tile reads only the index (an
-            # index-only scan of some 20,000 entries, 4 ms at 1 M deviations, rather than 13 ms through the table).
+            # index-only scan of some 24,000 entries, 4.6 ms at 1 M deviations, against 13.6 ms through the table).
             models.Index(fields=["forum", "resolution", "span", "category", "period"],
                          include=["area", "cell", "count"], name="deviation_count_category"),
         ]

@@ -328,7 +328,8 @@ def _counted_cell_counts(membership: Membership, flt: deviations.DeviationFilter
 def _kept_cell_counts(membership: Membership, flt: deviations.DeviationFilter,
                       box: tuple[float, float, float, float], resolution: int) -> Counter[int]:
     """The same as `_counted_cell_counts`, from the pre-aggregated counts (deviations.counts) where the filter
-    is a period and categories: a city at zoom 10 reads some thousand counts rather than a million rows.
+    is a period and categories: a city's tile at zoom 10 reads some 24,000 counts (month by month)
+    rather than a million rows.
 
     The counts hold each deviation once, at its anchor; a tile counts a line or area in every hexagon it
     crosses. So the lines and areas in the box (few among the points) are taken away at their anchors and

@@ -421,3 +421,40 @@ def test_a_big_load_is_vacuumed_once_committed_so_its_counts_are_read_from_their
     with transaction.atomic(), bulk.Writer(world.housing_reporter, None, "import") as writer:  # type: ignore[arg-type]
         writer.write(staged)
     assert vacuums() == [(name, n + vacuumed) for name, n in before]
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("left_behind", ["a finished new index", "an invalid new index", "nothing"])
+def test_the_covering_index_migration_run_again_after_an_interruption_ends_with_the_covering_index(
+        left_behind: str) -> None:
+    """The migration builds each index beside the old one (CREATE INDEX CONCURRENTLY, outside a transaction),
+    so it can be cut off half-way: after the old index is dropped and before the new one takes its name, or
+    while the new one is built (which leaves it invalid). Run again, it ends with the covering index either
+    way, and keeps a finished one rather than building it again."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("lagesbild.deviations.migrations.0019_covering_indexes")
+    name, table = "deviation_restricted", "deviations_deviation"
+    new = f"{name}_new"
+    with connection.cursor() as cursor:
+        if left_behind != "nothing":  # cut off after building: the old one dropped, the new one not renamed
+            cursor.execute(f"ALTER INDEX {name} RENAME TO {new}")
+            if left_behind == "an invalid new index":  # as a build cut off half-way leaves it
+                cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [new])
+        cursor.execute("SELECT oid FROM pg_class WHERE relname = %s", [new])
+        before = cursor.fetchone()
+    with connection.schema_editor(atomic=False) as editor:
+        migration._swap(migration.COVERING)(apps, editor)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.oid, c.relname, i.indisvalid, pg_get_indexdef(c.oid) FROM pg_index i "
+                       "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass "
+                       "AND c.relname LIKE %s", [table, f"{name}%"])
+        found = cursor.fetchall()
+    assert [(relname, valid) for _oid, relname, valid, _definition in found] == [(name, True)]
+    assert "INCLUDE (withdrawn_at, h3_8, category_id)" in found[0][3]
+    # A finished one is kept as it was; an invalid one is built again.
+    kept = before is not None and found[0][0] == before[0]
+    assert kept == (left_behind == "a finished new index")

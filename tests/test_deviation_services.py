@@ -534,6 +534,20 @@ def test_sqlites_wider_indexes_stay_wide_even_after_django_remakes_the_table(db:
     assert columns() == wanted
 
 
+@pytest.mark.sqlite
+def test_sqlites_time_index_is_made_again_when_it_is_missing(db: None) -> None:
+    """The other wide indexes are left to the migrations that make them; the time index is there from the first
+    migrations on, so the check after every migrate makes a missing one (one that a failed widening lost)."""
+    from lagesbild import spatial_index
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {spatial_index.TIME_INDEX}")
+    spatial_index.ensure_spatial_index(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT name FROM pragma_index_info('{spatial_index.TIME_INDEX}') ORDER BY seqno")
+        assert [row[0] for row in cursor.fetchall()] == spatial_index.TIME_INDEX_COLUMNS
+
+
 def test_every_index_with_included_columns_is_made_wide_on_sqlite() -> None:
     """SQLite leaves out INCLUDE (and the warning that says so is silenced): every such index of the models is
     one that SQLite gets wider, with exactly its key and included columns, in that order."""

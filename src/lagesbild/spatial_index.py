@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import shapely
-from django.db import connections
+from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Func, IntegerField, Model, QuerySet
 from django.db.models.expressions import RawSQL
@@ -123,13 +123,15 @@ def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
             for statement in _SQLITE_STATEMENTS:
                 cursor.execute(statement)
             # Django makes each index as the model says, with the table and again when it remakes the table. One
-            # that a later migration has yet to make is left to it (its columns may not be there yet).
+            # that a later migration has yet to make is left to it (its columns may not be there yet); the time
+            # index is there from the first migrations on, so a missing one is made.
             for name, (table, wanted) in SQLITE_INDEXES.items():
                 cursor.execute(f"SELECT name FROM pragma_index_info('{name}') ORDER BY seqno")
                 columns_now = [row[0] for row in cursor.fetchall()]
-                if columns_now and columns_now != wanted:
-                    cursor.execute(f"DROP INDEX IF EXISTS {name}")
-                    cursor.execute(f"CREATE INDEX {name} ON {table} ({', '.join(wanted)})")
+                if columns_now != wanted and (columns_now or name == TIME_INDEX):
+                    with transaction.atomic(using=connection.alias):  # never left without the index
+                        cursor.execute(f"DROP INDEX IF EXISTS {name}")
+                        cursor.execute(f"CREATE INDEX {name} ON {table} ({', '.join(wanted)})")
             if not had_triggers:
                 # Rows written while the triggers were missing are indexed now.
                 cursor.execute(f"DELETE FROM {RTREE}")

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import Error, OperationalError, connection, transaction
 from django.utils import timezone
 
 from lagesbild import data_version, geometry, spatial_index
@@ -66,12 +66,13 @@ VACUUM_ROWS = 10_000
 def _vacuum() -> None:
     """PostgreSQL, after a big load has committed: the planner's statistics, and the visibility map, without
     which the map's counts and the restricted rows are not read from their indexes alone (docs/architecture.md)
-    until autovacuum comes by. VACUUM skips pages that are all visible already, so a load into a large table
-    costs about what it added."""
+    until autovacuum comes by. VACUUM skips the deviations' pages that are all visible already."""
+    if connection.in_atomic_block:  # VACUUM cannot run in a transaction (a caller's outer one): autovacuum will
+        return
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM (ANALYZE) {Deviation._meta.db_table}, {counts.TABLE}")
-    except DatabaseError:  # the load is kept; autovacuum will do it
+    except Error:  # the load is kept; autovacuum will do it
         logger.warning("The deviations were not vacuumed after a bulk load", exc_info=True)
 
 
@@ -180,7 +181,9 @@ class Writer:
         self._copy = None
         self._stack.__exit__(kind, error, traceback)
         if kind is None and not self.sqlite and self.written >= VACUUM_ROWS:
-            transaction.on_commit(_vacuum)  # VACUUM cannot run inside a transaction
+            # Once committed (VACUUM cannot run inside a transaction); robust: whatever it raises, the load is
+            # committed and reported as such, and the hooks after it run.
+            transaction.on_commit(_vacuum, robust=True)
         if self.sqlite:
             try:
                 if kind is None:

@@ -3,7 +3,8 @@ restricted deviations from the indexes alone on PostgreSQL (docs/architecture.md
 
 On PostgreSQL each new index is built beside the old one with CREATE INDEX CONCURRENTLY, and takes the old
 one's name once that is dropped: the map and reports carry on while it is built (a plain DROP and CREATE
-would lock both tables for the whole build). SQLite swaps them at once; after the migrate,
+would lock both tables for the whole build). It waits, though, for transactions already open when it starts
+(a running import or backup). SQLite swaps them at once; after the migrate,
 spatial_index.ensure_spatial_index gives SQLite's the included columns at the end of their key."""
 
 from typing import Any
@@ -25,9 +26,16 @@ def _swap(indexes: list[tuple[str, models.Index]]) -> Any:
             model = apps.get_model("deviations", model_name)
             if schema_editor.connection.vendor == "postgresql":
                 built = models.Index(fields=index.fields, include=index.include, name=f"{index.name}_new")
-                # An interrupted run leaves an invalid index behind; it is built again.
-                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {built.name}")
-                schema_editor.add_index(model, built, concurrently=True)
+                # A run interrupted while building leaves an invalid index behind, which is built again; one
+                # interrupted after building keeps what it built.
+                with schema_editor.connection.cursor() as cursor:
+                    cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                                   [built.name])
+                    found = cursor.fetchone()
+                if found is not None and not found[0]:
+                    schema_editor.execute(f"DROP INDEX CONCURRENTLY {built.name}")
+                if found is None or not found[0]:
+                    schema_editor.add_index(model, built, concurrently=True)
                 schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
                 schema_editor.execute(f"ALTER INDEX {built.name} RENAME TO {index.name}")
             else:

@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import logging
 import os
 import shutil
 import sqlite3
@@ -30,15 +29,14 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import Error, connection, connections
+from django.db import connection, connections
 
-from lagesbild import data_version
+from lagesbild import data_version, spatial_index
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
 POSTGRES_FILE = "database.pgdump"
 FORMAT = 1
-logger = logging.getLogger(__name__)
 
 
 class BackupError(Exception):
@@ -327,8 +325,7 @@ def restore(source: Path) -> Summary:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / "media" / name, target)
     check(manifest)
-    if connection.vendor == "postgresql":
-        _vacuum_restored()
+    spatial_index.vacuum(connection)  # PostgreSQL: restored tables have no statistics or visibility map
     tables = manifest["tables"]
     return Summary(tables=len(tables), rows=sum(t["rows"] for t in tables.values()), files=len(manifest["files"]),
                    bytes=source.stat().st_size, kept=kept)
@@ -386,17 +383,6 @@ def _postgres_restore(dump: Path) -> None:
                            "-f", "-"], input=sql, env=env, capture_output=True, check=False)
     if done.returncode != 0:
         raise BackupError(f"The restore failed, and the database is as it was: {done.stderr.decode().strip()}")
-
-
-def _vacuum_restored() -> None:
-    """A restored table has no planner statistics and no visibility map: without them the map's counts are read
-    through their tables rather than their indexes alone, until autovacuum comes by. The restore is done and
-    checked by now, so a failure here only leaves that to autovacuum."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE) deviations_deviation, deviations_deviationcount")
-    except Error:
-        logger.warning("The restored database was not vacuumed; autovacuum will", exc_info=True)
 
 
 def check(manifest: dict[str, Any]) -> None:

@@ -129,7 +129,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
     # Django warns that SQLite builds an index without its INCLUDE columns (deviations.models); after every
     # migrate spatial_index.ensure_spatial_index puts them at the end of the index's key instead
-    # (tests/test_deviation_services.py holds which indexes those are).
+    # (tests/test_deviation_services.py holds them so).
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
     # Tests run on a real file, not SQLite's in-memory database.
     _db["TEST"] = {"NAME": os.environ.get("LAGESBILD_TEST_SQLITE", str(VAR_DIR / "test.sqlite3"))}

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from functools import lru_cache
 from typing import Any, TypeVar
 
 import shapely
-from django.db import connections, transaction
+from django.apps import apps
+from django.db import Error, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Func, IntegerField, Model, QuerySet
+from django.db.models import Field, Func, IntegerField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from shapely.geometry import Point, box, shape
 from shapely.geometry.base import BaseGeometry
 
 from lagesbild.geometry import BBox, sweref99tm_shape
 
+logger = logging.getLogger(__name__)
 TABLE = "deviations_deviation"
 RTREE = "deviations_deviation_rtree"
 
@@ -56,15 +59,20 @@ SQLITE_TRIGGERS = [f"{RTREE}_insert", f"{RTREE}_update", f"{RTREE}_delete"]
 # of the OR instead (below), and combines them (a BitmapOr).
 TIME_INDEX = "deviation_forum_observed"
 TIME_INDEX_COLUMNS = ["forum_id", "observed_at", "lon", "lat", "shape_min_lon"]
-# SQLite has no INCLUDE. Where the model's index carries columns for PostgreSQL to answer from the index alone
-# (deviations.models), SQLite's has them at the end of its key instead, and answers from the index alone too.
-SQLITE_INDEXES = {
-    TIME_INDEX: (TABLE, TIME_INDEX_COLUMNS),
-    "deviation_restricted": (TABLE, ["forum_id", "organisation_id", "visibility", "observed_at", "withdrawn_at",
-                                     "h3_8", "category_id"]),
-    "deviation_count_category": ("deviations_deviationcount", ["forum_id", "resolution", "span", "category",
-                                                               "period", "area", "cell", "count"]),
-}
+
+
+def sqlite_indexes() -> dict[str, tuple[str, list[str]]]:
+    """The indexes SQLite has wider than the models declare them, by name: (table, columns). The time index
+    (above), and every index with INCLUDE columns: SQLite has no INCLUDE, so they go at the end of its key, and
+    SQLite too answers from the index alone what PostgreSQL does (deviations.models)."""
+    wide = {TIME_INDEX: (TABLE, TIME_INDEX_COLUMNS)}
+    for model in apps.get_models():
+        for index in model._meta.indexes:
+            if index.include:
+                fields = [model._meta.get_field(name) for name in [*index.fields, *index.include]]
+                wide[index.name] = (model._meta.db_table, [f.column for f in fields if isinstance(f, Field)])
+    return wide
+
 
 _POSTGIS_STATEMENTS = [
     "CREATE EXTENSION IF NOT EXISTS postgis",
@@ -125,7 +133,7 @@ def ensure_spatial_index(connection: BaseDatabaseWrapper) -> None:
             # Django makes each index as the model says, with the table and again when it remakes the table. One
             # that a later migration has yet to make is left to it (its columns may not be there yet); the time
             # index is there from the first migrations on, so a missing one is made.
-            for name, (table, wanted) in SQLITE_INDEXES.items():
+            for name, (table, wanted) in sqlite_indexes().items():
                 cursor.execute(f"SELECT name FROM pragma_index_info('{name}') ORDER BY seqno")
                 columns_now = [row[0] for row in cursor.fetchall()]
                 if columns_now != wanted and (columns_now or name == TIME_INDEX):
@@ -155,6 +163,20 @@ def refresh_statistics(connection: BaseDatabaseWrapper) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+
+
+def vacuum(connection: BaseDatabaseWrapper) -> None:
+    """PostgreSQL, after many rows came at once (a big import, a restore): the planner's statistics, and the
+    visibility map, without which the map's counts and the restricted rows are read through their tables rather
+    than their indexes alone until autovacuum comes by. VACUUM skips the pages that are all visible already. It
+    cannot run inside a transaction: there, and if it fails, it is left to autovacuum (the rows are kept)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) deviations_deviation, deviations_deviationcount")
+    except Error:
+        logger.warning("The deviations were not vacuumed; autovacuum will", exc_info=True)
 
 
 class CellIndex(Func):

@@ -13,11 +13,12 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from django.db import Error, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from lagesbild import data_version, geometry, spatial_index
@@ -59,21 +60,8 @@ def _refresh_statistics() -> None:
         logger.warning("SQLite's statistics were not gathered after a bulk load", exc_info=True)
 
 
-# PostgreSQL: a load of at least this many rows is vacuumed at once; autovacuum takes care of smaller ones.
+# PostgreSQL: a load of at least this many rows is vacuumed once committed; autovacuum takes care of smaller ones.
 VACUUM_ROWS = 10_000
-
-
-def _vacuum() -> None:
-    """PostgreSQL, after a big load has committed: the planner's statistics, and the visibility map, without
-    which the map's counts and the restricted rows are not read from their indexes alone (docs/architecture.md)
-    until autovacuum comes by. VACUUM skips the deviations' pages that are all visible already."""
-    if connection.in_atomic_block:  # VACUUM cannot run in a transaction (a caller's outer one): autovacuum will
-        return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM (ANALYZE) {Deviation._meta.db_table}, {counts.TABLE}")
-    except Error:  # the load is kept; autovacuum will do it
-        logger.warning("The deviations were not vacuumed after a bulk load", exc_info=True)
 
 
 class Writer:
@@ -183,7 +171,7 @@ class Writer:
         if kind is None and not self.sqlite and self.written >= VACUUM_ROWS:
             # Once committed (VACUUM cannot run inside a transaction); robust: whatever it raises, the load is
             # committed and reported as such, and the hooks after it run.
-            transaction.on_commit(_vacuum, robust=True)
+            transaction.on_commit(partial(spatial_index.vacuum, connection), robust=True)
         if self.sqlite:
             try:
                 if kind is None:

@@ -32,9 +32,8 @@ def _swap(indexes: list[tuple[str, models.Index]]) -> Any:
                     cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                                    [built.name])
                     found = cursor.fetchone()
-                if found is not None and not found[0]:
-                    schema_editor.execute(f"DROP INDEX CONCURRENTLY {built.name}")
                 if found is None or not found[0]:
+                    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {built.name}")
                     schema_editor.add_index(model, built, concurrently=True)
                 schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
                 schema_editor.execute(f"ALTER INDEX {built.name} RENAME TO {index.name}")

@@ -105,7 +105,7 @@ fuzz: install-dev
 # 200 simulated members for 10 minutes against gunicorn and PostgreSQL, over a million deviations (bench/load_test.py).
 load-test: install-dev system-packages
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	cd bench && ../$(BIN)/python ../scripts/with_postgres.py -- ../$(BIN)/python load_test.py --count 1000000
+	cd bench && ../$(BIN)/python ../scripts/with_postgres.py --as-deployed -- ../$(BIN)/python load_test.py --count 1000000
 
 bench: install-dev
 	$(BIN)/python bench/bench_deviations.py

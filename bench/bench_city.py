@@ -3,8 +3,8 @@
 hand in SQL.
 
     .venv/bin/python bench/bench_city.py --count 1000000                 # SQLite, in a temporary file
-    .venv/bin/python scripts/with_postgres.py -- .venv/bin/python bench/bench_city.py --count 1000000
-    .venv/bin/python scripts/with_postgres.py -- .venv/bin/python bench/bench_city.py --count 10000000
+    .venv/bin/python scripts/with_postgres.py --as-deployed -- .venv/bin/python bench/bench_city.py --count 1000000
+    .venv/bin/python scripts/with_postgres.py --as-deployed -- .venv/bin/python bench/bench_city.py --count 10000000
 
 The rows are loaded through the import's bulk path (deviations.bulk.Writer, as `lagesbild import` writes them):
 the spatial index, the derived columns, the data versions and the pre-aggregated counts are all kept by it.

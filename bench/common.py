@@ -81,9 +81,28 @@ def median(timings: list[float]) -> float:
     return statistics.median(timings)
 
 
+SERVER_SETTINGS = ["fsync", "synchronous_commit", "shared_buffers", "work_mem", "max_parallel_workers_per_gather"]
+
+
+def server_settings() -> dict[str, str]:
+    """PostgreSQL's settings that move the figures most, saved with them: a run on the tests' quick cluster
+    (fsync off) is not one on a cluster set up as docs/deployment.md says (`with_postgres.py --as-deployed`)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        shown = {}
+        for name in SERVER_SETTINGS:
+            cursor.execute(f"SHOW {name}")  # names from the list above, not from input
+            shown[name] = cursor.fetchone()[0]
+    return shown
+
+
 def save(name: str, results: dict[str, Any]) -> None:
     from django.db import connection
 
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
+    results = {**results, "server_settings": server_settings()} if connection.vendor == "postgresql" else results
     (out / f"{name}-{connection.vendor}.json").write_text(json.dumps(results, indent=2))

@@ -3,7 +3,12 @@
 docs/deployment.md runs them, on loopback.
 
     make load-test                     # 200 members for 10 minutes over 1,000,000 deviations
-    .venv/bin/python scripts/with_postgres.py -- .venv/bin/python bench/load_test.py --users 200 --minutes 10
+    .venv/bin/python scripts/with_postgres.py --as-deployed -- \
+        .venv/bin/python bench/load_test.py --users 200 --minutes 10
+
+`--as-deployed` starts PostgreSQL as docs/deployment.md sets it up (durable, sized to the machine); without it,
+the tests' quick cluster (fsync off) answers writes faster than an installation would. The settings are saved
+with the report.
 
 It loads the city (as bench/bench_city.py does), makes ten API tokens, a meeting and a signed-in session for
 the meeting screen, serves the app with gunicorn (gthread workers) and runs locust headless. The report goes to
@@ -24,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from bench_city import CITY, load
-from common import ROOT, setup_django
+from common import ROOT, server_settings, setup_django
 
 
 def main() -> int:
@@ -42,6 +47,8 @@ def main() -> int:
     from lagesbild.meetings.models import Meeting
 
     _writing, forum, membership = load(args.count)
+    shown = server_settings()
+    print(f"PostgreSQL: {shown}", flush=True)
     deviations = Deviation.objects.filter(forum=forum).count()  # a database loaded before may hold more
     membership.role = Role.COORDINATOR
     membership.save(update_fields=["role"])
@@ -96,6 +103,7 @@ def main() -> int:
     total = rows["Aggregated"]
     summary = {
         "users": args.users, "minutes": args.minutes, "deviations": deviations, "workers": args.workers,
+        "server_settings": shown,
         "requests": int(total["Request Count"]), "failures": int(total["Failure Count"]),
         "median_ms": float(total["50%"]), "p95_ms": float(total["95%"]), "p99_ms": float(total["99%"]),
         "requests_per_second": float(total["Requests/s"]),

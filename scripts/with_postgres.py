@@ -2,9 +2,15 @@
 """Run a command against a throw-away PostgreSQL 15 + PostGIS 3 server.
 
     python scripts/with_postgres.py -- pytest
+    python scripts/with_postgres.py --as-deployed -- python bench/load_test.py
 
 Starts a private cluster on a free loopback port (as the `postgres` user when run as root, since initdb
 refuses root), sets LAGESBILD_DATABASE_URL for the command, and removes the cluster afterwards.
+
+By default the cluster is set up for the tests' speed: it does not wait for the disk (fsync off), which a
+server that must keep what it acknowledged never does. `--as-deployed` starts it as docs/deployment.md sets up
+PostgreSQL for Lägesbild instead (durable, its memory and parallel query sized to this machine), for the
+benchmarks and the load test, whose figures should be what an installation gets.
 """
 
 from __future__ import annotations
@@ -32,11 +38,38 @@ def as_postgres(args: list[str]) -> list[str]:
     return args
 
 
+# For the tests: quick, and nothing to keep after a crash.
+FOR_TESTS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=250"]
+
+
+def as_deployed(memory_bytes: int, cores: int) -> list[str]:
+    """The settings docs/deployment.md gives for a server of this memory and this many cores.
+
+    Durable, as PostgreSQL's defaults are; a quarter of the memory for shared buffers and three quarters as the
+    cache the planner may count on; sorting and grouping in memory; room for the load test's 4 x 50 threads.
+    On two cores or fewer, no parallel query: its extra processes compete for the cores that the other
+    members' requests need (a district's list, 8 clients at once on 2 cores: 31 answers a second with it and
+    42 without).
+    """
+    megabytes = memory_bytes // 2**20
+    settings = [f"shared_buffers={max(megabytes // 4, 128)}MB",
+                f"effective_cache_size={max(megabytes * 3 // 4, 512)}MB", "work_mem=32MB", "max_connections=250"]
+    if cores <= 2:
+        settings.append("max_parallel_workers_per_gather=0")
+    return settings
+
+
+def machine() -> tuple[int, int]:
+    """This machine's memory in bytes, and its cores."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), os.cpu_count() or 1
+
+
 def main(argv: list[str]) -> int:
     if "--" not in argv:
         print(__doc__, file=sys.stderr)
         return 2
     command = argv[argv.index("--") + 1:]
+    settings = as_deployed(*machine()) if "--as-deployed" in argv[:argv.index("--")] else FOR_TESTS
     for tool in ("initdb", "pg_ctl"):
         if not (PG_BIN / tool).exists():
             print(f"PostgreSQL 15 is not installed ({PG_BIN / tool} missing). Run 'make system-packages'.",
@@ -51,8 +84,7 @@ def main(argv: list[str]) -> int:
         subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(data_dir / "data"), "-U", "postgres",
                                     "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C.UTF-8"]),
                        check=True, stdout=subprocess.DEVNULL)
-        options = (f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=250")
+        options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 " + " ".join(f"-c {one}" for one in settings)
         subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir / "data"), "-l", str(log),
                                     "-o", options, "-w", "-t", "60", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
@@ -60,7 +92,7 @@ def main(argv: list[str]) -> int:
         subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "lagesbild"],
                        check=True)
         env = dict(os.environ, LAGESBILD_DATABASE_URL=f"postgres://postgres@127.0.0.1:{port}/lagesbild")
-        print(f"PostgreSQL 15 started on 127.0.0.1:{port}", flush=True)
+        print(f"PostgreSQL 15 started on 127.0.0.1:{port} ({', '.join(settings)})", flush=True)
         return subprocess.run(command, env=env).returncode
     except subprocess.CalledProcessError as exc:
         print(f"Could not start PostgreSQL: {exc}", file=sys.stderr)

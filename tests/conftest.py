@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +222,13 @@ def make_objects(world: World) -> dict[str, Any]:
             "housing_member": world.housing_reporter.pk, "place": place.pk, "meeting": meeting.pk, "items": items,
             "published": published.pk, "action": action.pk, "police": world.police.pk, "district": world.district.pk,
             "due": (now.date() + dt.timedelta(days=10)).isoformat()}
+
+
+def with_postgres_script() -> Any:
+    """scripts/with_postgres.py as a module (it is a script, not part of the package): its settings and helpers."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "with_postgres.py"
+    spec = importlib.util.spec_from_file_location("with_postgres", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -11,7 +11,6 @@ settings, into which the test database is copied.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from lagesbild.forums.models import ApiToken
-from tests.conftest import image_bytes, make_world
+from tests.conftest import image_bytes, make_world, with_postgres_script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
@@ -272,20 +271,12 @@ def test_kill_9_of_the_worker_mid_task_and_the_next_worker_runs_it_again(tmp_pat
     assert len(done.worker_ids) == 2  # the dead worker and the one that finished it
 
 
-def _with_postgres() -> Any:
-    spec = importlib.util.spec_from_file_location("with_postgres", ROOT / "scripts" / "with_postgres.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class Cluster:
     """A PostgreSQL cluster of this test's own, with PostgreSQL's default durability (fsync and synchronous
     commit on, as docs/deployment.md runs it), holding a copy of the test database."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tools = _with_postgres()
+        self.tools = with_postgres_script()
         self.bin = self.tools.PG_BIN
         self.dir = Path(tempfile.mkdtemp(prefix="lagesbild-kill-"))
         if os.geteuid() == 0:

@@ -81,7 +81,8 @@ def median(timings: list[float]) -> float:
     return statistics.median(timings)
 
 
-SERVER_SETTINGS = ["fsync", "synchronous_commit", "shared_buffers", "work_mem", "max_parallel_workers_per_gather"]
+SERVER_SETTINGS = ["server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
+                   "effective_cache_size", "work_mem", "max_parallel_workers_per_gather", "max_connections"]
 
 
 def server_settings() -> dict[str, str]:
@@ -96,6 +97,9 @@ def server_settings() -> dict[str, str]:
         for name in SERVER_SETTINGS:
             cursor.execute(f"SHOW {name}")  # names from the list above, not from input
             shown[name] = cursor.fetchone()[0]
+    # The machine it ran on, which the figures depend on as much.
+    shown["cores"] = str(len(os.sched_getaffinity(0)))
+    shown["memory_mb"] = str(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
     return shown
 
 
@@ -104,5 +108,6 @@ def save(name: str, results: dict[str, Any]) -> None:
 
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    results = {**results, "server_settings": server_settings()} if connection.vendor == "postgresql" else results
+    shown = server_settings()  # none on SQLite
+    results = {**results, "server_settings": shown} if shown else results
     (out / f"{name}-{connection.vendor}.json").write_text(json.dumps(results, indent=2))

@@ -46,10 +46,9 @@ def as_deployed(memory_bytes: int, cores: int) -> list[str]:
     """The settings docs/deployment.md gives for a server of this memory and this many cores.
 
     Durable, as PostgreSQL's defaults are; a quarter of the memory for shared buffers and three quarters as the
-    cache the planner may count on; sorting and grouping in memory; room for the load test's 4 x 50 threads.
-    On two cores or fewer, no parallel query: its extra processes compete for the cores that the other
-    members' requests need (a district's list, 8 clients at once on 2 cores: 31 answers a second with it and
-    42 without).
+    cache the planner may count on (never below PostgreSQL's own defaults); sorting and grouping in memory;
+    room for the load test's 4 x 50 threads. On two cores or fewer, no parallel query: its extra processes
+    compete for the cores that the other members' requests need.
     """
     megabytes = memory_bytes // 2**20
     settings = [f"shared_buffers={max(megabytes // 4, 128)}MB",
@@ -59,23 +58,65 @@ def as_deployed(memory_bytes: int, cores: int) -> list[str]:
     return settings
 
 
+def _cgroup_limit(path: str) -> str | None:
+    try:
+        return Path(path).read_text().split("\n")[0].strip()
+    except OSError:
+        return None
+
+
 def machine() -> tuple[int, int]:
-    """This machine's memory in bytes, and its cores."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), os.cpu_count() or 1
+    """The memory in bytes and the cores this process may use: the machine's, or less in a container whose
+    control group limits them (a container of 2 cores on a larger host is sized as 2 cores)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = _cgroup_limit("/sys/fs/cgroup/memory.max") or _cgroup_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if limit and limit.isdigit():
+        memory = min(memory, int(limit))
+    cores = len(os.sched_getaffinity(0))
+    quota = (_cgroup_limit("/sys/fs/cgroup/cpu.max") or "max").split()
+    if quota[0].isdigit() and len(quota) == 2 and quota[1].isdigit():
+        cores = min(cores, max(1, -(-int(quota[0]) // int(quota[1]))))  # rounded up: 1.5 cores is 2
+    return memory, cores
+
+
+def parse(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """The settings and the command, or None when the arguments are not `[--as-deployed] -- command ...`. An
+    unknown option is refused rather than ignored: a mistyped --as-deployed would otherwise run the quick
+    cluster and pass its figures off as an installation's."""
+    if "--" not in argv[1:]:
+        return None
+    split = argv.index("--", 1)
+    options, command = argv[1:split], argv[split + 1:]
+    if not command or any(option != "--as-deployed" for option in options):
+        return None
+    return (as_deployed(*machine()) if options else FOR_TESTS), command
+
+
+def on_tmpfs(path: Path) -> bool:
+    """Whether `path` lies on a file system in memory, where fsync costs nothing."""
+    best, kind = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and str(path).startswith(fields[1]) and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    return kind in {"tmpfs", "ramfs"}
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv:
+    parsed = parse(argv)
+    if parsed is None:
         print(__doc__, file=sys.stderr)
         return 2
-    command = argv[argv.index("--") + 1:]
-    settings = as_deployed(*machine()) if "--as-deployed" in argv[:argv.index("--")] else FOR_TESTS
+    settings, command = parsed
     for tool in ("initdb", "pg_ctl"):
         if not (PG_BIN / tool).exists():
             print(f"PostgreSQL 15 is not installed ({PG_BIN / tool} missing). Run 'make system-packages'.",
                   file=sys.stderr)
             return 1
     data_dir = Path(tempfile.mkdtemp(prefix="lagesbild-pg-"))
+    if settings is not FOR_TESTS and on_tmpfs(data_dir):
+        print(f"Warning: {data_dir} is in memory (tmpfs), so writes will not wait for a disk as an installation's "
+              "do. Set TMPDIR to a folder on disk.", file=sys.stderr)
     if os.geteuid() == 0:
         shutil.chown(data_dir, "postgres", "postgres")
     port = free_port()

@@ -24,11 +24,24 @@ def test_as_deployed_sizes_memory_and_parallel_query_to_the_machine() -> None:
     assert "work_mem=32MB" in two_cores and "max_parallel_workers_per_gather=0" in two_cores
     # More cores: PostgreSQL's own parallel query stays.
     assert not [s for s in tools.as_deployed(24 * 2**30, 8) if s.startswith("max_parallel")]
-    # A small machine still gets PostgreSQL's floor, not less.
+    # A small machine gets PostgreSQL's own defaults, not less.
     assert "shared_buffers=128MB" in tools.as_deployed(256 * 2**20, 1)
     # Durable: none of the tests' shortcuts.
     assert not [s for s in two_cores if s.split("=")[0] in {"fsync", "synchronous_commit", "full_page_writes"}]
     assert "fsync=off" in tools.FOR_TESTS
+
+
+@pytest.mark.pure
+def test_the_options_are_checked_and_the_command_keeps_its_own() -> None:
+    parse = with_postgres_script().parse
+    settings, command = parse(["with_postgres.py", "--as-deployed", "--", "load_test.py", "--as-deployed"])
+    assert "work_mem=32MB" in settings and command == ["load_test.py", "--as-deployed"]
+    tests, command = parse(["with_postgres.py", "--", "pytest", "-x"])
+    assert "fsync=off" in tests and command == ["pytest", "-x"]
+    # A mistyped option is refused, not read as "the tests' cluster"; so is a missing command.
+    assert parse(["with_postgres.py", "--as-deploy", "--", "pytest"]) is None
+    assert parse(["with_postgres.py", "--as-deployed", "--"]) is None
+    assert parse(["with_postgres.py", "pytest"]) is None
 
 
 # Under the PostgreSQL pass: it needs PostgreSQL's programs, and starts a cluster of its own beside the suite's.
@@ -49,4 +62,6 @@ def test_a_cluster_started_as_deployed_runs_with_those_settings() -> None:
     assert shown["work_mem"] == "32MB" and shown["max_connections"] == "250"
     assert shown["max_parallel_workers_per_gather"] == ("0" if cores <= 2 else "2")
     quarter = max(memory // 2**20 // 4, 128)
-    assert shown["shared_buffers"] in {f"{quarter}MB", f"{quarter // 1024}GB"}, shown["shared_buffers"]
+    # PostgreSQL shows a whole number of gigabytes as GB.
+    wanted = f"{quarter // 1024}GB" if quarter % 1024 == 0 else f"{quarter}MB"
+    assert shown["shared_buffers"] == wanted

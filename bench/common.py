@@ -98,7 +98,7 @@ def server_settings() -> dict[str, str]:
             cursor.execute(f"SHOW {name}")  # names from the list above, not from input
             shown[name] = cursor.fetchone()[0]
     # The machine it ran on, which the figures depend on as much.
-    shown["cores"] = str(len(os.sched_getaffinity(0)))
+    shown["cores"] = str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     shown["memory_mb"] = str(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
     return shown
 

@@ -72,7 +72,7 @@ def machine() -> tuple[int, int]:
     limit = _cgroup_limit("/sys/fs/cgroup/memory.max") or _cgroup_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes")
     if limit and limit.isdigit():
         memory = min(memory, int(limit))
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     quota = (_cgroup_limit("/sys/fs/cgroup/cpu.max") or "max").split()
     if quota[0].isdigit() and len(quota) == 2 and quota[1].isdigit():
         cores = min(cores, max(1, -(-int(quota[0]) // int(quota[1]))))  # rounded up: 1.5 cores is 2
@@ -92,13 +92,24 @@ def parse(argv: list[str]) -> tuple[list[str], list[str]] | None:
     return (as_deployed(*machine()) if options else FOR_TESTS), command
 
 
-def on_tmpfs(path: Path) -> bool:
-    """Whether `path` lies on a file system in memory, where fsync costs nothing."""
+def on_tmpfs(path: Path, mounts: str | None = None) -> bool:
+    """Whether `path` lies on a file system in memory, where fsync costs nothing. By the mount that holds it:
+    the longest mount point that is the path or a folder above it (the last mounted, if two are the same)."""
+    where = str(path.resolve())
     best, kind = "", ""
-    for line in Path("/proc/mounts").read_text().splitlines():
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:  # not Linux: nothing to tell
+            return False
+    for line in mounts.splitlines():
         fields = line.split()
-        if len(fields) > 2 and str(path).startswith(fields[1]) and len(fields[1]) > len(best):
-            best, kind = fields[1], fields[2]
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
     return kind in {"tmpfs", "ramfs"}
 
 

@@ -44,6 +44,18 @@ def test_the_options_are_checked_and_the_command_keeps_its_own() -> None:
     assert parse(["with_postgres.py", "pytest"]) is None
 
 
+@pytest.mark.pure
+def test_a_folder_in_memory_is_told_by_the_mount_that_holds_it() -> None:
+    on_tmpfs = with_postgres_script().on_tmpfs
+    mounts = ("/dev/vda1 / ext4 rw 0 0\ntmpfs /s tmpfs rw 0 0\ntmpfs /scratch tmpfs rw 0 0\n"
+              "/dev/vdb /scratch/disk ext4 rw 0 0\n")
+    assert on_tmpfs(Path("/scratch/lagesbild-pg-1"), mounts)
+    assert not on_tmpfs(Path("/scratch/disk/lagesbild-pg-1"), mounts)  # a disk mounted inside the tmpfs
+    assert not on_tmpfs(Path("/srv/lagesbild-pg-1"), "/dev/vda1 / ext4 rw 0 0\ntmpfs /s tmpfs rw 0 0\n")
+    # The same mount point twice: the later mount is the one in effect.
+    assert not on_tmpfs(Path("/scratch/x"), "tmpfs /scratch tmpfs rw 0 0\n/dev/vdb /scratch ext4 rw 0 0\n")
+
+
 # Under the PostgreSQL pass: it needs PostgreSQL's programs, and starts a cluster of its own beside the suite's.
 @pytest.mark.postgresql
 def test_a_cluster_started_as_deployed_runs_with_those_settings() -> None:

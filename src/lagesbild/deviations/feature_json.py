@@ -39,7 +39,9 @@ def _json_text(compiler: Any, expression: Any) -> tuple[str, list[Any]]:
     array of this module's), a whole number or a coordinate as its text, else through to_json, which quotes and
     escapes a text; SQL's NULL as null."""
     if isinstance(expression, Value):  # a constant ("Feature"): its JSON, as a parameter
-        return "%s", [json.dumps(expression.value)]
+        # Typed: concat() takes any type, and PostgreSQL cannot tell an untyped parameter's when it is bound
+        # on the server.
+        return "%s::text", [json.dumps(expression.value)]
     sql, params = compiler.compile(expression)
     if isinstance(expression, (_Object, _Array, _Stored, _Either)):
         return sql, params
@@ -93,7 +95,8 @@ class _Stored(Func):
         return self.as_sql(compiler, connection, template="json(%(expressions)s)", **extra)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(%(expressions)s)::text", **extra)
+        # NULL as null: concat() would leave a NULL out, and the feature would not be JSON.
+        return self.as_sql(compiler, connection, template="COALESCE((%(expressions)s)::text, 'null')", **extra)
 
 
 class _Either(Case):
